@@ -1,0 +1,29 @@
+use thiserror::Error;
+
+/// What a port reports when its store fails. Adapters translate vendor errors into this.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The store cannot be reached or did not answer in time; retrying later can succeed.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    /// Anything else: a bug or corrupt data. Logged, never shown to the caller.
+    #[error("store failure: {0}")]
+    Internal(String),
+}
+
+/// Input that failed a domain rule. `field` names the parameter so a person can fix it.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+#[error("{field}: {message}")]
+pub struct ValidationError {
+    pub field: &'static str,
+    pub message: String,
+}
+
+impl ValidationError {
+    pub fn new(field: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            field,
+            message: message.into(),
+        }
+    }
+}

@@ -1,0 +1,18 @@
+//! ticketrush domain: checked types, sale rules, use cases and the ports they need.
+//!
+//! Nothing here performs I/O. Adapters implement the ports; the edge validates raw
+//! input into these types once.
+
+pub mod catalog;
+pub mod clock;
+pub mod error;
+pub mod ids;
+pub mod realtime;
+pub mod sale;
+pub mod tier;
+pub mod time;
+
+pub use clock::Clock;
+pub use error::{StoreError, ValidationError};
+pub use ids::{ConcertId, OptionId, SeatId, UserId};
+pub use tier::Tier;
