@@ -1,1 +1,9 @@
+//! Adapters: the PostgreSQL, Redis and AWS implementations of the core ports, and the
+//! typed configuration every function reads once at start.
 
+pub mod clock;
+pub mod config;
+pub mod postgres;
+pub mod redis;
+
+pub use clock::SystemClock;

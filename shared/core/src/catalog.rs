@@ -809,3 +809,40 @@ mod tests {
         assert_eq!(detail.card.sale_status, SaleStatus::Open);
     }
 }
+
+/// A block of seats: `rows` rows of `seats_per_row`, all of one grade and price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionLayout {
+    pub name: String,
+    pub rows: u16,
+    pub seats_per_row: u16,
+    pub grade: String,
+    pub price: i64,
+}
+
+/// A performance to create or update, identified within its concert by `code`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerformanceDraft {
+    pub code: String,
+    pub starts_at: DateTime<Utc>,
+    pub hall: String,
+    pub sections: Vec<SectionLayout>,
+}
+
+/// A concert to create or update, identified by `slug`. Writing it again changes the
+/// metadata, policy and performance times; existing seats are kept as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcertDraft {
+    pub slug: String,
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub promoter: String,
+    pub policy: Option<SalesPolicy>,
+    pub performances: Vec<PerformanceDraft>,
+}
+
+/// Catalog writes.
+pub trait CatalogAdmin: Send + Sync {
+    fn upsert_concert(&self, draft: &ConcertDraft) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
+}

@@ -1,1 +1,15 @@
+//! The edge glue every function shares: request parsing into checked domain types,
+//! identity from the authorizer context, problem+json in one place, tracing set-up,
+//! and the route table that both AWS and the local runtime follow.
 
+pub mod identity;
+pub mod problem;
+pub mod request;
+pub mod response;
+pub mod routes;
+pub mod telemetry;
+
+pub use identity::Identity;
+pub use problem::{IntoProblem, Problem};
+pub use response::json;
+pub mod startup;

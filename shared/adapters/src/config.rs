@@ -1,0 +1,167 @@
+//! Typed configuration, read from the environment once at start. A missing or bad value
+//! stops the process with a message naming the variable; secrets are never printed.
+
+use std::{fmt, str::FromStr, time::Duration};
+
+use thiserror::Error;
+use ticketrush_core::realtime::{RealtimeMode, RealtimeSettings};
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("{0} is not set")]
+    Missing(&'static str),
+    #[error("{name} is invalid: {reason}")]
+    Invalid { name: &'static str, reason: String },
+}
+
+/// Where settings come from: the process environment, or a map in tests.
+pub struct Env<F>(F);
+
+impl Env<fn(&str) -> Option<String>> {
+    pub fn process() -> Self {
+        Env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
+    }
+}
+
+impl<F: Fn(&str) -> Option<String>> Env<F> {
+    pub fn from_fn(lookup: F) -> Self {
+        Env(lookup)
+    }
+
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        (self.0)(name)
+    }
+
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+}
+
+/// A value that must not reach logs.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: String) -> Self {
+        Self(value)
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PostgresConfig {
+    /// May carry a password.
+    pub url: Secret,
+    pub max_connections: u32,
+    /// How long a request waits for a connection before answering 503.
+    pub acquire_timeout: Duration,
+}
+
+impl PostgresConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            url: Secret::new(env.required("DATABASE_URL")?),
+            max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 5)?,
+            acquire_timeout: Duration::from_millis(env.parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?),
+        })
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RedisConfig {
+    /// May carry a password.
+    pub url: Secret,
+    /// Prepended to every key, so deployments and test runs share a server safely.
+    pub key_prefix: String,
+    /// Bound on connecting and on each command, so a dead server answers 503 quickly.
+    pub timeout: Duration,
+}
+
+impl RedisConfig {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let key_prefix: String = env.parse_or("REDIS_KEY_PREFIX", "tr".to_owned())?;
+        if key_prefix.is_empty() || key_prefix.contains(['{', '}', ' ']) {
+            return Err(ConfigError::Invalid {
+                name: "REDIS_KEY_PREFIX",
+                reason: "must be non-empty without braces or spaces".into(),
+            });
+        }
+        Ok(Self {
+            url: Secret::new(env.required("REDIS_URL")?),
+            key_prefix,
+            timeout: Duration::from_millis(env.parse_or("REDIS_TIMEOUT_MS", 1_000)?),
+        })
+    }
+}
+
+pub fn realtime_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<RealtimeSettings, ConfigError> {
+    let realtime_mode: RealtimeMode = env.parse_or("REALTIME_MODE", RealtimeMode::Websocket)?;
+    let hybrid_poll_interval_millis: u64 = env.parse_or("HYBRID_POLL_INTERVAL_MILLIS", 30_000)?;
+    if !(1_000..=600_000).contains(&hybrid_poll_interval_millis) {
+        return Err(ConfigError::Invalid {
+            name: "HYBRID_POLL_INTERVAL_MILLIS",
+            reason: "must be between 1000 and 600000".into(),
+        });
+    }
+    Ok(RealtimeSettings {
+        realtime_mode,
+        hybrid_poll_interval_millis,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
+        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Env::from_fn(move |k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn missing_and_invalid_values_name_the_variable() {
+        let err = PostgresConfig::from_env(&env(&[])).unwrap_err();
+        assert_eq!(err.to_string(), "DATABASE_URL is not set");
+        let err = realtime_from_env(&env(&[("REALTIME_MODE", "carrier-pigeon")])).unwrap_err();
+        assert!(err.to_string().starts_with("REALTIME_MODE is invalid"), "{err}");
+        let err = RedisConfig::from_env(&env(&[("REDIS_URL", "redis://x"), ("REDIS_KEY_PREFIX", "{a}")])).unwrap_err();
+        assert!(err.to_string().contains("REDIS_KEY_PREFIX"));
+    }
+
+    #[test]
+    fn secrets_are_not_printed() {
+        let cfg = PostgresConfig::from_env(&env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])).unwrap();
+        assert!(!format!("{cfg:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn defaults_apply() {
+        let rt = realtime_from_env(&env(&[])).unwrap();
+        assert_eq!(rt.realtime_mode, RealtimeMode::Websocket);
+        assert_eq!(rt.hybrid_poll_interval_millis, 30_000);
+    }
+}

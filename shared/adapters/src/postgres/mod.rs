@@ -1,0 +1,57 @@
+//! PostgreSQL: the ledger and the truth.
+
+mod catalog;
+mod catalog_admin;
+
+use std::str::FromStr;
+
+use sqlx::{
+    PgPool,
+    postgres::{PgConnectOptions, PgPoolOptions},
+};
+use ticketrush_core::StoreError;
+
+pub use catalog::PostgresCatalog;
+pub use catalog_admin::PostgresCatalogAdmin;
+
+use crate::config::PostgresConfig;
+
+/// The schema migrations, embedded in every binary that applies them.
+pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
+
+/// A pool that connects on first use, so a function starts even while the database is down
+/// and answers 503 until it returns.
+pub fn connect_lazy(cfg: &PostgresConfig) -> Result<PgPool, sqlx::Error> {
+    let options = PgConnectOptions::from_str(cfg.url.expose())?;
+    Ok(PgPoolOptions::new()
+        .max_connections(cfg.max_connections)
+        .acquire_timeout(cfg.acquire_timeout)
+        .connect_lazy_with(options))
+}
+
+/// Translates a driver error: anything that says "cannot reach the database now" is
+/// `Unavailable`, the rest is `Internal`.
+pub fn store_error(err: sqlx::Error) -> StoreError {
+    let unavailable = match &err {
+        sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::WorkerCrashed => true,
+        sqlx::Error::Database(db) => db.code().is_some_and(|code| {
+            // 08: connection exception; 53: insufficient resources; 57P0x: shutting down.
+            code.starts_with("08") || code.starts_with("53") || code.starts_with("57P")
+        }),
+        _ => false,
+    };
+    if unavailable {
+        StoreError::Unavailable(err.to_string())
+    } else {
+        StoreError::Internal(err.to_string())
+    }
+}
+
+/// Whether the database answers now.
+pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
+    sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(store_error)
+}

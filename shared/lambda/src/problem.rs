@@ -1,0 +1,179 @@
+//! Every error a function can answer, mapped to `application/problem+json` here and only here.
+
+use std::fmt::Display;
+
+use lambda_http::{Body, Response, http::StatusCode};
+use serde::Serialize;
+use ticketrush_core::{
+    StoreError, ValidationError,
+    catalog::{ConcertDetailError, SearchError, SeatMapError},
+};
+
+use crate::identity::IdentityError;
+
+/// Seconds a client should wait before retrying after a 503.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+
+/// An RFC 9457 problem with a stable machine `code`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub title: &'static str,
+    pub status: u16,
+    pub code: &'static str,
+    pub detail: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub field: Option<&'static str>,
+    #[serde(skip)]
+    pub retry_after: Option<u32>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: "about:blank",
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            code,
+            detail: detail.into(),
+            field: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn with_retry_after(mut self, secs: u32) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
+    pub fn not_found(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", detail)
+    }
+
+    /// A failure that is ours: logged in full, answered without the cause.
+    pub fn internal(cause: &dyn Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "INTERNAL",
+            "something went wrong on our side; it has been logged",
+        )
+    }
+
+    pub fn unavailable(cause: &dyn Display) -> Self {
+        tracing::warn!(error = %cause, "dependency unavailable");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "UNAVAILABLE",
+            "the service is briefly unavailable; retry shortly",
+        )
+        .with_retry_after(UNAVAILABLE_RETRY_AFTER_SECS)
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut builder = Response::builder()
+            .status(self.status)
+            .header("content-type", "application/problem+json")
+            .header("cache-control", "no-store");
+        if let Some(secs) = self.retry_after {
+            builder = builder.header("retry-after", secs.to_string());
+        }
+        let body = serde_json::to_string(&self).unwrap_or_default();
+        builder.body(Body::Text(body)).unwrap_or_default()
+    }
+}
+
+/// How an error becomes a problem.
+pub trait IntoProblem {
+    fn into_problem(self) -> Problem;
+}
+
+/// Lets a handler use `?` on any mapped error.
+impl<E: IntoProblem> From<E> for Problem {
+    fn from(err: E) -> Self {
+        err.into_problem()
+    }
+}
+
+impl IntoProblem for ValidationError {
+    fn into_problem(self) -> Problem {
+        let mut p = Problem::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", self.to_string());
+        p.field = Some(self.field);
+        p
+    }
+}
+
+impl IntoProblem for StoreError {
+    fn into_problem(self) -> Problem {
+        match &self {
+            StoreError::Unavailable(_) => Problem::unavailable(&self),
+            StoreError::Internal(_) => Problem::internal(&self),
+        }
+    }
+}
+
+impl IntoProblem for IdentityError {
+    fn into_problem(self) -> Problem {
+        Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", self.to_string())
+    }
+}
+
+impl IntoProblem for SearchError {
+    fn into_problem(self) -> Problem {
+        match self {
+            SearchError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for ConcertDetailError {
+    fn into_problem(self) -> Problem {
+        match self {
+            ConcertDetailError::NotFound(_) => Problem::not_found(self.to_string()),
+            ConcertDetailError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for SeatMapError {
+    fn into_problem(self) -> Problem {
+        match self {
+            SeatMapError::NotFound(_) => Problem::not_found(self.to_string()),
+            SeatMapError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+/// Turns a handler's outcome into the response, whatever went wrong.
+pub fn respond(outcome: Result<Response<Body>, Problem>) -> Response<Body> {
+    outcome.unwrap_or_else(Problem::into_response)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation_names_the_field() {
+        let p = ValidationError::new("size", "must be an integer from 1 to 100").into_problem();
+        assert_eq!(p.status, 400);
+        assert_eq!(p.code, "VALIDATION_FAILED");
+        assert_eq!(p.field, Some("size"));
+        let resp = p.into_response();
+        assert_eq!(resp.headers()["content-type"], "application/problem+json");
+    }
+
+    #[test]
+    fn unavailable_is_503_with_retry_after_and_no_cause() {
+        let resp = StoreError::Unavailable("connection refused to 10.0.0.7".into())
+            .into_problem()
+            .into_response();
+        assert_eq!(resp.status(), 503);
+        assert_eq!(resp.headers()["retry-after"], "2");
+        let Body::Text(body) = resp.body() else { panic!("text body") };
+        assert!(!body.contains("10.0.0.7"));
+        assert!(body.contains("\"code\":\"UNAVAILABLE\""));
+    }
+}

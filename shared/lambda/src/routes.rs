@@ -1,0 +1,109 @@
+//! The HTTP API's routes: the one table that the local runtime serves and the AWS
+//! template must match.
+
+/// What a route asks of the caller's token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Auth {
+    /// Anonymous callers are welcome; a token, if sent, must be valid and shapes the view.
+    Optional,
+    /// A valid token is needed.
+    Required,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HttpRoute {
+    pub method: &'static str,
+    /// API Gateway route syntax: `/api/concerts/{id}`.
+    pub path: &'static str,
+    /// The function crate (and binary) that handles it.
+    pub function: &'static str,
+    pub auth: Auth,
+}
+
+impl HttpRoute {
+    /// `GET /api/concerts/{id}`, as API Gateway writes a route key.
+    pub fn route_key(&self) -> String {
+        format!("{} {}", self.method, self.path)
+    }
+
+    /// The path parameters if `path` matches this route's pattern.
+    pub fn match_path<'p>(&self, path: &'p str) -> Option<Vec<(&'static str, &'p str)>> {
+        let mut params = Vec::new();
+        let mut pattern = self.path.split('/');
+        let mut actual = path.split('/');
+        loop {
+            match (pattern.next(), actual.next()) {
+                (None, None) => return Some(params),
+                (Some(p), Some(a)) => {
+                    if let Some(name) = p.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                        if a.is_empty() {
+                            return None;
+                        }
+                        params.push((name, a));
+                    } else if p != a {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+pub const HTTP_ROUTES: &[HttpRoute] = &[
+    HttpRoute {
+        method: "GET",
+        path: "/api/concerts/search",
+        function: "search",
+        auth: Auth::Optional,
+    },
+    HttpRoute {
+        method: "GET",
+        path: "/api/concerts/{id}",
+        function: "concert-detail",
+        auth: Auth::Optional,
+    },
+    HttpRoute {
+        method: "GET",
+        path: "/api/options/{id}/seats",
+        function: "seat-map",
+        auth: Auth::Optional,
+    },
+];
+
+/// The route for a request, and its path parameters. Literal segments win over
+/// parameters, so `/api/concerts/search` never reaches `/api/concerts/{id}`.
+pub fn find_route<'p>(method: &str, path: &'p str) -> Option<(&'static HttpRoute, Vec<(&'static str, &'p str)>)> {
+    let mut best: Option<(&'static HttpRoute, Vec<(&'static str, &'p str)>)> = None;
+    for route in HTTP_ROUTES.iter().filter(|r| r.method == method) {
+        if let Some(params) = route.match_path(path) {
+            if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
+                best = Some((route, params));
+            }
+        }
+    }
+    best
+}
+
+/// Whether any route serves this path with another method (for 405 rather than 404).
+pub fn path_exists(path: &str) -> bool {
+    HTTP_ROUTES.iter().any(|r| r.match_path(path).is_some())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn literal_segments_win() {
+        let (route, params) = find_route("GET", "/api/concerts/search").unwrap();
+        assert_eq!(route.function, "search");
+        assert!(params.is_empty());
+        let (route, params) = find_route("GET", "/api/concerts/42").unwrap();
+        assert_eq!(route.function, "concert-detail");
+        assert_eq!(params, vec![("id", "42")]);
+        assert!(find_route("GET", "/api/concerts/").is_none());
+        assert!(find_route("POST", "/api/concerts/search").is_none());
+        assert!(path_exists("/api/concerts/search"));
+    }
+}
