@@ -1,6 +1,7 @@
 //! Adapters: the PostgreSQL, Redis and AWS implementations of the core ports, and the
 //! typed configuration every function reads once at start.
 
+pub mod aws;
 pub mod clock;
 pub mod config;
 pub mod postgres;

@@ -5,7 +5,6 @@ use std::fmt::Display;
 pub fn or_exit<T, E: Display>(result: Result<T, E>, what: &str) -> T {
     result.unwrap_or_else(|err| {
         tracing::error!(error = %err, "{what}");
-        eprintln!("{what}: {err}");
         std::process::exit(2)
     })
 }

@@ -10,7 +10,7 @@ pub fn init() {
         _ => on_lambda,
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = fmt().with_env_filter(filter).with_target(false);
+    let builder = fmt().with_env_filter(filter).with_target(false).with_writer(std::io::stderr);
     // A second init (tests, the local runtime hosting many functions) is harmless.
     let _ = if json {
         builder.json().with_current_span(true).without_time().try_init()

@@ -55,3 +55,30 @@ pub fn store_error(err: sqlx::Error) -> StoreError {
 pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
     sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(store_error)
 }
+
+/// Creates the configured database if it does not exist, through the server's
+/// `postgres` database. For local set-up; in AWS the database is provisioned.
+pub async fn ensure_database(cfg: &PostgresConfig) -> Result<(), sqlx::Error> {
+    let target = PgConnectOptions::from_str(cfg.url.expose())?;
+    let Some(name) = target.get_database().map(str::to_owned) else {
+        return Ok(());
+    };
+    let admin = target.database("postgres");
+    let pool = PgPoolOptions::new().max_connections(1).connect_with(admin).await?;
+    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
+        .bind(&name)
+        .fetch_one(&pool)
+        .await?;
+    if !exists {
+        let quoted = format!("\"{}\"", name.replace('"', "\"\""));
+        // A concurrent creator may win the race; that is fine.
+        if let Err(err) = sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&pool).await {
+            let duplicate = err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "42P04");
+            if !duplicate {
+                return Err(err);
+            }
+        }
+    }
+    pool.close().await;
+    Ok(())
+}

@@ -1,0 +1,43 @@
+# ticketrush: `make dev` runs the whole system locally with sample data; `make test` runs every test.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+
+# Local defaults; set any of them in the environment to override.
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush
+export REDIS_URL ?= redis://127.0.0.1:6379/0
+export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+export AWS_REGION ?= us-east-1
+export AWS_ACCESS_KEY_ID ?= local
+export AWS_SECRET_ACCESS_KEY ?= local
+export JWT_SECRET ?= local-dev-secret-not-for-production
+export TICKETRUSH_BIND ?= 127.0.0.1:8080
+# Tests get their own database (a schema per test inside it) and their own Redis database.
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_test
+export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+
+CARGO ?= cargo
+
+.PHONY: dev test services lint unit-and-integration test-db
+.DEFAULT_GOAL := dev
+
+services:
+	bash infra/local/scripts/services.sh
+
+dev: services
+	$(CARGO) build -p ticketrush-local
+	$(CARGO) run -q -p ticketrush-local -- setup --samples samples/catalog.json
+	$(CARGO) run -q -p ticketrush-local -- serve
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+
+test-db:
+	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS ticketrush_test WITH (FORCE)' -c 'CREATE DATABASE ticketrush_test'
+	bash infra/local/scripts/flush-test-redis.sh
+
+test: services lint test-db
+	$(CARGO) build --workspace --all-targets --locked
+	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
+	$(CARGO) nextest run --workspace --no-fail-fast

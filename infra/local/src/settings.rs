@@ -1,0 +1,34 @@
+use std::net::SocketAddr;
+
+use ticketrush_adapters::{
+    aws::PushResources,
+    config::{ConfigError, Env, PostgresConfig, RedisConfig, realtime_from_env},
+};
+use ticketrush_core::realtime::RealtimeSettings;
+
+use crate::jwt::JwtSettings;
+
+/// Everything the local runtime reads from the environment, once.
+#[derive(Debug, Clone)]
+pub struct LocalSettings {
+    pub bind: SocketAddr,
+    pub postgres: PostgresConfig,
+    pub redis: RedisConfig,
+    pub realtime: RealtimeSettings,
+    pub jwt: JwtSettings,
+    pub push: PushResources,
+}
+
+impl LocalSettings {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        let bind: SocketAddr = env.parse_or("TICKETRUSH_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        Ok(Self {
+            bind,
+            postgres: PostgresConfig::from_env(env)?,
+            redis: RedisConfig::from_env(env)?,
+            realtime: realtime_from_env(env)?,
+            jwt: JwtSettings::from_env(env)?,
+            push: PushResources::from_env(env)?,
+        })
+    }
+}

@@ -1,0 +1,158 @@
+//! AWS clients. The endpoint comes from the standard `AWS_ENDPOINT_URL`, so the same code
+//! talks to real AWS, LocalStack or the local emulator.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
+};
+use ticketrush_core::StoreError;
+
+use crate::config::{ConfigError, Env};
+
+/// Names of the push infrastructure, shared by every function that touches it.
+#[derive(Debug, Clone)]
+pub struct PushResources {
+    pub connections_table: String,
+    pub subscriptions_table: String,
+    pub push_queue: String,
+    pub push_dead_letter_queue: String,
+}
+
+impl PushResources {
+    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+        Ok(Self {
+            connections_table: env.parse_or("CONNECTIONS_TABLE", "connections".to_owned())?,
+            subscriptions_table: env.parse_or("SUBSCRIPTIONS_TABLE", "subscriptions".to_owned())?,
+            push_queue: env.parse_or("PUSH_QUEUE_NAME", "push".to_owned())?,
+            push_dead_letter_queue: env.parse_or("PUSH_DLQ_NAME", "push-dlq".to_owned())?,
+        })
+    }
+}
+
+/// The shared SDK configuration from the environment.
+pub async fn sdk_config() -> aws_config::SdkConfig {
+    aws_config::load_from_env().await
+}
+
+fn unavailable(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(err.to_string())
+}
+
+/// Whether DynamoDB answers.
+pub async fn ping(dynamo: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
+    dynamo.list_tables().limit(1).send().await.map(|_| ()).map_err(unavailable)
+}
+
+/// Creates the tables and queues if they are missing. The SAM template does this in AWS;
+/// here it serves the emulator.
+pub async fn provision(
+    dynamo: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    names: &PushResources,
+) -> Result<(), StoreError> {
+    let existing = dynamo.list_tables().send().await.map_err(unavailable)?;
+    let existing = existing.table_names();
+    let attr = |name: &str| {
+        AttributeDefinition::builder()
+            .attribute_name(name)
+            .attribute_type(ScalarAttributeType::S)
+            .build()
+            .map_err(unavailable)
+    };
+    let key = |name: &str, kind: KeyType| {
+        KeySchemaElement::builder()
+            .attribute_name(name)
+            .key_type(kind)
+            .build()
+            .map_err(unavailable)
+    };
+    if !existing.iter().any(|t| t == &names.connections_table) {
+        dynamo
+            .create_table()
+            .table_name(&names.connections_table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("connectionId")?)
+            .attribute_definitions(attr("userId")?)
+            .key_schema(key("connectionId", KeyType::Hash)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("byUser")
+                    .key_schema(key("userId", KeyType::Hash)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        enable_ttl(dynamo, &names.connections_table).await?;
+    }
+    if !existing.iter().any(|t| t == &names.subscriptions_table) {
+        dynamo
+            .create_table()
+            .table_name(&names.subscriptions_table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .attribute_definitions(attr("topic")?)
+            .attribute_definitions(attr("connectionId")?)
+            .key_schema(key("topic", KeyType::Hash)?)
+            .key_schema(key("connectionId", KeyType::Range)?)
+            .global_secondary_indexes(
+                GlobalSecondaryIndex::builder()
+                    .index_name("byConnection")
+                    .key_schema(key("connectionId", KeyType::Hash)?)
+                    .key_schema(key("topic", KeyType::Range)?)
+                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .build()
+                    .map_err(unavailable)?,
+            )
+            .send()
+            .await
+            .map_err(unavailable)?;
+        enable_ttl(dynamo, &names.subscriptions_table).await?;
+    }
+
+    let dlq_url = sqs
+        .create_queue()
+        .queue_name(&names.push_dead_letter_queue)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .queue_url
+        .unwrap_or_default();
+    let dlq_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(unavailable)?
+        .attributes
+        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .unwrap_or_default();
+    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#);
+    sqs.create_queue()
+        .queue_name(&names.push_queue)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "30")
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+async fn enable_ttl(dynamo: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
+    dynamo
+        .update_time_to_live()
+        .table_name(table)
+        .time_to_live_specification(
+            TimeToLiveSpecification::builder()
+                .enabled(true)
+                .attribute_name("expiresAt")
+                .build()
+                .map_err(unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
