@@ -12,7 +12,10 @@ pub struct ConcertDetailFunction<R, C> {
     pub clock: C,
 }
 
-pub async fn handle<R: CatalogRepository, C: Clock>(f: &ConcertDetailFunction<R, C>, req: Request) -> Response<Body> {
+pub async fn handle<R: CatalogRepository, C: Clock>(
+    f: &ConcertDetailFunction<R, C>,
+    req: Request,
+) -> Response<Body> {
     respond(detail(f, &req).await)
 }
 

@@ -11,8 +11,14 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = config::Env::process();
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let function = ConcertDetailFunction {
-        catalog: postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL")),
+        catalog: postgres::PostgresCatalog::new(or_exit(
+            postgres::connect_lazy(&pg),
+            "DATABASE_URL",
+        )),
         clock: SystemClock,
     };
-    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
 }

@@ -28,11 +28,17 @@ struct SearchResponse {
     realtime: RealtimeSettings,
 }
 
-pub async fn handle<R: CatalogRepository, C: Clock>(f: &SearchFunction<R, C>, req: Request) -> Response<Body> {
+pub async fn handle<R: CatalogRepository, C: Clock>(
+    f: &SearchFunction<R, C>,
+    req: Request,
+) -> Response<Body> {
     respond(search(f, &req).await)
 }
 
-async fn search<R: CatalogRepository, C: Clock>(f: &SearchFunction<R, C>, req: &Request) -> Result<Response<Body>, Problem> {
+async fn search<R: CatalogRepository, C: Clock>(
+    f: &SearchFunction<R, C>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let search = SearchQuery::parse(SearchParams {
         q: query(req, "q"),
         venue: query(req, "venue"),

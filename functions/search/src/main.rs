@@ -11,9 +11,15 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = config::Env::process();
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let function = SearchFunction {
-        catalog: postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL")),
+        catalog: postgres::PostgresCatalog::new(or_exit(
+            postgres::connect_lazy(&pg),
+            "DATABASE_URL",
+        )),
         clock: SystemClock,
         realtime: or_exit(config::realtime_from_env(&env), "configuration"),
     };
-    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
 }

@@ -15,7 +15,10 @@ pub async fn handle<R: CatalogRepository>(f: &SeatMapFunction<R>, req: Request) 
     respond(seats(f, &req).await)
 }
 
-async fn seats<R: CatalogRepository>(f: &SeatMapFunction<R>, req: &Request) -> Result<Response<Body>, Problem> {
+async fn seats<R: CatalogRepository>(
+    f: &SeatMapFunction<R>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let id = OptionId::parse("id", path(req, "id")?)?;
     let page = SeatPage::parse(query(req, "page"), query(req, "size"))?;
     let map = seat_map(&f.catalog, id, page).await?;

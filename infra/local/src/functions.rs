@@ -38,7 +38,9 @@ impl Functions {
             "search" => search::handle(&self.search, req).await,
             "concert-detail" => concert_detail::handle(&self.concert_detail, req).await,
             "seat-map" => seat_map::handle(&self.seat_map, req).await,
-            other => Problem::internal(&format!("no local binding for function {other}")).into_response(),
+            other => {
+                Problem::internal(&format!("no local binding for function {other}")).into_response()
+            }
         }
     }
 }

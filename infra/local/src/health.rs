@@ -22,7 +22,11 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> impl IntoResponse {
         check(aws::ping(&deps.dynamo)),
     );
     let ok = pg.0 && redis.0 && aws.0;
-    let status = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     let body = json!({
         "status": if ok { "ok" } else { "degraded" },
         "dependencies": { "postgres": pg.1, "redis": redis.1, "aws": aws.1 },

@@ -54,11 +54,14 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
     println!("  try: curl '{url}/api/concerts/search?size=5&sort=saleOpensAt'");
-    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 
@@ -101,7 +104,16 @@ async fn dispatch(
             ));
         }
     };
-    let event = api_gateway_v2_event(route, &params, &parts.method, &parts.uri, &parts.headers, &body, peer, claims);
+    let event = api_gateway_v2_event(
+        route,
+        &params,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        &body,
+        peer,
+        claims,
+    );
     let request = match lambda_http::request::from_str(&event.to_string()) {
         Ok(r) => r,
         Err(e) => return problem(Problem::internal(&e)),
@@ -111,18 +123,28 @@ async fn dispatch(
 
 /// The JWT authorizer's decision: claims for a valid token, 401 for a bad one, and for a
 /// missing one where the route needs it.
-fn authorize(jwt: &JwtSettings, route: &HttpRoute, headers: &HeaderMap) -> Result<Option<BTreeMap<String, String>>, Problem> {
-    let unauthorized = |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail);
+fn authorize(
+    jwt: &JwtSettings,
+    route: &HttpRoute,
+    headers: &HeaderMap,
+) -> Result<Option<BTreeMap<String, String>>, Problem> {
+    let unauthorized =
+        |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail);
     let Some(header) = headers.get("authorization") else {
         return match route.auth {
             Auth::Optional => Ok(None),
-            Auth::Required => Err(unauthorized("this endpoint needs an Authorization: Bearer token".into())),
+            Auth::Required => Err(unauthorized(
+                "this endpoint needs an Authorization: Bearer token".into(),
+            )),
         };
     };
     let token = header
         .to_str()
         .ok()
-        .and_then(|h| h.strip_prefix("Bearer ").or_else(|| h.strip_prefix("bearer ")))
+        .and_then(|h| {
+            h.strip_prefix("Bearer ")
+                .or_else(|| h.strip_prefix("bearer "))
+        })
         .map(str::trim)
         .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
     let claims = jwt
@@ -215,7 +237,12 @@ pub fn to_axum(resp: lambda_http::Response<Body>) -> AxumResponse {
         _ => AxumBody::empty(),
     };
     let mut out = AxumResponse::from_parts(parts, body);
-    out.headers_mut()
-        .insert("apigw-requestid", uuid::Uuid::new_v4().to_string().parse().expect("uuid is a header value"));
+    out.headers_mut().insert(
+        "apigw-requestid",
+        uuid::Uuid::new_v4()
+            .to_string()
+            .parse()
+            .expect("uuid is a header value"),
+    );
     out.into_response()
 }

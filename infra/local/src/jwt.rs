@@ -46,7 +46,13 @@ impl JwtSettings {
         })
     }
 
-    pub fn issue(&self, user: &UserId, tier: Tier, admin: bool, ttl_secs: u64) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn issue(
+        &self,
+        user: &UserId,
+        tier: Tier,
+        admin: bool,
+        ttl_secs: u64,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
         let now = Utc::now().timestamp();
         let claims = Claims {
             sub: user.as_str(),
@@ -106,7 +112,9 @@ mod tests {
     #[test]
     fn issued_tokens_verify_and_carry_string_claims() {
         let s = settings();
-        let token = s.issue(&UserId::parse("u1").unwrap(), Tier::Gold, true, 60).unwrap();
+        let token = s
+            .issue(&UserId::parse("u1").unwrap(), Tier::Gold, true, 60)
+            .unwrap();
         let claims = s.verify(&token).unwrap();
         assert_eq!(claims["sub"], "u1");
         assert_eq!(claims["tier"], "GOLD");
@@ -116,7 +124,9 @@ mod tests {
     #[test]
     fn tampered_expired_and_foreign_tokens_are_refused() {
         let s = settings();
-        let token = s.issue(&UserId::parse("u1").unwrap(), Tier::Gold, false, 60).unwrap();
+        let token = s
+            .issue(&UserId::parse("u1").unwrap(), Tier::Gold, false, 60)
+            .unwrap();
         assert!(s.verify(&format!("{token}x")).is_err());
         assert!(s.verify("not-a-jwt").is_err());
         let mut other = settings();

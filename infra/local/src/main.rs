@@ -13,7 +13,10 @@ mod settings;
 mod setup;
 
 #[derive(Parser)]
-#[command(name = "ticketrush-local", about = "Run ticketrush on one machine, as AWS would")]
+#[command(
+    name = "ticketrush-local",
+    about = "Run ticketrush on one machine, as AWS would"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -65,7 +68,10 @@ async fn main() {
             let jwt = or_exit(jwt::JwtSettings::from_env(&env), "configuration");
             let tier = or_exit(tier.parse(), "--tier");
             let user = or_exit(ticketrush_core::UserId::parse(&user), "--user");
-            println!("{}", or_exit(jwt.issue(&user, tier, admin, ttl_secs), "token"));
+            println!(
+                "{}",
+                or_exit(jwt.issue(&user, tier, admin, ttl_secs), "token")
+            );
         }
     }
 }

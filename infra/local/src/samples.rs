@@ -150,7 +150,11 @@ impl SampleCatalog {
 
     /// Writes the catalog. Loading again resets the sale times to be relative to now and
     /// creates nothing twice.
-    pub async fn load(&self, pool: &PgPool, now: DateTime<Utc>) -> Result<LoadReport, Box<dyn std::error::Error>> {
+    pub async fn load(
+        &self,
+        pool: &PgPool,
+        now: DateTime<Utc>,
+    ) -> Result<LoadReport, Box<dyn std::error::Error>> {
         for u in &self.users {
             sqlx::query(
                 "INSERT INTO users (id, display_name, tier) VALUES ($1, $2, $3)
@@ -181,7 +185,9 @@ impl SampleCatalog {
         }
         // Fresh statistics and visibility map, so the seat counts read only the index.
         sqlx::query("VACUUM (ANALYZE) seats").execute(pool).await?;
-        let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats").fetch_one(pool).await?;
+        let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats")
+            .fetch_one(pool)
+            .await?;
         Ok(LoadReport {
             concerts: self.concerts.len(),
             seats,

@@ -21,7 +21,8 @@ pub struct LocalSettings {
 
 impl LocalSettings {
     pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let bind: SocketAddr = env.parse_or("TICKETRUSH_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
+        let bind: SocketAddr =
+            env.parse_or("TICKETRUSH_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         Ok(Self {
             bind,
             postgres: PostgresConfig::from_env(env)?,

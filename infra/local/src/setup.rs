@@ -6,7 +6,10 @@ use ticketrush_adapters::{aws, postgres};
 use crate::{samples, settings::LocalSettings};
 
 /// Database, schema, emulator resources and (optionally) the sample catalog. Idempotent.
-pub async fn run(settings: &LocalSettings, samples_path: Option<&Path>) -> Result<(), Box<dyn std::error::Error>> {
+pub async fn run(
+    settings: &LocalSettings,
+    samples_path: Option<&Path>,
+) -> Result<(), Box<dyn std::error::Error>> {
     postgres::ensure_database(&settings.postgres).await?;
     let pool = postgres::connect_lazy(&settings.postgres)?;
     postgres::MIGRATOR.run(&pool).await?;
@@ -24,7 +27,10 @@ pub async fn run(settings: &LocalSettings, samples_path: Option<&Path>) -> Resul
     if let Some(path) = samples_path {
         let catalog = samples::read(path)?;
         let report = catalog.load(&pool, Utc::now()).await?;
-        println!("sample catalog loaded: {} concerts, {} seats", report.concerts, report.seats);
+        println!(
+            "sample catalog loaded: {} concerts, {} seats",
+            report.concerts, report.seats
+        );
     }
     pool.close().await;
     Ok(())

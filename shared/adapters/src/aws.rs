@@ -2,8 +2,8 @@
 //! talks to real AWS, LocalStack or the local emulator.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
-    ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 use ticketrush_core::StoreError;
 
@@ -40,7 +40,13 @@ fn unavailable(err: impl std::fmt::Display) -> StoreError {
 
 /// Whether DynamoDB answers.
 pub async fn ping(dynamo: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
-    dynamo.list_tables().limit(1).send().await.map(|_| ()).map_err(unavailable)
+    dynamo
+        .list_tables()
+        .limit(1)
+        .send()
+        .await
+        .map(|_| ())
+        .map_err(unavailable)
 }
 
 /// Creates the tables and queues if they are missing. The SAM template does this in AWS;
@@ -78,7 +84,11 @@ pub async fn provision(
                 GlobalSecondaryIndex::builder()
                     .index_name("byUser")
                     .key_schema(key("userId", KeyType::Hash)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
                     .build()
                     .map_err(unavailable)?,
             )
@@ -101,7 +111,11 @@ pub async fn provision(
                     .index_name("byConnection")
                     .key_schema(key("connectionId", KeyType::Hash)?)
                     .key_schema(key("topic", KeyType::Range)?)
-                    .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                    .projection(
+                        Projection::builder()
+                            .projection_type(ProjectionType::KeysOnly)
+                            .build(),
+                    )
                     .build()
                     .map_err(unavailable)?,
             )
@@ -127,13 +141,22 @@ pub async fn provision(
         .await
         .map_err(unavailable)?
         .attributes
-        .and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn).cloned())
+        .and_then(|a| {
+            a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                .cloned()
+        })
         .unwrap_or_default();
     let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#);
     sqs.create_queue()
         .queue_name(&names.push_queue)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout, "30")
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy,
+            redrive,
+        )
+        .attributes(
+            aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
+            "30",
+        )
         .send()
         .await
         .map_err(unavailable)?;

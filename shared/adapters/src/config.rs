@@ -84,7 +84,9 @@ impl PostgresConfig {
         Ok(Self {
             url: Secret::new(env.required("DATABASE_URL")?),
             max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 5)?,
-            acquire_timeout: Duration::from_millis(env.parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?),
+            acquire_timeout: Duration::from_millis(
+                env.parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?,
+            ),
         })
     }
 }
@@ -116,7 +118,9 @@ impl RedisConfig {
     }
 }
 
-pub fn realtime_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<RealtimeSettings, ConfigError> {
+pub fn realtime_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<RealtimeSettings, ConfigError> {
     let realtime_mode: RealtimeMode = env.parse_or("REALTIME_MODE", RealtimeMode::Websocket)?;
     let hybrid_poll_interval_millis: u64 = env.parse_or("HYBRID_POLL_INTERVAL_MILLIS", 30_000)?;
     if !(1_000..=600_000).contains(&hybrid_poll_interval_millis) {
@@ -138,7 +142,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         Env::from_fn(move |k| map.get(k).cloned())
     }
 
@@ -147,14 +154,22 @@ mod tests {
         let err = PostgresConfig::from_env(&env(&[])).unwrap_err();
         assert_eq!(err.to_string(), "DATABASE_URL is not set");
         let err = realtime_from_env(&env(&[("REALTIME_MODE", "carrier-pigeon")])).unwrap_err();
-        assert!(err.to_string().starts_with("REALTIME_MODE is invalid"), "{err}");
-        let err = RedisConfig::from_env(&env(&[("REDIS_URL", "redis://x"), ("REDIS_KEY_PREFIX", "{a}")])).unwrap_err();
+        assert!(
+            err.to_string().starts_with("REALTIME_MODE is invalid"),
+            "{err}"
+        );
+        let err = RedisConfig::from_env(&env(&[
+            ("REDIS_URL", "redis://x"),
+            ("REDIS_KEY_PREFIX", "{a}"),
+        ]))
+        .unwrap_err();
         assert!(err.to_string().contains("REDIS_KEY_PREFIX"));
     }
 
     #[test]
     fn secrets_are_not_printed() {
-        let cfg = PostgresConfig::from_env(&env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")])).unwrap();
+        let cfg = PostgresConfig::from_env(&env(&[("DATABASE_URL", "postgres://u:hunter2@h/db")]))
+            .unwrap();
         assert!(!format!("{cfg:?}").contains("hunter2"));
     }
 

@@ -45,7 +45,11 @@ impl RedisStore {
 
 /// Connection-level failures are `Unavailable`; the rest are bugs.
 pub fn store_error(err: RedisError) -> StoreError {
-    if err.is_io_error() || err.is_timeout() || err.is_connection_dropped() || err.is_connection_refusal() {
+    if err.is_io_error()
+        || err.is_timeout()
+        || err.is_connection_dropped()
+        || err.is_connection_refusal()
+    {
         StoreError::Unavailable(err.to_string())
     } else {
         StoreError::Internal(err.to_string())

@@ -215,10 +215,10 @@ impl SearchQuery {
             performs_from: instant("from", p.from)?,
             performs_to: instant("to", p.to)?,
         };
-        if let (Some(from), Some(to)) = (filter.performs_from, filter.performs_to) {
-            if from > to {
-                return Err(ValidationError::new("to", "must not be before from"));
-            }
+        if let (Some(from), Some(to)) = (filter.performs_from, filter.performs_to)
+            && from > to
+        {
+            return Err(ValidationError::new("to", "must not be before from"));
         }
         Ok(Self {
             filter,
@@ -844,5 +844,8 @@ pub struct ConcertDraft {
 
 /// Catalog writes.
 pub trait CatalogAdmin: Send + Sync {
-    fn upsert_concert(&self, draft: &ConcertDraft) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
+    fn upsert_concert(
+        &self,
+        draft: &ConcertDraft,
+    ) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
 }

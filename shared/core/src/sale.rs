@@ -115,21 +115,21 @@ impl SalesPolicy {
         max_seats_per_user: u16,
         queue_gated: bool,
     ) -> Result<Self, ValidationError> {
-        if let Some(p) = presale {
-            if p.starts_at >= general_sale_starts_at {
-                return Err(ValidationError::new(
-                    "presaleStartsAt",
-                    "the presale must start before the general sale",
-                ));
-            }
+        if let Some(p) = presale
+            && p.starts_at >= general_sale_starts_at
+        {
+            return Err(ValidationError::new(
+                "presaleStartsAt",
+                "the presale must start before the general sale",
+            ));
         }
-        if let Some(end) = sale_ends_at {
-            if end <= general_sale_starts_at {
-                return Err(ValidationError::new(
-                    "saleEndsAt",
-                    "the sale must end after the general sale starts",
-                ));
-            }
+        if let Some(end) = sale_ends_at
+            && end <= general_sale_starts_at
+        {
+            return Err(ValidationError::new(
+                "saleEndsAt",
+                "the sale must end after the general sale starts",
+            ));
         }
         if !(1..=MAX_SEATS_PER_USER_LIMIT).contains(&max_seats_per_user) {
             return Err(ValidationError::new(

@@ -25,7 +25,12 @@ pub fn identity(req: &Request) -> Result<Option<Identity>, IdentityError> {
     let Some(RequestContext::ApiGatewayV2(ctx)) = req.request_context_ref() else {
         return Ok(None);
     };
-    let Some(claims) = ctx.authorizer.as_ref().and_then(|a| a.jwt.as_ref()).map(|j| &j.claims) else {
+    let Some(claims) = ctx
+        .authorizer
+        .as_ref()
+        .and_then(|a| a.jwt.as_ref())
+        .map(|j| &j.claims)
+    else {
         return Ok(None);
     };
     let Some(sub) = claims.get("sub") else {
@@ -34,7 +39,9 @@ pub fn identity(req: &Request) -> Result<Option<Identity>, IdentityError> {
     let user = UserId::parse(sub).map_err(|e| IdentityError::BadClaims(e.to_string()))?;
     let tier = match claims.get("tier") {
         None => Tier::Basic,
-        Some(raw) => raw.parse().map_err(|e: ticketrush_core::ValidationError| IdentityError::BadClaims(e.to_string()))?,
+        Some(raw) => raw.parse().map_err(|e: ticketrush_core::ValidationError| {
+            IdentityError::BadClaims(e.to_string())
+        })?,
     };
     let admin = claims.get("admin").is_some_and(|v| v == "true");
     Ok(Some(Identity { user, tier, admin }))

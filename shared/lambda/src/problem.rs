@@ -99,7 +99,11 @@ impl<E: IntoProblem> From<E> for Problem {
 
 impl IntoProblem for ValidationError {
     fn into_problem(self) -> Problem {
-        let mut p = Problem::new(StatusCode::BAD_REQUEST, "VALIDATION_FAILED", self.to_string());
+        let mut p = Problem::new(
+            StatusCode::BAD_REQUEST,
+            "VALIDATION_FAILED",
+            self.to_string(),
+        );
         p.field = Some(self.field);
         p
     }
@@ -172,7 +176,9 @@ mod tests {
             .into_response();
         assert_eq!(resp.status(), 503);
         assert_eq!(resp.headers()["retry-after"], "2");
-        let Body::Text(body) = resp.body() else { panic!("text body") };
+        let Body::Text(body) = resp.body() else {
+            panic!("text body")
+        };
         assert!(!body.contains("10.0.0.7"));
         assert!(body.contains("\"code\":\"UNAVAILABLE\""));
     }

@@ -5,7 +5,8 @@ use ticketrush_core::ValidationError;
 
 /// The first value of a query-string parameter.
 pub fn query<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
-    req.query_string_parameters_ref().and_then(|q| q.first(name))
+    req.query_string_parameters_ref()
+        .and_then(|q| q.first(name))
 }
 
 /// A path parameter, which the route guarantees is present.

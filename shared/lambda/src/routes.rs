@@ -73,13 +73,16 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
 
 /// The route for a request, and its path parameters. Literal segments win over
 /// parameters, so `/api/concerts/search` never reaches `/api/concerts/{id}`.
-pub fn find_route<'p>(method: &str, path: &'p str) -> Option<(&'static HttpRoute, Vec<(&'static str, &'p str)>)> {
+pub fn find_route<'p>(
+    method: &str,
+    path: &'p str,
+) -> Option<(&'static HttpRoute, Vec<(&'static str, &'p str)>)> {
     let mut best: Option<(&'static HttpRoute, Vec<(&'static str, &'p str)>)> = None;
     for route in HTTP_ROUTES.iter().filter(|r| r.method == method) {
-        if let Some(params) = route.match_path(path) {
-            if best.as_ref().is_none_or(|(_, p)| params.len() < p.len()) {
-                best = Some((route, params));
-            }
+        if let Some(params) = route.match_path(path)
+            && best.as_ref().is_none_or(|(_, p)| params.len() < p.len())
+        {
+            best = Some((route, params));
         }
     }
     best

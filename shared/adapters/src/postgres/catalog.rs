@@ -3,8 +3,8 @@ use sqlx::{PgPool, Row, postgres::PgRow};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError,
     catalog::{
-        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, Performance, Seat, SeatMap, SeatPage,
-        SeatStatus,
+        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, Performance, Seat,
+        SeatMap, SeatPage, SeatStatus,
     },
     sale::{Presale, SalesPolicy, SeatCounts},
 };
@@ -65,16 +65,21 @@ fn contains_pattern(text: &str) -> String {
 }
 
 fn listing_from_row(row: &PgRow) -> Result<ConcertListing, StoreError> {
-    let general: Option<DateTime<Utc>> = row.try_get("general_sale_starts_at").map_err(store_error)?;
+    let general: Option<DateTime<Utc>> =
+        row.try_get("general_sale_starts_at").map_err(store_error)?;
     let policy = match general {
         None => None,
         Some(general) => {
-            let presale_starts: Option<DateTime<Utc>> = row.try_get("presale_starts_at").map_err(store_error)?;
-            let presale_tier: Option<String> = row.try_get("presale_min_tier").map_err(store_error)?;
+            let presale_starts: Option<DateTime<Utc>> =
+                row.try_get("presale_starts_at").map_err(store_error)?;
+            let presale_tier: Option<String> =
+                row.try_get("presale_min_tier").map_err(store_error)?;
             let presale = match (presale_starts, presale_tier) {
                 (Some(starts_at), Some(tier)) => Some(Presale {
                     starts_at,
-                    min_tier: tier.parse().map_err(|e| StoreError::Internal(format!("stored tier: {e}")))?,
+                    min_tier: tier
+                        .parse()
+                        .map_err(|e| StoreError::Internal(format!("stored tier: {e}")))?,
                 }),
                 _ => None,
             };
@@ -109,7 +114,11 @@ fn listing_from_row(row: &PgRow) -> Result<ConcertListing, StoreError> {
 }
 
 impl PostgresCatalog {
-    async fn fetch_listings(&self, id: Option<ConcertId>, filter: &CatalogFilter) -> Result<Vec<PgRow>, StoreError> {
+    async fn fetch_listings(
+        &self,
+        id: Option<ConcertId>,
+        filter: &CatalogFilter,
+    ) -> Result<Vec<PgRow>, StoreError> {
         sqlx::query(LISTINGS_SQL)
             .bind(id.map(ConcertId::get))
             .bind(filter.text.as_deref().map(contains_pattern))
@@ -124,11 +133,17 @@ impl PostgresCatalog {
 
 impl CatalogRepository for PostgresCatalog {
     async fn listings(&self, filter: &CatalogFilter) -> Result<Vec<ConcertListing>, StoreError> {
-        self.fetch_listings(None, filter).await?.iter().map(listing_from_row).collect()
+        self.fetch_listings(None, filter)
+            .await?
+            .iter()
+            .map(listing_from_row)
+            .collect()
     }
 
     async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-        let rows = self.fetch_listings(Some(id), &CatalogFilter::default()).await?;
+        let rows = self
+            .fetch_listings(Some(id), &CatalogFilter::default())
+            .await?;
         let Some(row) = rows.first() else {
             return Ok(None);
         };
@@ -165,11 +180,13 @@ impl CatalogRepository for PostgresCatalog {
     }
 
     async fn seat_map(&self, id: OptionId, page: SeatPage) -> Result<Option<SeatMap>, StoreError> {
-        let Some(perf) = sqlx::query("SELECT concert_id, starts_at, total_seats FROM performances WHERE id = $1")
-            .bind(id.get())
-            .fetch_optional(&self.pool)
-            .await
-            .map_err(store_error)?
+        let Some(perf) = sqlx::query(
+            "SELECT concert_id, starts_at, total_seats FROM performances WHERE id = $1",
+        )
+        .bind(id.get())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
         else {
             return Ok(None);
         };
@@ -194,8 +211,9 @@ impl CatalogRepository for PostgresCatalog {
                 number: r.try_get("seat_number").map_err(store_error)?,
                 grade: r.try_get("grade").map_err(store_error)?,
                 price: r.try_get("price").map_err(store_error)?,
-                status: SeatStatus::from_ledger(&status)
-                    .ok_or_else(|| StoreError::Internal(format!("stored seat status {status:?}")))?,
+                status: SeatStatus::from_ledger(&status).ok_or_else(|| {
+                    StoreError::Internal(format!("stored seat status {status:?}"))
+                })?,
             })
         })
         .collect::<Result<Vec<_>, StoreError>>()?;

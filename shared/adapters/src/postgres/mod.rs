@@ -53,7 +53,11 @@ pub fn store_error(err: sqlx::Error) -> StoreError {
 
 /// Whether the database answers now.
 pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
-    sqlx::query("SELECT 1").execute(pool).await.map(|_| ()).map_err(store_error)
+    sqlx::query("SELECT 1")
+        .execute(pool)
+        .await
+        .map(|_| ())
+        .map_err(store_error)
 }
 
 /// Creates the configured database if it does not exist, through the server's
@@ -64,19 +68,37 @@ pub async fn ensure_database(cfg: &PostgresConfig) -> Result<(), sqlx::Error> {
         return Ok(());
     };
     let admin = target.database("postgres");
-    let pool = PgPoolOptions::new().max_connections(1).connect_with(admin).await?;
-    let exists: bool = sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-        .bind(&name)
-        .fetch_one(&pool)
+    let pool = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_with(admin)
         .await?;
-    if !exists {
+    let exists = |pool: PgPool| {
+        let name = name.clone();
+        async move {
+            sqlx::query_scalar::<_, bool>(
+                "SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)",
+            )
+            .bind(name)
+            .fetch_one(&pool)
+            .await
+        }
+    };
+    // Concurrent creators race: one wins, the others fail and then find the database there.
+    for attempt in 0..10 {
+        if exists(pool.clone()).await? {
+            break;
+        }
         let quoted = format!("\"{}\"", name.replace('"', "\"\""));
-        // A concurrent creator may win the race; that is fine.
-        if let Err(err) = sqlx::query(&format!("CREATE DATABASE {quoted}")).execute(&pool).await {
-            let duplicate = err.as_database_error().and_then(|e| e.code()).is_some_and(|c| c == "42P04");
-            if !duplicate {
-                return Err(err);
+        match sqlx::query(&format!("CREATE DATABASE {quoted}"))
+            .execute(&pool)
+            .await
+        {
+            Ok(_) => break,
+            Err(err) if attempt < 9 => {
+                tracing::debug!(error = %err, "CREATE DATABASE raced; checking again");
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             }
+            Err(err) => return Err(err),
         }
     }
     pool.close().await;

@@ -1,0 +1,52 @@
+//! The seat-map handler driven by its events/ sample against real PostgreSQL.
+
+use lambda_http::Body;
+use seat_map::{SeatMapFunction, handle};
+use serde_json::Value;
+use ticketrush_adapters::postgres::PostgresCatalog;
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create, first_option, take_seats},
+};
+
+fn body(resp: &lambda_http::Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("json body"),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            slug: "seats",
+            rows: 15,
+            seats_per_row: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    assert_eq!(option.get(), 1, "the sample event asks for option 1");
+    take_seats(&db.pool, option, 3, "CONFIRMED").await;
+
+    let f = SeatMapFunction {
+        catalog: PostgresCatalog::new(db.pool.clone()),
+    };
+    let resp = handle(&f, events::http_request("seat-map.json")).await;
+    assert_eq!(resp.status(), 200);
+    let json = body(&resp);
+    let seats = json["seats"].as_array().unwrap();
+    assert_eq!(seats.len(), 100, "the event asks for size=100");
+    assert_eq!(json["totalElements"], 150);
+    assert_eq!(json["hasNext"], true);
+    let confirmed = seats.iter().filter(|s| s["status"] == "CONFIRMED").count();
+    assert_eq!(confirmed, 3);
+    assert_eq!(seats[0]["section"], "A");
+    assert_eq!(seats[0]["row"], "1");
+    assert_eq!(seats[0]["number"], 1);
+}

@@ -1,0 +1,19 @@
+//! The real-shaped sample events in `events/`, as Lambda would deliver them.
+
+use std::path::PathBuf;
+
+pub fn path(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../events")
+        .join(name)
+}
+
+pub fn text(name: &str) -> String {
+    std::fs::read_to_string(path(name)).unwrap_or_else(|e| panic!("events/{name}: {e}"))
+}
+
+/// An API Gateway HTTP API (v2) event as the request a function receives.
+pub fn http_request(name: &str) -> lambda_http::Request {
+    lambda_http::request::from_str(&text(name))
+        .unwrap_or_else(|e| panic!("events/{name} is not an HTTP API event: {e}"))
+}
