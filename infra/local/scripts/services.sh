@@ -32,11 +32,12 @@ wait_for() { # name, tries, command...
 }
 
 redis_ping() {
-  exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" 2>/dev/null || return 1
-  printf 'PING\r\n' >&3
-  local reply=""; read -r -t 1 reply <&3 || true
-  exec 3>&-
-  [[ "$reply" == +PONG* ]]
+  (
+    exec 3<>"/dev/tcp/127.0.0.1/$REDIS_PORT" || exit 1
+    printf 'PING\r\n' >&3
+    reply=""; read -r -t 1 reply <&3 || true
+    [[ "$reply" == +PONG* ]]
+  ) 2>/dev/null
 }
 
 ensure_postgres() {

@@ -7,8 +7,11 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod push;
+pub mod queue;
 pub mod realtime;
 pub mod sale;
+pub mod schedule;
 pub mod tier;
 pub mod time;
 

@@ -1,0 +1,31 @@
+//! Domain events on their way to connected browsers.
+
+use std::future::Future;
+
+use chrono::{DateTime, Utc};
+
+use crate::{ConcertId, UserId, queue::ActiveToken};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PushEvent {
+    /// The buyer was admitted: their token, for them only.
+    QueueActive {
+        concert: ConcertId,
+        user: UserId,
+        token: ActiveToken,
+        expires_at: DateTime<Utc>,
+    },
+    /// The buyer's true place in line, for them only.
+    QueueRank {
+        concert: ConcertId,
+        user: UserId,
+        rank: u64,
+        estimated_wait_seconds: u64,
+    },
+}
+
+/// Sends events towards subscribers. Publishing never fails the caller's work: a failure
+/// is the adapter's to log, and the state it reports can always be read back.
+pub trait PushPublisher: Send + Sync {
+    fn publish(&self, event: PushEvent) -> impl Future<Output = ()> + Send;
+}

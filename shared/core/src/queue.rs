@@ -1,0 +1,467 @@
+//! The waiting room: first come, first served, one place per buyer, and admission in
+//! batches that a scheduled tick hands out.
+
+use std::{future::Future, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    Clock, ConcertId, StoreError, Tier, UserId,
+    catalog::CatalogRepository,
+    error::ValidationError,
+    push::{PushEvent, PushPublisher},
+    sale::{SaleStatus, sale_view},
+    schedule::{SchedulerLock, TickRun},
+    time,
+};
+
+/// A short-lived proof that the waiting room admitted this buyer to this concert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ActiveToken(String);
+
+impl ActiveToken {
+    pub const MAX_LEN: usize = 64;
+
+    /// Checks a token presented by a client (the `X-Queue-Token` header).
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = !raw.is_empty() && raw.len() <= Self::MAX_LEN && raw.chars().all(|c| c.is_ascii_alphanumeric());
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new("X-Queue-Token", "is not a queue token"))
+        }
+    }
+
+    /// For tokens the store minted.
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// How the waiting room behaves. Read from configuration once.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueueSettings {
+    /// Most buyers waiting in one concert's room; joins beyond it get QUEUE_FULL.
+    pub capacity: u32,
+    /// Most buyers admitted per concert per tick.
+    pub admit_per_tick: u32,
+    /// Most buyers holding a valid token per concert at once (before resale credits).
+    pub max_active: u32,
+    /// How long an admitted buyer's token lasts.
+    pub active_ttl: Duration,
+    /// A waiting buyer not seen for this long is dropped at the head instead of admitted.
+    pub abandon_after: Duration,
+    /// How often the admission tick runs; used for wait estimates.
+    pub tick: Duration,
+    /// Joins one buyer may attempt per concert in `join_window`.
+    pub join_limit: u32,
+    pub join_window: Duration,
+    /// Waiting buyers sent a fresh rank per tick: the front, plus a rotating slice behind it.
+    pub rank_push_per_tick: u32,
+}
+
+impl QueueSettings {
+    /// Seconds until a buyer at `rank` is admitted at the steady admission rate.
+    pub fn estimated_wait_seconds(&self, rank: u64) -> u64 {
+        let per_tick = u64::from(self.admit_per_tick.max(1));
+        let ticks = rank.div_ceil(per_tick);
+        (ticks * self.tick.as_millis() as u64).div_ceil(1000)
+    }
+}
+
+/// What joining did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JoinOutcome {
+    Waiting { rank: u64 },
+    Active { token: ActiveToken, expires_at: DateTime<Utc> },
+    Full,
+    Throttled { retry_after: Duration },
+}
+
+/// Where a buyer stands now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Standing {
+    Waiting { rank: u64 },
+    Active { token: ActiveToken, expires_at: DateTime<Utc> },
+    Absent,
+}
+
+/// The limits one admission applies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdmitRequest {
+    pub max_batch: u32,
+    pub max_active: u32,
+    pub active_ttl: Duration,
+    /// Entries last seen before this instant are dropped, not admitted.
+    pub seen_since: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Admitted {
+    pub user: UserId,
+    pub token: ActiveToken,
+    pub expires_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Admission {
+    pub admitted: Vec<Admitted>,
+    /// Abandoned entries dropped from the head.
+    pub dropped: u32,
+    /// Freed-seat credits spent on this batch.
+    pub credits_used: u32,
+    pub still_waiting: u64,
+}
+
+/// The waiting room as a store provides it. Every operation is atomic.
+pub trait WaitingRoom: Send + Sync {
+    /// Idempotent: an active buyer gets the same token, a waiting one the same rank.
+    fn join(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        settings: &QueueSettings,
+    ) -> impl Future<Output = Result<JoinOutcome, StoreError>> + Send;
+
+    /// Where the buyer stands; also records that they are still there.
+    fn standing(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
+
+    /// Leaves the line; true if the buyer was waiting.
+    fn leave(&self, concert: ConcertId, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Admits from the head: one atomic step per concert.
+    fn admit(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        request: &AdmitRequest,
+    ) -> impl Future<Output = Result<Admission, StoreError>> + Send;
+
+    /// Ranks (from 1) of the waiting buyers at positions `start..start+count` (from 0).
+    fn ranks(
+        &self,
+        concert: ConcertId,
+        start: u64,
+        count: u32,
+    ) -> impl Future<Output = Result<Vec<(UserId, u64)>, StoreError>> + Send;
+
+    /// Whether `token` is this buyer's live token for this concert.
+    fn token_is_valid(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        token: &ActiveToken,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Seats freed by cancellation or expiry let that many more buyers in ("resale").
+    fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What a queue call answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct QueueView {
+    pub status: QueueStatus,
+    pub rank: Option<u64>,
+    pub estimated_wait_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub active_token: Option<ActiveToken>,
+    #[serde(skip_serializing_if = "Option::is_none", with = "time::option")]
+    pub active_expires_at: Option<DateTime<Utc>>,
+    #[serde(with = "time")]
+    pub server_now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum QueueStatus {
+    Waiting,
+    Active,
+    NotInQueue,
+}
+
+impl QueueView {
+    fn from_standing(standing: Standing, settings: &QueueSettings, now: DateTime<Utc>) -> Self {
+        match standing {
+            Standing::Waiting { rank } => Self {
+                status: QueueStatus::Waiting,
+                rank: Some(rank),
+                estimated_wait_seconds: Some(settings.estimated_wait_seconds(rank)),
+                active_token: None,
+                active_expires_at: None,
+                server_now: now,
+            },
+            Standing::Active { token, expires_at } => Self {
+                status: QueueStatus::Active,
+                rank: None,
+                estimated_wait_seconds: Some(0),
+                active_token: Some(token),
+                active_expires_at: Some(expires_at),
+                server_now: now,
+            },
+            Standing::Absent => Self {
+                status: QueueStatus::NotInQueue,
+                rank: None,
+                estimated_wait_seconds: None,
+                active_token: None,
+                active_expires_at: None,
+                server_now: now,
+            },
+        }
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum JoinError {
+    #[error("concert {0} not found")]
+    NotFound(ConcertId),
+    #[error("the sale for concert {concert} is {status}; the waiting room opens five minutes before the sale")]
+    SaleNotOpen { concert: ConcertId, status: SaleStatus },
+    #[error("the sale for concert {0} has closed")]
+    SaleClosed(ConcertId),
+    #[error("the waiting room for concert {0} is full; try again later")]
+    Full(ConcertId),
+    #[error("too many join attempts; retry after {} s", .retry_after.as_secs().max(1))]
+    Throttled { retry_after: Duration },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum QueueStatusError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Joins the concert's waiting room, once the sale is at most five minutes away for this buyer.
+pub async fn join_queue<R: CatalogRepository, W: WaitingRoom>(
+    catalog: &R,
+    room: &W,
+    settings: &QueueSettings,
+    concert: ConcertId,
+    user: &UserId,
+    tier: Tier,
+    now: DateTime<Utc>,
+) -> Result<QueueView, JoinError> {
+    let record = catalog.concert(concert).await?.ok_or(JoinError::NotFound(concert))?;
+    let listing = &record.listing;
+    let view = sale_view(listing.policy.as_ref(), listing.closes_at(), listing.counts, now, Some(tier));
+    match view.status {
+        SaleStatus::Closed => return Err(JoinError::SaleClosed(concert)),
+        s if s < SaleStatus::OpenSoon5m => return Err(JoinError::SaleNotOpen { concert, status: s }),
+        _ => {}
+    }
+    match room.join(concert, user, now, settings).await? {
+        JoinOutcome::Waiting { rank } => Ok(QueueView::from_standing(Standing::Waiting { rank }, settings, now)),
+        JoinOutcome::Active { token, expires_at } => {
+            Ok(QueueView::from_standing(Standing::Active { token, expires_at }, settings, now))
+        }
+        JoinOutcome::Full => Err(JoinError::Full(concert)),
+        JoinOutcome::Throttled { retry_after } => Err(JoinError::Throttled { retry_after }),
+    }
+}
+
+pub async fn queue_status<W: WaitingRoom>(
+    room: &W,
+    settings: &QueueSettings,
+    concert: ConcertId,
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<QueueView, QueueStatusError> {
+    let standing = room.standing(concert, user, now).await?;
+    Ok(QueueView::from_standing(standing, settings, now))
+}
+
+pub async fn leave_queue<W: WaitingRoom>(
+    room: &W,
+    concert: ConcertId,
+    user: &UserId,
+    now: DateTime<Utc>,
+) -> Result<QueueView, QueueStatusError> {
+    room.leave(concert, user).await?;
+    Ok(QueueView {
+        status: QueueStatus::NotInQueue,
+        rank: None,
+        estimated_wait_seconds: None,
+        active_token: None,
+        active_expires_at: None,
+        server_now: now,
+    })
+}
+
+#[derive(Debug, Error)]
+pub enum TokenCheckError {
+    #[error("a valid X-Queue-Token from the waiting room is required for this sale")]
+    Required,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The gate the seat functions call: on a queue-gated sale the buyer must present their
+/// live token for this concert.
+pub async fn require_active_token<W: WaitingRoom>(
+    room: &W,
+    queue_gated: bool,
+    concert: ConcertId,
+    user: &UserId,
+    token: Option<&ActiveToken>,
+) -> Result<(), TokenCheckError> {
+    if !queue_gated {
+        return Ok(());
+    }
+    let token = token.ok_or(TokenCheckError::Required)?;
+    if room.token_is_valid(concert, user, token).await? {
+        Ok(())
+    } else {
+        Err(TokenCheckError::Required)
+    }
+}
+
+/// What one admission tick did.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ActivationReport {
+    /// False when another invocation already ran this tick.
+    pub ran: bool,
+    pub concerts: u32,
+    pub admitted: u32,
+    pub dropped: u32,
+    pub rank_updates: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum ActivationError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One admission tick: for every concert whose sale is open to anyone, admit a batch,
+/// tell each admitted buyer, and refresh ranks. Runs at most once per tick, whatever the
+/// number of concurrent invocations.
+pub async fn activate_tick<R, W, L, P>(
+    catalog: &R,
+    room: &W,
+    lock: &L,
+    publisher: &P,
+    settings: &QueueSettings,
+    tick: &TickRun,
+    clock: &impl Clock,
+) -> Result<ActivationReport, ActivationError>
+where
+    R: CatalogRepository,
+    W: WaitingRoom,
+    L: SchedulerLock,
+    P: PushPublisher,
+{
+    let Some(guard) = tick.claim(lock, "queue-activate").await? else {
+        return Ok(ActivationReport::default());
+    };
+    let outcome = admit_open_concerts(catalog, room, publisher, settings, tick, clock).await;
+    guard.finish(lock, outcome.is_ok()).await?;
+    outcome
+}
+
+async fn admit_open_concerts<R, W, P>(
+    catalog: &R,
+    room: &W,
+    publisher: &P,
+    settings: &QueueSettings,
+    tick: &TickRun,
+    clock: &impl Clock,
+) -> Result<ActivationReport, ActivationError>
+where
+    R: CatalogRepository,
+    W: WaitingRoom,
+    P: PushPublisher,
+{
+    let now = clock.now();
+    let mut report = ActivationReport {
+        ran: true,
+        ..Default::default()
+    };
+    let listings = catalog.listings(&Default::default()).await?;
+    // The most privileged viewer sees the earliest opening: admit once anyone may buy.
+    let selling = listings.iter().filter(|l| {
+        matches!(
+            sale_view(l.policy.as_ref(), l.closes_at(), l.counts, now, Some(Tier::Vip)).status,
+            SaleStatus::Open | SaleStatus::SoldOut
+        )
+    });
+    let seen_since = now - chrono::Duration::from_std(settings.abandon_after).unwrap_or_default();
+    for listing in selling {
+        report.concerts += 1;
+        let admission = room
+            .admit(
+                listing.id,
+                now,
+                &AdmitRequest {
+                    max_batch: settings.admit_per_tick,
+                    max_active: settings.max_active,
+                    active_ttl: settings.active_ttl,
+                    seen_since,
+                },
+            )
+            .await?;
+        report.admitted += admission.admitted.len() as u32;
+        report.dropped += admission.dropped;
+        for a in admission.admitted {
+            publisher
+                .publish(PushEvent::QueueActive {
+                    concert: listing.id,
+                    user: a.user,
+                    token: a.token,
+                    expires_at: a.expires_at,
+                })
+                .await;
+        }
+        report.rank_updates += push_ranks(room, publisher, settings, listing.id, admission.still_waiting, tick).await?;
+    }
+    Ok(report)
+}
+
+/// The front of the line every tick, plus a slice further back that rotates with the tick
+/// number, so every waiting buyer hears a true rank regularly without a push per buyer per tick.
+async fn push_ranks<W: WaitingRoom, P: PushPublisher>(
+    room: &W,
+    publisher: &P,
+    settings: &QueueSettings,
+    concert: ConcertId,
+    waiting: u64,
+    tick: &TickRun,
+) -> Result<u32, StoreError> {
+    let budget = settings.rank_push_per_tick / 2;
+    if waiting == 0 || budget == 0 {
+        return Ok(0);
+    }
+    let mut ranks = room.ranks(concert, 0, budget).await?;
+    let behind = waiting.saturating_sub(u64::from(budget));
+    if behind > 0 {
+        let slices = behind.div_ceil(u64::from(budget));
+        let start = u64::from(budget) + (tick.sequence % slices) * u64::from(budget);
+        ranks.extend(room.ranks(concert, start, budget).await?);
+    }
+    let sent = ranks.len() as u32;
+    for (user, rank) in ranks {
+        publisher
+            .publish(PushEvent::QueueRank {
+                concert,
+                user,
+                rank,
+                estimated_wait_seconds: settings.estimated_wait_seconds(rank),
+            })
+            .await;
+    }
+    Ok(sent)
+}
