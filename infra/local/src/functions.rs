@@ -1,10 +1,21 @@
 //! Every function, built once over shared clients, and called by name.
 
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use concert_detail::ConcertDetailFunction;
 use lambda_http::{Body, Request, Response};
+use queue_activate::QueueActivateFunction;
+use queue_join::QueueJoinFunction;
+use queue_leave::QueueLeaveFunction;
+use queue_status::QueueStatusFunction;
 use search::SearchFunction;
 use seat_map::SeatMapFunction;
-use ticketrush_adapters::{SystemClock, postgres::PostgresCatalog};
+use ticketrush_adapters::{
+    SystemClock,
+    cached_catalog::CachedCatalog,
+    postgres::PostgresCatalog,
+    push::LoggingPushPublisher,
+    redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
+};
 use ticketrush_lambda::Problem;
 
 use crate::settings::LocalSettings;
@@ -13,11 +24,17 @@ pub struct Functions {
     search: SearchFunction<PostgresCatalog, SystemClock>,
     concert_detail: ConcertDetailFunction<PostgresCatalog, SystemClock>,
     seat_map: SeatMapFunction<PostgresCatalog>,
+    queue_join: QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, SystemClock>,
+    queue_status: QueueStatusFunction<RedisWaitingRoom, SystemClock>,
+    queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
+    queue_activate:
+        QueueActivateFunction<PostgresCatalog, RedisWaitingRoom, RedisSchedulerLock, LoggingPushPublisher, SystemClock>,
 }
 
 impl Functions {
-    pub fn new(settings: &LocalSettings, pool: sqlx::PgPool) -> Self {
+    pub fn new(settings: &LocalSettings, pool: sqlx::PgPool, redis: RedisStore) -> Self {
         let catalog = PostgresCatalog::new(pool);
+        let room = RedisWaitingRoom::new(redis.clone());
         Self {
             search: SearchFunction {
                 catalog: catalog.clone(),
@@ -28,19 +45,61 @@ impl Functions {
                 catalog: catalog.clone(),
                 clock: SystemClock,
             },
-            seat_map: SeatMapFunction { catalog },
+            seat_map: SeatMapFunction {
+                catalog: catalog.clone(),
+            },
+            queue_join: QueueJoinFunction {
+                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                room: room.clone(),
+                clock: SystemClock,
+                settings: settings.queue.clone(),
+            },
+            queue_status: QueueStatusFunction {
+                room: room.clone(),
+                clock: SystemClock,
+                settings: settings.queue.clone(),
+            },
+            queue_leave: QueueLeaveFunction {
+                room: room.clone(),
+                clock: SystemClock,
+            },
+            queue_activate: QueueActivateFunction {
+                catalog,
+                room,
+                lock: RedisSchedulerLock::new(redis),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                settings: settings.queue.clone(),
+            },
         }
     }
 
-    /// Calls the named function's handler, as Lambda would.
-    pub async fn invoke(&self, function: &str, req: Request) -> Response<Body> {
+    /// Calls the named HTTP function's handler, as Lambda would.
+    pub async fn invoke_http(&self, function: &str, req: Request) -> Response<Body> {
         match function {
             "search" => search::handle(&self.search, req).await,
             "concert-detail" => concert_detail::handle(&self.concert_detail, req).await,
             "seat-map" => seat_map::handle(&self.seat_map, req).await,
+            "queue-join" => queue_join::handle(&self.queue_join, req).await,
+            "queue-status" => queue_status::handle(&self.queue_status, req).await,
+            "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,
+            other => Problem::internal(&format!("no local binding for HTTP function {other}")).into_response(),
+        }
+    }
+
+    /// Calls the named scheduled function with a scheduled event, as EventBridge would.
+    pub async fn invoke_scheduled(&self, function: &str, event: CloudWatchEvent, invocation_id: &str) {
+        let outcome = match function {
+            "queue-activate" => queue_activate::handle(&self.queue_activate, event, invocation_id)
+                .await
+                .map(|_| ()),
             other => {
-                Problem::internal(&format!("no local binding for function {other}")).into_response()
+                tracing::error!(function = other, "no local binding for scheduled function");
+                Ok(())
             }
+        };
+        if let Err(err) = outcome {
+            tracing::warn!(function, error = %err, "scheduled invocation failed; the next tick retries");
         }
     }
 }

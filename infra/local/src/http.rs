@@ -21,13 +21,13 @@ use ticketrush_lambda::{
     routes::{Auth, HttpRoute, find_route, path_exists},
 };
 
-use crate::{functions::Functions, health, jwt::JwtSettings, settings::LocalSettings};
+use crate::{functions::Functions, health, jwt::JwtSettings, scheduler, settings::LocalSettings};
 
 /// API Gateway's own limit is 10 MB; no ticketrush request comes near 64 KB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 pub struct AppState {
-    pub functions: Functions,
+    pub functions: Arc<Functions>,
     pub jwt: JwtSettings,
     pub health: health::Dependencies,
 }
@@ -36,8 +36,11 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     let pool = postgres::connect_lazy(&settings.postgres)?;
     let redis = RedisStore::connect(&settings.redis).await?;
     let sdk = aws::sdk_config().await;
+    let functions = Arc::new(Functions::new(&settings, pool.clone(), redis.clone()));
+    let queue_tick = settings.queue.tick;
+    scheduler::start(functions.clone(), move |_| queue_tick);
     let state = Arc::new(AppState {
-        functions: Functions::new(&settings, pool.clone()),
+        functions,
         jwt: settings.jwt.clone(),
         health: health::Dependencies {
             pool,
@@ -118,7 +121,7 @@ async fn dispatch(
         Ok(r) => r,
         Err(e) => return problem(Problem::internal(&e)),
     };
-    to_axum(state.functions.invoke(route.function, request).await)
+    to_axum(state.functions.invoke_http(route.function, request).await)
 }
 
 /// The JWT authorizer's decision: claims for a valid token, 401 for a bad one, and for a

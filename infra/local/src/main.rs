@@ -9,6 +9,7 @@ mod health;
 mod http;
 mod jwt;
 mod samples;
+mod scheduler;
 mod settings;
 mod setup;
 

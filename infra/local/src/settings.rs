@@ -1,10 +1,15 @@
 use std::net::SocketAddr;
 
+use std::time::Duration;
+
 use ticketrush_adapters::{
     aws::PushResources,
-    config::{ConfigError, Env, PostgresConfig, RedisConfig, realtime_from_env},
+    config::{
+        ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env, queue_settings_from_env,
+        realtime_from_env,
+    },
 };
-use ticketrush_core::realtime::RealtimeSettings;
+use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings};
 
 use crate::jwt::JwtSettings;
 
@@ -17,6 +22,8 @@ pub struct LocalSettings {
     pub realtime: RealtimeSettings,
     pub jwt: JwtSettings,
     pub push: PushResources,
+    pub queue: QueueSettings,
+    pub catalog_cache_ttl: Duration,
 }
 
 impl LocalSettings {
@@ -30,6 +37,8 @@ impl LocalSettings {
             realtime: realtime_from_env(env)?,
             jwt: JwtSettings::from_env(env)?,
             push: PushResources::from_env(env)?,
+            queue: queue_settings_from_env(env)?,
+            catalog_cache_ttl: catalog_cache_ttl_from_env(env)?,
         })
     }
 }

@@ -2,9 +2,11 @@
 //! typed configuration every function reads once at start.
 
 pub mod aws;
+pub mod cached_catalog;
 pub mod clock;
 pub mod config;
 pub mod postgres;
+pub mod push;
 pub mod redis;
 
 pub use clock::SystemClock;

@@ -164,6 +164,7 @@ pub trait WaitingRoom: Send + Sync {
         concert: ConcertId,
         user: &UserId,
         token: &ActiveToken,
+        now: DateTime<Utc>,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Seats freed by cancellation or expiry let that many more buyers in ("resale").
@@ -318,12 +319,13 @@ pub async fn require_active_token<W: WaitingRoom>(
     concert: ConcertId,
     user: &UserId,
     token: Option<&ActiveToken>,
+    now: DateTime<Utc>,
 ) -> Result<(), TokenCheckError> {
     if !queue_gated {
         return Ok(());
     }
     let token = token.ok_or(TokenCheckError::Required)?;
-    if room.token_is_valid(concert, user, token).await? {
+    if room.token_is_valid(concert, user, token, now).await? {
         Ok(())
     } else {
         Err(TokenCheckError::Required)

@@ -7,12 +7,15 @@ use serde::Serialize;
 use ticketrush_core::{
     StoreError, ValidationError,
     catalog::{ConcertDetailError, SearchError, SeatMapError},
+    queue::{JoinError, QueueStatusError, TokenCheckError},
 };
 
 use crate::identity::IdentityError;
 
 /// Seconds a client should wait before retrying after a 503.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
+/// Seconds a buyer refused at a full waiting room should wait before trying again.
+pub const QUEUE_FULL_RETRY_AFTER_SECS: u32 = 30;
 
 /// An RFC 9457 problem with a stable machine `code`.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -146,6 +149,40 @@ impl IntoProblem for SeatMapError {
         match self {
             SeatMapError::NotFound(_) => Problem::not_found(self.to_string()),
             SeatMapError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for JoinError {
+    fn into_problem(self) -> Problem {
+        match self {
+            JoinError::NotFound(_) => Problem::not_found(self.to_string()),
+            JoinError::SaleNotOpen { .. } => Problem::new(StatusCode::CONFLICT, "SALE_NOT_OPEN", self.to_string()),
+            JoinError::SaleClosed(_) => Problem::new(StatusCode::CONFLICT, "SALE_CLOSED", self.to_string()),
+            JoinError::Full(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "QUEUE_FULL", self.to_string())
+                .with_retry_after(QUEUE_FULL_RETRY_AFTER_SECS),
+            JoinError::Throttled { retry_after } => {
+                let secs = retry_after.as_secs_f64().ceil().max(1.0) as u32;
+                Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", self.to_string()).with_retry_after(secs)
+            }
+            JoinError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for QueueStatusError {
+    fn into_problem(self) -> Problem {
+        match self {
+            QueueStatusError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for TokenCheckError {
+    fn into_problem(self) -> Problem {
+        match self {
+            TokenCheckError::Required => Problem::new(StatusCode::FORBIDDEN, "QUEUE_TOKEN_REQUIRED", self.to_string()),
+            TokenCheckError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -23,3 +23,8 @@ pub fn request_id(req: &Request) -> Option<String> {
         _ => None,
     }
 }
+
+/// A header's value, if present and text.
+pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}

@@ -69,7 +69,39 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
         function: "seat-map",
         auth: Auth::Optional,
     },
+    HttpRoute {
+        method: "POST",
+        path: "/api/queue/{concertId}/join",
+        function: "queue-join",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "GET",
+        path: "/api/queue/{concertId}/status",
+        function: "queue-status",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "DELETE",
+        path: "/api/queue/{concertId}",
+        function: "queue-leave",
+        auth: Auth::Required,
+    },
 ];
+
+/// The scheduled functions and how often each runs.
+/// Locally each runs at its configured tick instead.
+pub const SCHEDULES: &[Schedule] = &[Schedule {
+    function: "queue-activate",
+    aws_expression: "rate(1 minute)",
+}];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Schedule {
+    pub function: &'static str,
+    /// The EventBridge Scheduler expression in AWS.
+    pub aws_expression: &'static str,
+}
 
 /// The route for a request, and its path parameters. Literal segments win over
 /// parameters, so `/api/concerts/search` never reaches `/api/concerts/{id}`.

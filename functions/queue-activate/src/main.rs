@@ -1,0 +1,34 @@
+use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::{LambdaEvent, run, service_fn};
+use queue_activate::{QueueActivateFunction, handle};
+use ticketrush_adapters::{
+    SystemClock, config, postgres,
+    push::LoggingPushPublisher,
+    redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
+};
+use ticketrush_lambda::{startup::or_exit, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    telemetry::init();
+    let env = config::Env::process();
+    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
+    let redis = or_exit(RedisStore::connect(&or_exit(config::RedisConfig::from_env(&env), "configuration")).await, "REDIS_URL");
+    let function = QueueActivateFunction {
+        catalog: postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL")),
+        room: RedisWaitingRoom::new(redis.clone()),
+        lock: RedisSchedulerLock::new(redis),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
+    };
+    run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
+        let function = &function;
+        async move {
+            handle(function, event.payload, &event.context.request_id)
+                .await
+                .map_err(lambda_runtime::Error::from)
+        }
+    }))
+    .await
+}

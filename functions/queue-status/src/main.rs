@@ -1,0 +1,19 @@
+use std::convert::Infallible;
+
+use lambda_http::{run, service_fn};
+use queue_status::{QueueStatusFunction, handle};
+use ticketrush_adapters::{SystemClock, config, redis::RedisStore, redis::RedisWaitingRoom};
+use ticketrush_lambda::{startup::or_exit, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let env = config::Env::process();
+    let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
+    let function = QueueStatusFunction {
+        room: RedisWaitingRoom::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
+        clock: SystemClock,
+        settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
+    };
+    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+}

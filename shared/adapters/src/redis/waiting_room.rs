@@ -1,0 +1,354 @@
+//! The waiting room in Redis. A concert's keys share the `{concertId}` hash tag, so each
+//! script touches one Redis Cluster slot; arrival order is a per-concert INCR sequence.
+
+use std::sync::LazyLock;
+
+use chrono::{DateTime, TimeZone, Utc};
+use redis::Script;
+use ticketrush_core::{
+    ConcertId, StoreError, UserId,
+    queue::{ActiveToken, AdmitRequest, Admission, Admitted, JoinOutcome, QueueSettings, Standing, WaitingRoom},
+};
+
+use super::{RedisStore, store_error};
+
+/// Join: throttle, then the same token if active, the same rank if waiting, refuse at
+/// capacity, else enqueue at the next sequence number.
+static JOIN: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local wait, seen, tokens, seq, throttle = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local user, now = ARGV[1], tonumber(ARGV[2])
+local capacity, limit, window = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+local attempts = redis.call('INCR', throttle)
+if attempts == 1 then redis.call('PEXPIRE', throttle, window) end
+if attempts > limit then return {'THROTTLED', redis.call('PTTL', throttle)} end
+local held = redis.call('HGET', tokens, user)
+if held then
+  local sep = string.find(held, ':', 1, true)
+  local expires = tonumber(string.sub(held, sep + 1))
+  if expires > now then return {'ACTIVE', string.sub(held, 1, sep - 1), expires} end
+end
+local rank = redis.call('ZRANK', wait, user)
+if rank then
+  redis.call('ZADD', seen, now, user)
+  return {'WAITING', rank + 1}
+end
+if redis.call('ZCARD', wait) >= capacity then return {'FULL'} end
+redis.call('ZADD', wait, redis.call('INCR', seq), user)
+redis.call('ZADD', seen, now, user)
+return {'WAITING', redis.call('ZCARD', wait)}
+"#,
+    )
+});
+
+/// Standing: active token, or rank (and mark the buyer as still here), or absent.
+static STANDING: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local wait, seen, tokens = KEYS[1], KEYS[2], KEYS[3]
+local user, now = ARGV[1], tonumber(ARGV[2])
+local held = redis.call('HGET', tokens, user)
+if held then
+  local sep = string.find(held, ':', 1, true)
+  local expires = tonumber(string.sub(held, sep + 1))
+  if expires > now then return {'ACTIVE', string.sub(held, 1, sep - 1), expires} end
+end
+local rank = redis.call('ZRANK', wait, user)
+if rank then
+  redis.call('ZADD', seen, 'XX', now, user)
+  return {'WAITING', rank + 1}
+end
+return {'ABSENT'}
+"#,
+    )
+});
+
+/// Leave: give up the place in line, or the active token.
+static LEAVE: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local wait, seen, tokens, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local user = ARGV[1]
+local was_waiting = redis.call('ZREM', wait, user)
+redis.call('ZREM', seen, user)
+redis.call('HDEL', tokens, user)
+redis.call('ZREM', active, user)
+return was_waiting
+"#,
+    )
+});
+
+/// Admit: forget expired tokens, then pop the head until the batch is full, dropping
+/// entries not seen recently. The batch is the room left under the active cap, plus
+/// freed-seat credits.
+static ADMIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local wait, seen, tokens, active, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local now, batch, max_active = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local ttl, seen_since, max_drop = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local expired = redis.call('ZRANGEBYSCORE', active, '-inf', now)
+for _, user in ipairs(expired) do redis.call('HDEL', tokens, user) end
+redis.call('ZREMRANGEBYSCORE', active, '-inf', now)
+local room = math.min(batch, math.max(0, max_active - redis.call('ZCARD', active)))
+local credit = math.min(batch, tonumber(redis.call('GET', credits) or '0'))
+local slots = room + credit
+local admitted, used, dropped = {}, 0, 0
+while used < slots and dropped < max_drop do
+  local head = redis.call('ZPOPMIN', wait)
+  if #head == 0 then break end
+  local user = head[1]
+  local last_seen = tonumber(redis.call('ZSCORE', seen, user) or '0')
+  redis.call('ZREM', seen, user)
+  if last_seen < seen_since then
+    dropped = dropped + 1
+  else
+    used = used + 1
+    local token, expires = ARGV[6 + used], now + ttl
+    redis.call('HSET', tokens, user, token .. ':' .. expires)
+    redis.call('ZADD', active, expires, user)
+    admitted[#admitted + 1] = user
+    admitted[#admitted + 1] = token
+    admitted[#admitted + 1] = tostring(expires)
+  end
+end
+local credits_used = math.max(0, used - room)
+if credits_used > 0 then redis.call('DECRBY', credits, credits_used) end
+return {admitted, dropped, credits_used, redis.call('ZCARD', wait)}
+"#,
+    )
+});
+
+/// The waiting room in Redis.
+#[derive(Clone)]
+pub struct RedisWaitingRoom {
+    store: RedisStore,
+}
+
+struct ConcertKeys {
+    wait: String,
+    seen: String,
+    tokens: String,
+    active: String,
+    seq: String,
+    credits: String,
+}
+
+fn millis(t: DateTime<Utc>) -> i64 {
+    t.timestamp_millis()
+}
+
+fn instant(ms: i64) -> DateTime<Utc> {
+    Utc.timestamp_millis_opt(ms).single().unwrap_or_default()
+}
+
+fn unexpected(reply: &[String]) -> StoreError {
+    StoreError::Internal(format!("unexpected waiting-room reply {reply:?}"))
+}
+
+fn parse_standing(reply: &[String]) -> Result<Standing, StoreError> {
+    match reply.first().map(String::as_str) {
+        Some("ACTIVE") if reply.len() == 3 => Ok(Standing::Active {
+            token: ActiveToken::from_stored(reply[1].clone()),
+            expires_at: instant(reply[2].parse().map_err(|_| unexpected(reply))?),
+        }),
+        Some("WAITING") if reply.len() == 2 => Ok(Standing::Waiting {
+            rank: reply[1].parse().map_err(|_| unexpected(reply))?,
+        }),
+        Some("ABSENT") => Ok(Standing::Absent),
+        _ => Err(unexpected(reply)),
+    }
+}
+
+impl RedisWaitingRoom {
+    pub fn new(store: RedisStore) -> Self {
+        Self { store }
+    }
+
+    fn keys(&self, concert: ConcertId) -> ConcertKeys {
+        let base = self.store.key(&format!("q:{{{concert}}}"));
+        ConcertKeys {
+            wait: format!("{base}:wait"),
+            seen: format!("{base}:seen"),
+            tokens: format!("{base}:tokens"),
+            active: format!("{base}:active"),
+            seq: format!("{base}:seq"),
+            credits: format!("{base}:credits"),
+        }
+    }
+
+    fn throttle_key(&self, concert: ConcertId, user: &UserId) -> String {
+        self.store.key(&format!("q:{{{concert}}}:throttle:{user}"))
+    }
+}
+
+impl WaitingRoom for RedisWaitingRoom {
+    async fn join(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        now: DateTime<Utc>,
+        settings: &QueueSettings,
+    ) -> Result<JoinOutcome, StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        let reply: Vec<String> = JOIN
+            .key(&k.wait)
+            .key(&k.seen)
+            .key(&k.tokens)
+            .key(&k.seq)
+            .key(self.throttle_key(concert, user))
+            .arg(user.as_str())
+            .arg(millis(now))
+            .arg(settings.capacity)
+            .arg(settings.join_limit)
+            .arg(settings.join_window.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        match reply.first().map(String::as_str) {
+            Some("THROTTLED") => {
+                let ms: i64 = reply.get(1).and_then(|v| v.parse().ok()).unwrap_or(1000);
+                Ok(JoinOutcome::Throttled {
+                    retry_after: std::time::Duration::from_millis(ms.max(1) as u64),
+                })
+            }
+            Some("FULL") => Ok(JoinOutcome::Full),
+            _ => match parse_standing(&reply)? {
+                Standing::Waiting { rank } => Ok(JoinOutcome::Waiting { rank }),
+                Standing::Active { token, expires_at } => Ok(JoinOutcome::Active { token, expires_at }),
+                Standing::Absent => Err(unexpected(&reply)),
+            },
+        }
+    }
+
+    async fn standing(&self, concert: ConcertId, user: &UserId, now: DateTime<Utc>) -> Result<Standing, StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        let reply: Vec<String> = STANDING
+            .key(&k.wait)
+            .key(&k.seen)
+            .key(&k.tokens)
+            .arg(user.as_str())
+            .arg(millis(now))
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        parse_standing(&reply)
+    }
+
+    async fn leave(&self, concert: ConcertId, user: &UserId) -> Result<bool, StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        let removed: i64 = LEAVE
+            .key(&k.wait)
+            .key(&k.seen)
+            .key(&k.tokens)
+            .key(&k.active)
+            .arg(user.as_str())
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(removed > 0)
+    }
+
+    async fn admit(&self, concert: ConcertId, now: DateTime<Utc>, request: &AdmitRequest) -> Result<Admission, StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        // Enough fresh tokens for a full batch plus a full batch of credits.
+        let tokens: Vec<String> = (0..request.max_batch * 2)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
+        let mut invocation = ADMIT.prepare_invoke();
+        invocation
+            .key(&k.wait)
+            .key(&k.seen)
+            .key(&k.tokens)
+            .key(&k.active)
+            .key(&k.credits)
+            .arg(millis(now))
+            .arg(request.max_batch)
+            .arg(request.max_active)
+            .arg(request.active_ttl.as_millis() as u64)
+            .arg(millis(request.seen_since))
+            .arg(u64::from(request.max_batch) * 10);
+        for t in &tokens {
+            invocation.arg(t);
+        }
+        let (flat, dropped, credits_used, still_waiting): (Vec<String>, u32, u32, u64) =
+            invocation.invoke_async(&mut conn).await.map_err(store_error)?;
+        let admitted = flat
+            .chunks(3)
+            .map(|c| {
+                Ok(Admitted {
+                    user: UserId::parse(&c[0]).map_err(|e| StoreError::Internal(e.to_string()))?,
+                    token: ActiveToken::from_stored(c[1].clone()),
+                    expires_at: instant(c[2].parse().map_err(|_| StoreError::Internal("expiry".into()))?),
+                })
+            })
+            .collect::<Result<Vec<_>, StoreError>>()?;
+        Ok(Admission {
+            admitted,
+            dropped,
+            credits_used,
+            still_waiting,
+        })
+    }
+
+    async fn ranks(&self, concert: ConcertId, start: u64, count: u32) -> Result<Vec<(UserId, u64)>, StoreError> {
+        if count == 0 {
+            return Ok(Vec::new());
+        }
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        let users: Vec<String> = redis::cmd("ZRANGE")
+            .arg(&k.wait)
+            .arg(start)
+            .arg(start + u64::from(count) - 1)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        users
+            .into_iter()
+            .enumerate()
+            .map(|(i, u)| {
+                let user = UserId::parse(&u).map_err(|e| StoreError::Internal(e.to_string()))?;
+                Ok((user, start + i as u64 + 1))
+            })
+            .collect()
+    }
+
+    async fn token_is_valid(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        token: &ActiveToken,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        let held: Option<String> = redis::cmd("HGET")
+            .arg(&k.tokens)
+            .arg(user.as_str())
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(held
+            .as_deref()
+            .and_then(|h| h.split_once(':'))
+            .is_some_and(|(t, exp)| t == token.as_str() && exp.parse::<i64>().is_ok_and(|e| e > millis(now))))
+    }
+
+    async fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> Result<(), StoreError> {
+        let k = self.keys(concert);
+        let mut conn = self.store.conn.clone();
+        redis::cmd("INCRBY")
+            .arg(&k.credits)
+            .arg(seats)
+            .query_async::<i64>(&mut conn)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+}
