@@ -17,3 +17,9 @@ pub fn http_request(name: &str) -> lambda_http::Request {
     lambda_http::request::from_str(&text(name))
         .unwrap_or_else(|e| panic!("events/{name} is not an HTTP API event: {e}"))
 }
+
+/// A scheduled event (EventBridge Scheduler) as a function receives it.
+pub fn scheduled(name: &str) -> aws_lambda_events::event::cloudwatch_events::CloudWatchEvent {
+    serde_json::from_str(&text(name))
+        .unwrap_or_else(|e| panic!("events/{name} is not a scheduled event: {e}"))
+}

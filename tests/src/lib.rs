@@ -23,3 +23,32 @@ pub fn unique(prefix: &str) -> String {
         &uuid::Uuid::new_v4().simple().to_string()[..12]
     )
 }
+
+/// A Redis store on the test database with a key prefix of its own.
+pub async fn redis_store() -> ticketrush_adapters::redis::RedisStore {
+    ticketrush_adapters::redis::RedisStore::connect(&ticketrush_adapters::config::RedisConfig {
+        url: ticketrush_adapters::config::Secret::new(setting(
+            "TEST_REDIS_URL",
+            "redis://127.0.0.1:6379/15",
+        )),
+        key_prefix: unique("test"),
+        timeout: std::time::Duration::from_secs(2),
+    })
+    .await
+    .expect("redis store")
+}
+
+/// Queue settings for tests: small, explicit numbers.
+pub fn queue_settings() -> ticketrush_core::queue::QueueSettings {
+    ticketrush_core::queue::QueueSettings {
+        capacity: 100_000,
+        admit_per_tick: 10,
+        max_active: 1_000,
+        active_ttl: std::time::Duration::from_secs(60),
+        abandon_after: std::time::Duration::from_secs(60),
+        tick: std::time::Duration::from_secs(1),
+        join_limit: 10,
+        join_window: std::time::Duration::from_secs(10),
+        rank_push_per_tick: 100,
+    }
+}

@@ -45,9 +45,17 @@ where
     C: Clock,
 {
     let tick = TickRun::new(event.time, f.settings.tick, invocation_id);
-    let report = activate_tick(&f.catalog, &f.room, &f.lock, &f.publisher, &f.settings, &tick, &f.clock)
-        .await
-        .map_err(|ActivationError::Store(e)| e)?;
+    let report = activate_tick(
+        &f.catalog,
+        &f.room,
+        &f.lock,
+        &f.publisher,
+        &f.settings,
+        &tick,
+        &f.clock,
+    )
+    .await
+    .map_err(|ActivationError::Store(e)| e)?;
     let summary = TickSummary {
         ran: report.ran,
         concerts: report.concerts,

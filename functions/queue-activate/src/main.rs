@@ -13,9 +13,19 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let env = config::Env::process();
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
-    let redis = or_exit(RedisStore::connect(&or_exit(config::RedisConfig::from_env(&env), "configuration")).await, "REDIS_URL");
+    let redis = or_exit(
+        RedisStore::connect(&or_exit(
+            config::RedisConfig::from_env(&env),
+            "configuration",
+        ))
+        .await,
+        "REDIS_URL",
+    );
     let function = QueueActivateFunction {
-        catalog: postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL")),
+        catalog: postgres::PostgresCatalog::new(or_exit(
+            postgres::connect_lazy(&pg),
+            "DATABASE_URL",
+        )),
         room: RedisWaitingRoom::new(redis.clone()),
         lock: RedisSchedulerLock::new(redis),
         publisher: LoggingPushPublisher,

@@ -6,7 +6,9 @@ use ticketrush_core::{
     catalog::CatalogRepository,
     queue::{QueueSettings, WaitingRoom, join_queue},
 };
-use ticketrush_lambda::{Problem, identity::require_identity, json, problem::respond, request::path};
+use ticketrush_lambda::{
+    Problem, identity::require_identity, json, problem::respond, request::path,
+};
 
 pub struct QueueJoinFunction<R, W, C> {
     pub catalog: R,
@@ -28,6 +30,15 @@ async fn join<R: CatalogRepository, W: WaitingRoom, C: Clock>(
 ) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let concert = ConcertId::parse("concertId", path(req, "concertId")?)?;
-    let view = join_queue(&f.catalog, &f.room, &f.settings, concert, &caller.user, caller.tier, f.clock.now()).await?;
+    let view = join_queue(
+        &f.catalog,
+        &f.room,
+        &f.settings,
+        concert,
+        &caller.user,
+        caller.tier,
+        f.clock.now(),
+    )
+    .await?;
     Ok(json(StatusCode::OK, &view))
 }

@@ -3,7 +3,8 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use queue_join::{QueueJoinFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, cached_catalog::CachedCatalog, config, postgres, redis::RedisStore, redis::RedisWaitingRoom,
+    SystemClock, cached_catalog::CachedCatalog, config, postgres, redis::RedisStore,
+    redis::RedisWaitingRoom,
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
 
@@ -13,12 +14,19 @@ async fn main() -> Result<(), lambda_http::Error> {
     let env = config::Env::process();
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
-    let catalog = postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL"));
+    let catalog =
+        postgres::PostgresCatalog::new(or_exit(postgres::connect_lazy(&pg), "DATABASE_URL"));
     let function = QueueJoinFunction {
-        catalog: CachedCatalog::new(catalog, or_exit(config::catalog_cache_ttl_from_env(&env), "configuration")),
+        catalog: CachedCatalog::new(
+            catalog,
+            or_exit(config::catalog_cache_ttl_from_env(&env), "configuration"),
+        ),
         room: RedisWaitingRoom::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
         clock: SystemClock,
         settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
     };
-    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
 }

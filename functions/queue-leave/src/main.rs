@@ -14,5 +14,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         room: RedisWaitingRoom::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
         clock: SystemClock,
     };
-    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
 }

@@ -5,7 +5,9 @@ use ticketrush_core::{
     Clock, ConcertId,
     queue::{QueueSettings, WaitingRoom, queue_status},
 };
-use ticketrush_lambda::{Problem, identity::require_identity, json, problem::respond, request::path};
+use ticketrush_lambda::{
+    Problem, identity::require_identity, json, problem::respond, request::path,
+};
 
 pub struct QueueStatusFunction<W, C> {
     pub room: W,
@@ -13,11 +15,17 @@ pub struct QueueStatusFunction<W, C> {
     pub settings: QueueSettings,
 }
 
-pub async fn handle<W: WaitingRoom, C: Clock>(f: &QueueStatusFunction<W, C>, req: Request) -> Response<Body> {
+pub async fn handle<W: WaitingRoom, C: Clock>(
+    f: &QueueStatusFunction<W, C>,
+    req: Request,
+) -> Response<Body> {
     respond(status(f, &req).await)
 }
 
-async fn status<W: WaitingRoom, C: Clock>(f: &QueueStatusFunction<W, C>, req: &Request) -> Result<Response<Body>, Problem> {
+async fn status<W: WaitingRoom, C: Clock>(
+    f: &QueueStatusFunction<W, C>,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let concert = ConcertId::parse("concertId", path(req, "concertId")?)?;
     let view = queue_status(&f.room, &f.settings, concert, &caller.user, f.clock.now()).await?;

@@ -15,5 +15,8 @@ async fn main() -> Result<(), lambda_http::Error> {
         clock: SystemClock,
         settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
     };
-    run(service_fn(|req| async { Ok::<_, Infallible>(handle(&function, req).await) })).await
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
 }

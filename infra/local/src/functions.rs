@@ -27,8 +27,13 @@ pub struct Functions {
     queue_join: QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, SystemClock>,
     queue_status: QueueStatusFunction<RedisWaitingRoom, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
-    queue_activate:
-        QueueActivateFunction<PostgresCatalog, RedisWaitingRoom, RedisSchedulerLock, LoggingPushPublisher, SystemClock>,
+    queue_activate: QueueActivateFunction<
+        PostgresCatalog,
+        RedisWaitingRoom,
+        RedisSchedulerLock,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
 }
 
 impl Functions {
@@ -83,12 +88,18 @@ impl Functions {
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
             "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,
-            other => Problem::internal(&format!("no local binding for HTTP function {other}")).into_response(),
+            other => Problem::internal(&format!("no local binding for HTTP function {other}"))
+                .into_response(),
         }
     }
 
     /// Calls the named scheduled function with a scheduled event, as EventBridge would.
-    pub async fn invoke_scheduled(&self, function: &str, event: CloudWatchEvent, invocation_id: &str) {
+    pub async fn invoke_scheduled(
+        &self,
+        function: &str,
+        event: CloudWatchEvent,
+        invocation_id: &str,
+    ) {
         let outcome = match function {
             "queue-activate" => queue_activate::handle(&self.queue_activate, event, invocation_id)
                 .await

@@ -20,7 +20,9 @@ pub fn start(functions: Arc<Functions>, period_for: impl Fn(&str) -> Duration) {
                 ticker.tick().await;
                 let event = scheduled_event(schedule.function, truncate(Utc::now(), period));
                 let invocation_id = uuid::Uuid::new_v4().to_string();
-                functions.invoke_scheduled(schedule.function, event, &invocation_id).await;
+                functions
+                    .invoke_scheduled(schedule.function, event, &invocation_id)
+                    .await;
             }
         });
     }
@@ -28,7 +30,9 @@ pub fn start(functions: Arc<Functions>, period_for: impl Fn(&str) -> Duration) {
 
 fn truncate(t: DateTime<Utc>, period: Duration) -> DateTime<Utc> {
     let p = (period.as_millis() as i64).max(1);
-    Utc.timestamp_millis_opt(t.timestamp_millis() / p * p).single().unwrap_or(t)
+    Utc.timestamp_millis_opt(t.timestamp_millis() / p * p)
+        .single()
+        .unwrap_or(t)
 }
 
 /// The event EventBridge Scheduler delivers for a recurring schedule.

@@ -5,8 +5,8 @@ use std::time::Duration;
 use ticketrush_adapters::{
     aws::PushResources,
     config::{
-        ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env, queue_settings_from_env,
-        realtime_from_env,
+        ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
+        queue_settings_from_env, realtime_from_env,
     },
 };
 use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings};

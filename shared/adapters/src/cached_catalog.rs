@@ -36,10 +36,10 @@ impl<R: CatalogRepository> CatalogRepository for CachedCatalog<R> {
     }
 
     async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-        if let Some((at, record)) = self.concerts.lock().expect("cache lock").get(&id) {
-            if at.elapsed() < self.ttl {
-                return Ok(record.clone());
-            }
+        if let Some((at, record)) = self.concerts.lock().expect("cache lock").get(&id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(record.clone());
         }
         let record = self.inner.concert(id).await?;
         let mut cache = self.concerts.lock().expect("cache lock");

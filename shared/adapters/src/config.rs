@@ -135,6 +135,42 @@ pub fn realtime_from_env<F: Fn(&str) -> Option<String>>(
     })
 }
 
+/// The waiting room's knobs.
+pub fn queue_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::queue::QueueSettings, ConfigError> {
+    let positive = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
+        let v: u32 = env.parse_or(name, default)?;
+        if v == 0 {
+            return Err(ConfigError::Invalid {
+                name,
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(v)
+    };
+    Ok(ticketrush_core::queue::QueueSettings {
+        capacity: positive("QUEUE_CAPACITY", 200_000)?,
+        admit_per_tick: positive("QUEUE_ADMIT_PER_TICK", 100)?,
+        max_active: positive("QUEUE_MAX_ACTIVE", 1_000)?,
+        active_ttl: Duration::from_secs(positive("QUEUE_ACTIVE_TTL_SECS", 600)?.into()),
+        abandon_after: Duration::from_secs(positive("QUEUE_ABANDON_AFTER_SECS", 90)?.into()),
+        tick: Duration::from_millis(positive("QUEUE_TICK_MILLIS", 1_000)?.into()),
+        join_limit: positive("QUEUE_JOIN_LIMIT", 10)?,
+        join_window: Duration::from_secs(positive("QUEUE_JOIN_WINDOW_SECS", 10)?.into()),
+        rank_push_per_tick: env.parse_or("QUEUE_RANK_PUSH_PER_TICK", 1_000)?,
+    })
+}
+
+/// How long a function reuses a concert's catalog entry before reading it again.
+pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    Ok(Duration::from_millis(
+        env.parse_or("CATALOG_CACHE_MILLIS", 1_000)?,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;
@@ -179,36 +215,4 @@ mod tests {
         assert_eq!(rt.realtime_mode, RealtimeMode::Websocket);
         assert_eq!(rt.hybrid_poll_interval_millis, 30_000);
     }
-}
-
-/// The waiting room's knobs.
-pub fn queue_settings_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<ticketrush_core::queue::QueueSettings, ConfigError> {
-    let positive = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-        let v: u32 = env.parse_or(name, default)?;
-        if v == 0 {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(v)
-    };
-    Ok(ticketrush_core::queue::QueueSettings {
-        capacity: positive("QUEUE_CAPACITY", 200_000)?,
-        admit_per_tick: positive("QUEUE_ADMIT_PER_TICK", 100)?,
-        max_active: positive("QUEUE_MAX_ACTIVE", 1_000)?,
-        active_ttl: Duration::from_secs(positive("QUEUE_ACTIVE_TTL_SECS", 600)?.into()),
-        abandon_after: Duration::from_secs(positive("QUEUE_ABANDON_AFTER_SECS", 90)?.into()),
-        tick: Duration::from_millis(positive("QUEUE_TICK_MILLIS", 1_000)?.into()),
-        join_limit: positive("QUEUE_JOIN_LIMIT", 10)?,
-        join_window: Duration::from_secs(positive("QUEUE_JOIN_WINDOW_SECS", 10)?.into()),
-        rank_push_per_tick: env.parse_or("QUEUE_RANK_PUSH_PER_TICK", 1_000)?,
-    })
-}
-
-/// How long a function reuses a concert's catalog entry before reading it again.
-pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Duration, ConfigError> {
-    Ok(Duration::from_millis(env.parse_or("CATALOG_CACHE_MILLIS", 1_000)?))
 }

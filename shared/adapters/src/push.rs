@@ -10,10 +10,20 @@ pub struct LoggingPushPublisher;
 impl PushPublisher for LoggingPushPublisher {
     async fn publish(&self, event: PushEvent) {
         match event {
-            PushEvent::QueueActive { concert, user, expires_at, .. } => {
+            PushEvent::QueueActive {
+                concert,
+                user,
+                expires_at,
+                ..
+            } => {
                 tracing::info!(event = "QUEUE_ACTIVE", %concert, %user, %expires_at, "push (logged, not delivered)");
             }
-            PushEvent::QueueRank { concert, user, rank, .. } => {
+            PushEvent::QueueRank {
+                concert,
+                user,
+                rank,
+                ..
+            } => {
                 tracing::debug!(event = "QUEUE_RANK", %concert, %user, rank, "push (logged, not delivered)");
             }
         }

@@ -27,11 +27,16 @@ impl ActiveToken {
 
     /// Checks a token presented by a client (the `X-Queue-Token` header).
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let ok = !raw.is_empty() && raw.len() <= Self::MAX_LEN && raw.chars().all(|c| c.is_ascii_alphanumeric());
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw.chars().all(|c| c.is_ascii_alphanumeric());
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
-            Err(ValidationError::new("X-Queue-Token", "is not a queue token"))
+            Err(ValidationError::new(
+                "X-Queue-Token",
+                "is not a queue token",
+            ))
         }
     }
 
@@ -79,17 +84,29 @@ impl QueueSettings {
 /// What joining did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    Waiting { rank: u64 },
-    Active { token: ActiveToken, expires_at: DateTime<Utc> },
+    Waiting {
+        rank: u64,
+    },
+    Active {
+        token: ActiveToken,
+        expires_at: DateTime<Utc>,
+    },
     Full,
-    Throttled { retry_after: Duration },
+    Throttled {
+        retry_after: Duration,
+    },
 }
 
 /// Where a buyer stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    Waiting { rank: u64 },
-    Active { token: ActiveToken, expires_at: DateTime<Utc> },
+    Waiting {
+        rank: u64,
+    },
+    Active {
+        token: ActiveToken,
+        expires_at: DateTime<Utc>,
+    },
     Absent,
 }
 
@@ -140,7 +157,11 @@ pub trait WaitingRoom: Send + Sync {
     ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
 
     /// Leaves the line; true if the buyer was waiting.
-    fn leave(&self, concert: ConcertId, user: &UserId) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn leave(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Admits from the head: one atomic step per concert.
     fn admit(
@@ -168,7 +189,11 @@ pub trait WaitingRoom: Send + Sync {
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Seats freed by cancellation or expiry let that many more buyers in ("resale").
-    fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> impl Future<Output = Result<(), StoreError>> + Send;
+    fn credit_freed_seats(
+        &self,
+        concert: ConcertId,
+        seats: u32,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 
 /// What a queue call answers.
@@ -229,8 +254,13 @@ impl QueueView {
 pub enum JoinError {
     #[error("concert {0} not found")]
     NotFound(ConcertId),
-    #[error("the sale for concert {concert} is {status}; the waiting room opens five minutes before the sale")]
-    SaleNotOpen { concert: ConcertId, status: SaleStatus },
+    #[error(
+        "the sale for concert {concert} is {status}; the waiting room opens five minutes before the sale"
+    )]
+    SaleNotOpen {
+        concert: ConcertId,
+        status: SaleStatus,
+    },
     #[error("the sale for concert {0} has closed")]
     SaleClosed(ConcertId),
     #[error("the waiting room for concert {0} is full; try again later")]
@@ -257,19 +287,36 @@ pub async fn join_queue<R: CatalogRepository, W: WaitingRoom>(
     tier: Tier,
     now: DateTime<Utc>,
 ) -> Result<QueueView, JoinError> {
-    let record = catalog.concert(concert).await?.ok_or(JoinError::NotFound(concert))?;
+    let record = catalog
+        .concert(concert)
+        .await?
+        .ok_or(JoinError::NotFound(concert))?;
     let listing = &record.listing;
-    let view = sale_view(listing.policy.as_ref(), listing.closes_at(), listing.counts, now, Some(tier));
+    let view = sale_view(
+        listing.policy.as_ref(),
+        listing.closes_at(),
+        listing.counts,
+        now,
+        Some(tier),
+    );
     match view.status {
         SaleStatus::Closed => return Err(JoinError::SaleClosed(concert)),
-        s if s < SaleStatus::OpenSoon5m => return Err(JoinError::SaleNotOpen { concert, status: s }),
+        s if s < SaleStatus::OpenSoon5m => {
+            return Err(JoinError::SaleNotOpen { concert, status: s });
+        }
         _ => {}
     }
     match room.join(concert, user, now, settings).await? {
-        JoinOutcome::Waiting { rank } => Ok(QueueView::from_standing(Standing::Waiting { rank }, settings, now)),
-        JoinOutcome::Active { token, expires_at } => {
-            Ok(QueueView::from_standing(Standing::Active { token, expires_at }, settings, now))
-        }
+        JoinOutcome::Waiting { rank } => Ok(QueueView::from_standing(
+            Standing::Waiting { rank },
+            settings,
+            now,
+        )),
+        JoinOutcome::Active { token, expires_at } => Ok(QueueView::from_standing(
+            Standing::Active { token, expires_at },
+            settings,
+            now,
+        )),
         JoinOutcome::Full => Err(JoinError::Full(concert)),
         JoinOutcome::Throttled { retry_after } => Err(JoinError::Throttled { retry_after }),
     }
@@ -397,7 +444,14 @@ where
     // The most privileged viewer sees the earliest opening: admit once anyone may buy.
     let selling = listings.iter().filter(|l| {
         matches!(
-            sale_view(l.policy.as_ref(), l.closes_at(), l.counts, now, Some(Tier::Vip)).status,
+            sale_view(
+                l.policy.as_ref(),
+                l.closes_at(),
+                l.counts,
+                now,
+                Some(Tier::Vip)
+            )
+            .status,
             SaleStatus::Open | SaleStatus::SoldOut
         )
     });
@@ -428,7 +482,15 @@ where
                 })
                 .await;
         }
-        report.rank_updates += push_ranks(room, publisher, settings, listing.id, admission.still_waiting, tick).await?;
+        report.rank_updates += push_ranks(
+            room,
+            publisher,
+            settings,
+            listing.id,
+            admission.still_waiting,
+            tick,
+        )
+        .await?;
     }
     Ok(report)
 }

@@ -10,10 +10,19 @@ use crate::StoreError;
 /// A lock with an owner and an expiry; only the owner releases it.
 pub trait SchedulerLock: Send + Sync {
     /// True if this owner now holds `name` for `ttl`.
-    fn try_acquire(&self, name: &str, owner: &str, ttl: Duration) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Releases `name` if this owner still holds it; true if it did.
-    fn release(&self, name: &str, owner: &str) -> impl Future<Output = Result<bool, StoreError>> + Send;
+    fn release(
+        &self,
+        name: &str,
+        owner: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// One scheduled invocation: the instant it was scheduled for, and who runs it.
@@ -38,7 +47,11 @@ impl TickRun {
     }
 
     /// Claims this tick of `job`. None if another invocation has it, or already ran it.
-    pub async fn claim<L: SchedulerLock>(&self, lock: &L, job: &str) -> Result<Option<TickClaim>, StoreError> {
+    pub async fn claim<L: SchedulerLock>(
+        &self,
+        lock: &L,
+        job: &str,
+    ) -> Result<Option<TickClaim>, StoreError> {
         let name = format!("{job}:{}", self.sequence);
         // Held past the tick itself, so a late duplicate of this tick still finds it taken.
         let ttl = (self.period * 3).max(Duration::from_secs(5));
@@ -63,10 +76,88 @@ pub struct TickClaim {
 impl TickClaim {
     /// A finished tick keeps its claim until it expires, so the tick runs once; a failed
     /// one gives it back so a retry can run it.
-    pub async fn finish<L: SchedulerLock>(self, lock: &L, succeeded: bool) -> Result<(), StoreError> {
+    pub async fn finish<L: SchedulerLock>(
+        self,
+        lock: &L,
+        succeeded: bool,
+    ) -> Result<(), StoreError> {
         if !succeeded {
             lock.release(&self.name, &self.owner).await?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, sync::Mutex};
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// In-memory lock for the rule tests only.
+    #[derive(Default)]
+    struct FakeLock(Mutex<HashMap<String, String>>);
+
+    impl SchedulerLock for FakeLock {
+        async fn try_acquire(
+            &self,
+            name: &str,
+            owner: &str,
+            _ttl: Duration,
+        ) -> Result<bool, StoreError> {
+            let mut held = self.0.lock().unwrap();
+            if held.contains_key(name) {
+                return Ok(false);
+            }
+            held.insert(name.into(), owner.into());
+            Ok(true)
+        }
+        async fn release(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+            let mut held = self.0.lock().unwrap();
+            if held.get(name).is_some_and(|o| o == owner) {
+                held.remove(name);
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_tick_runs_once_and_a_failed_tick_can_run_again() {
+        let lock = FakeLock::default();
+        let period = Duration::from_secs(1);
+        let first = TickRun::new(at(0), period, "a");
+        let duplicate = TickRun::new(at(0), period, "b");
+        assert_eq!(first.sequence, duplicate.sequence);
+        let claim = first
+            .claim(&lock, "job")
+            .await
+            .unwrap()
+            .expect("first claim");
+        assert!(duplicate.claim(&lock, "job").await.unwrap().is_none());
+        claim.finish(&lock, true).await.unwrap();
+        assert!(
+            duplicate.claim(&lock, "job").await.unwrap().is_none(),
+            "a finished tick stays claimed"
+        );
+
+        let next = TickRun::new(at(1), period, "a");
+        let claim = next
+            .claim(&lock, "job")
+            .await
+            .unwrap()
+            .expect("the next tick is free");
+        claim.finish(&lock, false).await.unwrap();
+        let retry = TickRun::new(at(1), period, "c");
+        assert!(
+            retry.claim(&lock, "job").await.unwrap().is_some(),
+            "a failed tick is given back"
+        );
     }
 }

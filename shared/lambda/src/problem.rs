@@ -157,13 +157,26 @@ impl IntoProblem for JoinError {
     fn into_problem(self) -> Problem {
         match self {
             JoinError::NotFound(_) => Problem::not_found(self.to_string()),
-            JoinError::SaleNotOpen { .. } => Problem::new(StatusCode::CONFLICT, "SALE_NOT_OPEN", self.to_string()),
-            JoinError::SaleClosed(_) => Problem::new(StatusCode::CONFLICT, "SALE_CLOSED", self.to_string()),
-            JoinError::Full(_) => Problem::new(StatusCode::TOO_MANY_REQUESTS, "QUEUE_FULL", self.to_string())
-                .with_retry_after(QUEUE_FULL_RETRY_AFTER_SECS),
+            JoinError::SaleNotOpen { .. } => {
+                Problem::new(StatusCode::CONFLICT, "SALE_NOT_OPEN", self.to_string())
+            }
+            JoinError::SaleClosed(_) => {
+                Problem::new(StatusCode::CONFLICT, "SALE_CLOSED", self.to_string())
+            }
+            JoinError::Full(_) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "QUEUE_FULL",
+                self.to_string(),
+            )
+            .with_retry_after(QUEUE_FULL_RETRY_AFTER_SECS),
             JoinError::Throttled { retry_after } => {
                 let secs = retry_after.as_secs_f64().ceil().max(1.0) as u32;
-                Problem::new(StatusCode::TOO_MANY_REQUESTS, "RATE_LIMITED", self.to_string()).with_retry_after(secs)
+                Problem::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "RATE_LIMITED",
+                    self.to_string(),
+                )
+                .with_retry_after(secs)
             }
             JoinError::Store(e) => e.into_problem(),
         }
@@ -181,7 +194,11 @@ impl IntoProblem for QueueStatusError {
 impl IntoProblem for TokenCheckError {
     fn into_problem(self) -> Problem {
         match self {
-            TokenCheckError::Required => Problem::new(StatusCode::FORBIDDEN, "QUEUE_TOKEN_REQUIRED", self.to_string()),
+            TokenCheckError::Required => Problem::new(
+                StatusCode::FORBIDDEN,
+                "QUEUE_TOKEN_REQUIRED",
+                self.to_string(),
+            ),
             TokenCheckError::Store(e) => e.into_problem(),
         }
     }

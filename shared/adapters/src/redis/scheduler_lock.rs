@@ -32,7 +32,12 @@ impl RedisSchedulerLock {
 }
 
 impl SchedulerLock for RedisSchedulerLock {
-    async fn try_acquire(&self, name: &str, owner: &str, ttl: Duration) -> Result<bool, StoreError> {
+    async fn try_acquire(
+        &self,
+        name: &str,
+        owner: &str,
+        ttl: Duration,
+    ) -> Result<bool, StoreError> {
         let mut conn = self.store.conn.clone();
         let set: Option<String> = redis::cmd("SET")
             .arg(self.key(name))

@@ -7,7 +7,10 @@ use chrono::{DateTime, TimeZone, Utc};
 use redis::Script;
 use ticketrush_core::{
     ConcertId, StoreError, UserId,
-    queue::{ActiveToken, AdmitRequest, Admission, Admitted, JoinOutcome, QueueSettings, Standing, WaitingRoom},
+    queue::{
+        ActiveToken, Admission, AdmitRequest, Admitted, JoinOutcome, QueueSettings, Standing,
+        WaitingRoom,
+    },
 };
 
 use super::{RedisStore, store_error};
@@ -217,13 +220,20 @@ impl WaitingRoom for RedisWaitingRoom {
             Some("FULL") => Ok(JoinOutcome::Full),
             _ => match parse_standing(&reply)? {
                 Standing::Waiting { rank } => Ok(JoinOutcome::Waiting { rank }),
-                Standing::Active { token, expires_at } => Ok(JoinOutcome::Active { token, expires_at }),
+                Standing::Active { token, expires_at } => {
+                    Ok(JoinOutcome::Active { token, expires_at })
+                }
                 Standing::Absent => Err(unexpected(&reply)),
             },
         }
     }
 
-    async fn standing(&self, concert: ConcertId, user: &UserId, now: DateTime<Utc>) -> Result<Standing, StoreError> {
+    async fn standing(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        now: DateTime<Utc>,
+    ) -> Result<Standing, StoreError> {
         let k = self.keys(concert);
         let mut conn = self.store.conn.clone();
         let reply: Vec<String> = STANDING
@@ -253,7 +263,12 @@ impl WaitingRoom for RedisWaitingRoom {
         Ok(removed > 0)
     }
 
-    async fn admit(&self, concert: ConcertId, now: DateTime<Utc>, request: &AdmitRequest) -> Result<Admission, StoreError> {
+    async fn admit(
+        &self,
+        concert: ConcertId,
+        now: DateTime<Utc>,
+        request: &AdmitRequest,
+    ) -> Result<Admission, StoreError> {
         let k = self.keys(concert);
         let mut conn = self.store.conn.clone();
         // Enough fresh tokens for a full batch plus a full batch of credits.
@@ -276,15 +291,20 @@ impl WaitingRoom for RedisWaitingRoom {
         for t in &tokens {
             invocation.arg(t);
         }
-        let (flat, dropped, credits_used, still_waiting): (Vec<String>, u32, u32, u64) =
-            invocation.invoke_async(&mut conn).await.map_err(store_error)?;
+        let (flat, dropped, credits_used, still_waiting): (Vec<String>, u32, u32, u64) = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
         let admitted = flat
             .chunks(3)
             .map(|c| {
                 Ok(Admitted {
                     user: UserId::parse(&c[0]).map_err(|e| StoreError::Internal(e.to_string()))?,
                     token: ActiveToken::from_stored(c[1].clone()),
-                    expires_at: instant(c[2].parse().map_err(|_| StoreError::Internal("expiry".into()))?),
+                    expires_at: instant(
+                        c[2].parse()
+                            .map_err(|_| StoreError::Internal("expiry".into()))?,
+                    ),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -296,7 +316,12 @@ impl WaitingRoom for RedisWaitingRoom {
         })
     }
 
-    async fn ranks(&self, concert: ConcertId, start: u64, count: u32) -> Result<Vec<(UserId, u64)>, StoreError> {
+    async fn ranks(
+        &self,
+        concert: ConcertId,
+        start: u64,
+        count: u32,
+    ) -> Result<Vec<(UserId, u64)>, StoreError> {
         if count == 0 {
             return Ok(Vec::new());
         }
@@ -337,7 +362,9 @@ impl WaitingRoom for RedisWaitingRoom {
         Ok(held
             .as_deref()
             .and_then(|h| h.split_once(':'))
-            .is_some_and(|(t, exp)| t == token.as_str() && exp.parse::<i64>().is_ok_and(|e| e > millis(now))))
+            .is_some_and(|(t, exp)| {
+                t == token.as_str() && exp.parse::<i64>().is_ok_and(|e| e > millis(now))
+            }))
     }
 
     async fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> Result<(), StoreError> {

@@ -1,0 +1,108 @@
+//! The queue-join handler driven by its events/ sample against real PostgreSQL and Redis.
+
+use std::time::Duration as StdDuration;
+
+use chrono::Duration;
+use lambda_http::Body;
+use queue_join::{QueueJoinFunction, handle};
+use serde_json::Value;
+use ticketrush_adapters::{
+    SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog, redis::RedisWaitingRoom,
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create},
+    queue_settings, redis_store,
+};
+
+fn body(resp: &lambda_http::Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("json body"),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+async fn function(
+    db: &TestDb,
+) -> QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, SystemClock> {
+    QueueJoinFunction {
+        catalog: CachedCatalog::new(
+            PostgresCatalog::new(db.pool.clone()),
+            StdDuration::from_secs(1),
+        ),
+        room: RedisWaitingRoom::new(redis_store().await),
+        clock: SystemClock,
+        settings: queue_settings(),
+    }
+}
+
+#[tokio::test]
+async fn sample_event_joins_and_joining_again_keeps_the_place() {
+    let db = TestDb::new().await;
+    create(
+        &db.pool,
+        &ConcertSpec {
+            slug: "soon",
+            opens_in: Some(Duration::minutes(3)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let f = function(&db).await;
+    let resp = handle(&f, events::http_request("queue-join.json")).await;
+    assert_eq!(resp.status(), 200);
+    let json = body(&resp);
+    assert_eq!(json["status"], "WAITING");
+    assert_eq!(json["rank"], 1);
+    assert_eq!(json["estimatedWaitSeconds"], 1);
+    assert!(json["serverNow"].is_string());
+    assert!(json.get("activeToken").is_none());
+    let again = body(&handle(&f, events::http_request("queue-join.json")).await);
+    assert_eq!(again["rank"], 1);
+}
+
+#[tokio::test]
+async fn joining_before_the_last_five_minutes_is_refused() {
+    let db = TestDb::new().await;
+    create(
+        &db.pool,
+        &ConcertSpec {
+            slug: "later",
+            opens_in: Some(Duration::minutes(30)),
+            ..Default::default()
+        },
+    )
+    .await;
+    let resp = handle(
+        &function(&db).await,
+        events::http_request("queue-join.json"),
+    )
+    .await;
+    assert_eq!(resp.status(), 409);
+    assert_eq!(body(&resp)["code"], "SALE_NOT_OPEN");
+}
+
+#[tokio::test]
+async fn too_many_joins_are_rate_limited_with_retry_after() {
+    let db = TestDb::new().await;
+    create(&db.pool, &ConcertSpec::default()).await;
+    let f = function(&db).await;
+    for _ in 0..f.settings.join_limit {
+        assert_eq!(
+            handle(&f, events::http_request("queue-join.json"))
+                .await
+                .status(),
+            200
+        );
+    }
+    let resp = handle(&f, events::http_request("queue-join.json")).await;
+    assert_eq!(resp.status(), 429);
+    let retry: u64 = resp.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=10).contains(&retry));
+    assert_eq!(body(&resp)["code"], "RATE_LIMITED");
+}
