@@ -41,3 +41,14 @@ test: services lint test-db
 	$(CARGO) build --workspace --all-targets --locked
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
 	$(CARGO) nextest run --workspace --no-fail-fast
+
+# Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
+SCENARIO ?= all
+export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
+.PHONY: bench
+bench: services
+	$(CARGO) build --release -p ticketrush-local -p ticketrush-bench
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(CARGO) run -q --release -p ticketrush-local -- setup --samples samples/catalog.json
+	DATABASE_URL="$(BENCH_DATABASE_URL)" $(CARGO) run -q --release -p ticketrush-bench -- \
+		--server "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/ticketrush-local" \
+		--scenario $(SCENARIO)

@@ -52,3 +52,19 @@ pub fn queue_settings() -> ticketrush_core::queue::QueueSettings {
         rank_push_per_tick: 100,
     }
 }
+
+/// AWS SDK settings for the emulator, with the defaults `make test` uses.
+pub async fn aws_config() -> aws_config::SdkConfig {
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .endpoint_url(setting("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
+        .region(aws_config::Region::new(setting("AWS_REGION", "us-east-1")))
+        .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+            setting("AWS_ACCESS_KEY_ID", "local"),
+            setting("AWS_SECRET_ACCESS_KEY", "local"),
+            None,
+            None,
+            "ticketrush-tests",
+        ))
+        .load()
+        .await
+}

@@ -183,7 +183,7 @@ impl SampleCatalog {
                 .await?;
             }
         }
-        // Fresh statistics and visibility map, so the seat counts read only the index.
+        // Fresh planner statistics after a bulk load.
         sqlx::query("VACUUM (ANALYZE) seats").execute(pool).await?;
         let seats: i64 = sqlx::query_scalar("SELECT count(*) FROM seats")
             .fetch_one(pool)

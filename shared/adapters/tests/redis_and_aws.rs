@@ -45,7 +45,7 @@ async fn a_dead_redis_is_unavailable() {
 
 #[tokio::test]
 async fn provisioning_is_idempotent() {
-    let sdk = aws::sdk_config().await;
+    let sdk = ticketrush_testkit::aws_config().await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
     let sqs = aws_sdk_sqs::Client::new(&sdk);
     let names = PushResources {

@@ -11,8 +11,8 @@ use ticketrush_core::{
 
 use super::store_error;
 
-/// The catalog in PostgreSQL. Seat counts come from the same query as the concerts:
-/// totals are kept on the performance, available seats are counted from a partial index.
+/// The catalog in PostgreSQL. Seat counts come from the same query as the concerts, read
+/// from the counts the seat triggers keep (`total_seats`, `seat_availability`).
 #[derive(Clone)]
 pub struct PostgresCatalog {
     pool: PgPool,
@@ -35,8 +35,8 @@ CROSS JOIN LATERAL (
     SELECT min(p.starts_at) AS first_starts_at,
            max(p.starts_at) AS last_starts_at,
            coalesce(sum(p.total_seats), 0)::bigint AS total,
-           coalesce(sum((SELECT count(*) FROM seats s
-                         WHERE s.performance_id = p.id AND s.status = 'AVAILABLE')), 0)::bigint AS available
+           coalesce(sum((SELECT sum(a.available) FROM seat_availability a
+                         WHERE a.performance_id = p.id)), 0)::bigint AS available
     FROM performances p
     WHERE p.concert_id = c.id
 ) agg
@@ -151,7 +151,8 @@ impl CatalogRepository for PostgresCatalog {
         let promoter: String = row.try_get("promoter").map_err(store_error)?;
         let performances = sqlx::query(
             r#"SELECT p.id, p.starts_at, p.hall, p.total_seats,
-                      (SELECT count(*) FROM seats s WHERE s.performance_id = p.id AND s.status = 'AVAILABLE') AS available
+                      (SELECT coalesce(sum(a.available), 0)::bigint FROM seat_availability a
+                       WHERE a.performance_id = p.id) AS available
                FROM performances p WHERE p.concert_id = $1 ORDER BY p.starts_at, p.id"#,
         )
         .bind(id.get())

@@ -1,0 +1,238 @@
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use chrono::Utc;
+use ticketrush_adapters::{
+    config::{Env, PostgresConfig, RedisConfig},
+    postgres::{PostgresCatalog, connect_lazy},
+    redis::{RedisStore, RedisWaitingRoom},
+};
+use ticketrush_core::{
+    ConcertId, UserId,
+    catalog::{CatalogRepository, SearchParams, SearchQuery},
+    queue::WaitingRoom,
+};
+
+use crate::server::{BENCH_JWT_SECRET, BENCH_REDIS_PREFIX, Server};
+
+#[derive(Clone, Copy)]
+pub struct Bounds {
+    pub duration: Duration,
+    pub max_requests: usize,
+}
+
+/// What one measurement saw.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct Measured {
+    pub requests: usize,
+    pub errors: usize,
+    pub seconds: f64,
+    pub latencies_us: Vec<u64>,
+}
+
+impl Measured {
+    pub fn rps(&self) -> f64 {
+        self.requests as f64 / self.seconds
+    }
+
+    pub fn percentile_ms(&self, p: f64) -> f64 {
+        if self.latencies_us.is_empty() {
+            return 0.0;
+        }
+        let i = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
+        self.latencies_us[i] as f64 / 1000.0
+    }
+}
+
+/// Runs `work(i)` from `concurrency` tasks until either bound is reached.
+async fn drive<F, Fut>(concurrency: usize, bounds: Bounds, work: F) -> Measured
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = bool> + Send,
+{
+    let work = Arc::new(work);
+    let issued = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let deadline = start + bounds.duration;
+    let tasks: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (work, issued) = (work.clone(), issued.clone());
+            tokio::spawn(async move {
+                let (mut lat, mut errors) = (Vec::new(), 0usize);
+                loop {
+                    let i = issued.fetch_add(1, Ordering::Relaxed);
+                    if i >= bounds.max_requests || Instant::now() >= deadline {
+                        break;
+                    }
+                    let t = Instant::now();
+                    if !work(i).await {
+                        errors += 1;
+                    }
+                    lat.push(t.elapsed().as_micros() as u64);
+                }
+                (lat, errors)
+            })
+        })
+        .collect();
+    let mut latencies_us = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        let (lat, e) = t.await.expect("load task");
+        latencies_us.extend(lat);
+        errors += e;
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    latencies_us.sort_unstable();
+    Measured {
+        requests: latencies_us.len(),
+        errors,
+        seconds,
+        latencies_us,
+    }
+}
+
+const SEARCHES: &[&str] = &[
+    "/api/concerts/search?size=20&sort=saleOpensAt",
+    "/api/concerts/search?size=10&page=1&sort=title,desc",
+    "/api/concerts/search?q=live&size=20",
+    "/api/concerts/search?status=OPEN&size=20",
+    "/api/concerts/search?venue=hall&sort=startsAt",
+];
+
+fn token(user: &str) -> String {
+    let now = Utc::now().timestamp();
+    let claims = serde_json::json!({
+        "sub": user, "tier": "BASIC", "iss": "ticketrush-local", "aud": "ticketrush", "iat": now, "exp": now + 3600,
+    });
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(BENCH_JWT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// A concert whose sale is open, for the join path.
+async fn open_concert(catalog: &PostgresCatalog) -> Result<ConcertId, Box<dyn std::error::Error>> {
+    let now = Utc::now();
+    catalog
+        .listings(&Default::default())
+        .await?
+        .into_iter()
+        .find(|l| l.card(now, None).sale_status == ticketrush_core::sale::SaleStatus::Open)
+        .map(|l| l.id)
+        .ok_or_else(|| {
+            "no OPEN concert in the catalog; run make bench (it loads the samples)".into()
+        })
+}
+
+/// The scenario through the runtime, then the raw store doing the same work.
+pub async fn run(
+    scenario: &str,
+    server: &Server,
+    concurrency: usize,
+    bounds: Bounds,
+) -> Result<(Measured, Measured), Box<dyn std::error::Error>> {
+    let env = Env::process();
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(concurrency)
+        .build()?;
+    let pool = connect_lazy(&PostgresConfig {
+        max_connections: 16,
+        ..PostgresConfig::from_env(&env)?
+    })?;
+    let catalog = PostgresCatalog::new(pool);
+    match scenario {
+        "search" => {
+            let base = server.base_url.clone();
+            let app = drive(concurrency, bounds, move |i| {
+                let (http, url) = (http.clone(), format!("{base}{}", SEARCHES[i % SEARCHES.len()]));
+                async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
+            })
+            .await;
+            let queries: Arc<Vec<SearchQuery>> = Arc::new(
+                SEARCHES
+                    .iter()
+                    .map(|u| {
+                        let q: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x{u}"))
+                            .unwrap()
+                            .query_pairs()
+                            .into_owned()
+                            .collect();
+                        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+                        let (qq, venue, status, sort, page, size) = (
+                            get("q"),
+                            get("venue"),
+                            get("status"),
+                            get("sort"),
+                            get("page"),
+                            get("size"),
+                        );
+                        SearchQuery::parse(SearchParams {
+                            q: qq.as_deref(),
+                            venue: venue.as_deref(),
+                            status: status.as_deref(),
+                            sort: sort.as_deref(),
+                            page: page.as_deref(),
+                            size: size.as_deref(),
+                            ..Default::default()
+                        })
+                        .unwrap()
+                    })
+                    .collect(),
+            );
+            let raw = drive(concurrency, bounds, move |i| {
+                let (catalog, queries) = (catalog.clone(), queries.clone());
+                async move {
+                    catalog
+                        .listings(&queries[i % queries.len()].filter)
+                        .await
+                        .is_ok()
+                }
+            })
+            .await;
+            Ok((app, raw))
+        }
+        "queue-join" => {
+            let concert = open_concert(&catalog).await?;
+            let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+            let base = server.base_url.clone();
+            let app_run = run_id.clone();
+            let app = drive(concurrency, bounds, move |i| {
+                let http = http.clone();
+                let url = format!("{base}/api/queue/{concert}/join");
+                let t = token(&format!("bench-{app_run}-{concurrency}-app-{i}"));
+                async move { matches!(http.post(url).bearer_auth(t).send().await, Ok(r) if r.status().is_success()) }
+            })
+            .await;
+            let room = RedisWaitingRoom::new(
+                RedisStore::connect(&RedisConfig {
+                    key_prefix: BENCH_REDIS_PREFIX.into(),
+                    ..RedisConfig::from_env(&env)?
+                })
+                .await?,
+            );
+            let mut settings = ticketrush_adapters::config::queue_settings_from_env(&env)?;
+            settings.capacity = 100_000_000;
+            settings.join_limit = 1_000_000;
+            let settings = Arc::new(settings);
+            let raw = drive(concurrency, bounds, move |i| {
+                let (room, settings) = (room.clone(), settings.clone());
+                let user = UserId::parse(&format!("bench-{run_id}-{concurrency}-raw-{i}")).unwrap();
+                async move {
+                    room.join(concert, &user, Utc::now(), &settings)
+                        .await
+                        .is_ok()
+                }
+            })
+            .await;
+            Ok((app, raw))
+        }
+        other => Err(format!("unknown scenario {other}").into()),
+    }
+}
