@@ -202,12 +202,18 @@ pub async fn run(
             let concert = open_concert(&catalog).await?;
             let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
             let base = server.base_url.clone();
-            let app_run = run_id.clone();
+            // Signed before the clock starts, so the generator spends its CPU on requests.
+            let tokens: Arc<Vec<String>> = Arc::new(
+                (0..bounds.max_requests)
+                    .map(|i| token(&format!("bench-{run_id}-{concurrency}-app-{i}")))
+                    .collect(),
+            );
+            let url = format!("{base}/api/queue/{concert}/join");
             let app = drive(concurrency, bounds, move |i| {
-                let http = http.clone();
-                let url = format!("{base}/api/queue/{concert}/join");
-                let t = token(&format!("bench-{app_run}-{concurrency}-app-{i}"));
-                async move { matches!(http.post(url).bearer_auth(t).send().await, Ok(r) if r.status().is_success()) }
+                let (http, url, tokens) = (http.clone(), url.clone(), tokens.clone());
+                async move {
+                    matches!(http.post(url).bearer_auth(&tokens[i]).send().await, Ok(r) if r.status().is_success())
+                }
             })
             .await;
             let room = RedisWaitingRoom::new(

@@ -27,7 +27,7 @@ struct Args {
     #[arg(long, default_value_t = 4)]
     seconds: u64,
     /// Count bound per measurement.
-    #[arg(long, default_value_t = 200_000)]
+    #[arg(long, default_value_t = 100_000)]
     max_requests: usize,
     #[arg(long, default_value = "bench/results")]
     out: PathBuf,
