@@ -48,7 +48,6 @@ export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
 bench: services
 	$(CARGO) build --release -p ticketrush-local -p ticketrush-bench
-	DATABASE_URL="$(BENCH_DATABASE_URL)" $(CARGO) run -q --release -p ticketrush-local -- setup --samples samples/catalog.json
-	DATABASE_URL="$(BENCH_DATABASE_URL)" $(CARGO) run -q --release -p ticketrush-bench -- \
-		--server "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release/ticketrush-local" \
-		--scenario $(SCENARIO)
+	bin="$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"; \
+	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
+	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)

@@ -21,7 +21,7 @@ macro_rules! positive_id {
             }
 
             /// For values read back from the store, which only ever holds valid ids.
-            pub fn from_stored(v: i64) -> Self {
+            pub const fn from_stored(v: i64) -> Self {
                 Self(v)
             }
 

@@ -12,6 +12,7 @@ pub mod queue;
 pub mod realtime;
 pub mod sale;
 pub mod schedule;
+pub mod seats;
 pub mod tier;
 pub mod time;
 

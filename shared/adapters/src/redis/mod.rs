@@ -1,9 +1,11 @@
 //! Redis: the fast gate. Every key starts with the configured prefix.
 
 mod scheduler_lock;
+mod seat_locks;
 mod waiting_room;
 
 pub use scheduler_lock::RedisSchedulerLock;
+pub use seat_locks::RedisSeatLocks;
 pub use waiting_room::RedisWaitingRoom;
 
 use redis::{Client, RedisError, aio::ConnectionManager, aio::ConnectionManagerConfig};

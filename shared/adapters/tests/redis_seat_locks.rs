@@ -1,0 +1,311 @@
+//! RedisSeatLocks against real Redis, a key prefix per test.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use ticketrush_adapters::redis::RedisSeatLocks;
+use ticketrush_core::{
+    OptionId, SeatId, UserId,
+    catalog::SeatStatus,
+    seats::{LockTerms, ReleaseOutcome, RequestId, SeatLocks, SelectOutcome},
+};
+use ticketrush_testkit::redis_store;
+
+const TERMS: LockTerms = LockTerms {
+    ttl: Duration::from_secs(30),
+    max_per_user: 4,
+    flush_window: Duration::from_millis(200),
+};
+
+fn user(name: &str) -> UserId {
+    UserId::parse(name).unwrap()
+}
+
+fn req(i: usize) -> RequestId {
+    RequestId::parse(&format!("req-{i}")).unwrap()
+}
+
+const OPTION: OptionId = OptionId::from_stored(1);
+
+fn seat(n: i64) -> SeatId {
+    SeatId::from_stored(n)
+}
+
+#[tokio::test]
+async fn of_a_hundred_concurrent_clicks_on_one_seat_exactly_one_wins() {
+    let locks = Arc::new(RedisSeatLocks::new(redis_store().await));
+    let clicks: Vec<_> = (0..100)
+        .map(|i| {
+            let locks = locks.clone();
+            tokio::spawn(async move {
+                locks
+                    .select(
+                        OPTION,
+                        seat(7),
+                        &user(&format!("fan-{i}")),
+                        &req(i),
+                        Utc::now(),
+                        TERMS,
+                    )
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for c in clicks {
+        match c.await.unwrap() {
+            SelectOutcome::Selected { .. } => winners += 1,
+            SelectOutcome::HeldByOther => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(winners, 1);
+    let holders = locks.holders(OPTION, &[seat(7), seat(8)]).await.unwrap();
+    assert!(holders[0].is_some() && holders[1].is_none());
+}
+
+#[tokio::test]
+async fn only_the_owner_releases_and_reselecting_is_idempotent() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let (a, b) = (user("auth0|alice"), user("bob"));
+    let first = locks
+        .select(OPTION, seat(1), &a, &req(1), Utc::now(), TERMS)
+        .await
+        .unwrap();
+    let SelectOutcome::Selected { expires_at, .. } = first else {
+        panic!("{first:?}")
+    };
+    match locks
+        .select(OPTION, seat(1), &a, &req(2), Utc::now(), TERMS)
+        .await
+        .unwrap()
+    {
+        SelectOutcome::Selected {
+            expires_at: again, ..
+        } => assert_eq!(again, expires_at),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        locks.holders(OPTION, &[seat(1)]).await.unwrap(),
+        vec![Some(a.clone())]
+    );
+    assert_eq!(
+        locks
+            .release(OPTION, seat(1), &b, TERMS.flush_window)
+            .await
+            .unwrap(),
+        ReleaseOutcome::NotOwner
+    );
+    assert!(matches!(
+        locks
+            .release(OPTION, seat(1), &a, TERMS.flush_window)
+            .await
+            .unwrap(),
+        ReleaseOutcome::Released { .. }
+    ));
+    assert_eq!(
+        locks
+            .release(OPTION, seat(1), &a, TERMS.flush_window)
+            .await
+            .unwrap(),
+        ReleaseOutcome::NotHeld
+    );
+    assert!(matches!(
+        locks
+            .select(OPTION, seat(1), &b, &req(3), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Selected { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_lapsed_lock_frees_the_seat_and_is_logged_as_available() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let short = LockTerms {
+        ttl: Duration::from_millis(150),
+        ..TERMS
+    };
+    locks
+        .select(OPTION, seat(3), &user("a"), &req(1), Utc::now(), short)
+        .await
+        .unwrap();
+    assert!(
+        !locks
+            .extend(OPTION, seat(3), &user("b"), Utc::now(), short.ttl)
+            .await
+            .unwrap(),
+        "not b's"
+    );
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    assert!(
+        !locks
+            .extend(OPTION, seat(3), &user("a"), Utc::now(), short.ttl)
+            .await
+            .unwrap(),
+        "gone"
+    );
+    assert!(matches!(
+        locks
+            .select(OPTION, seat(3), &user("b"), &req(2), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Selected { .. }
+    ));
+    locks
+        .release(OPTION, seat(3), &user("b"), TERMS.flush_window)
+        .await
+        .unwrap();
+
+    locks
+        .select(OPTION, seat(4), &user("a"), &req(3), Utc::now(), short)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(250)).await;
+    let (swept, _) = locks
+        .sweep_expired(OPTION, Utc::now(), TERMS.flush_window)
+        .await
+        .unwrap();
+    assert_eq!(swept, 1);
+    let (changes, _) = locks.changes_since(OPTION, None, 100).await.unwrap();
+    assert_eq!(changes.last(), Some(&(seat(4), SeatStatus::Available)));
+}
+
+#[tokio::test]
+async fn a_buyer_holds_at_most_the_per_user_cap() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let a = user("a");
+    for n in 0..4 {
+        assert!(matches!(
+            locks
+                .select(
+                    OPTION,
+                    seat(10 + n),
+                    &a,
+                    &req(n as usize),
+                    Utc::now(),
+                    TERMS
+                )
+                .await
+                .unwrap(),
+            SelectOutcome::Selected { .. }
+        ));
+    }
+    assert_eq!(
+        locks
+            .select(OPTION, seat(20), &a, &req(9), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::UserLimit
+    );
+    locks
+        .release(OPTION, seat(10), &a, TERMS.flush_window)
+        .await
+        .unwrap();
+    assert!(matches!(
+        locks
+            .select(OPTION, seat(20), &a, &req(10), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Selected { .. }
+    ));
+}
+
+#[tokio::test]
+async fn ledger_changes_block_clicks_clear_locks_and_are_logged_in_order() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let a = user("a");
+    locks
+        .select(OPTION, seat(1), &a, &req(1), Utc::now(), TERMS)
+        .await
+        .unwrap();
+    locks
+        .record_ledger(
+            OPTION,
+            &[
+                (seat(1), SeatStatus::Hold),
+                (seat(2), SeatStatus::Confirmed),
+            ],
+            TERMS.flush_window,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        locks.holders(OPTION, &[seat(1)]).await.unwrap(),
+        vec![None],
+        "the hold replaced the soft lock"
+    );
+    assert_eq!(
+        locks
+            .select(OPTION, seat(2), &a, &req(2), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Unavailable
+    );
+    locks
+        .record_ledger(
+            OPTION,
+            &[(seat(2), SeatStatus::Available)],
+            TERMS.flush_window,
+        )
+        .await
+        .unwrap();
+    assert!(matches!(
+        locks
+            .select(OPTION, seat(2), &a, &req(3), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Selected { .. }
+    ));
+
+    let (all, cursor) = locks.changes_since(OPTION, None, 100).await.unwrap();
+    assert_eq!(
+        all,
+        vec![
+            (seat(1), SeatStatus::Selecting),
+            (seat(1), SeatStatus::Hold),
+            (seat(2), SeatStatus::Confirmed),
+            (seat(2), SeatStatus::Available),
+            (seat(2), SeatStatus::Selecting),
+        ]
+    );
+    locks
+        .release(OPTION, seat(2), &a, TERMS.flush_window)
+        .await
+        .unwrap();
+    let (after, _) = locks
+        .changes_since(OPTION, cursor.as_deref(), 100)
+        .await
+        .unwrap();
+    assert_eq!(after, vec![(seat(2), SeatStatus::Available)]);
+}
+
+#[tokio::test]
+async fn only_the_first_change_in_a_window_asks_for_a_flush() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let flushes = |o: SelectOutcome| matches!(o, SelectOutcome::Selected { flush: true, .. });
+    let first = locks
+        .select(OPTION, seat(1), &user("a"), &req(1), Utc::now(), TERMS)
+        .await
+        .unwrap();
+    let second = locks
+        .select(OPTION, seat(2), &user("b"), &req(2), Utc::now(), TERMS)
+        .await
+        .unwrap();
+    assert!(flushes(first));
+    assert!(!flushes(second), "inside the window");
+    tokio::time::sleep(TERMS.flush_window + Duration::from_millis(50)).await;
+    let third = locks
+        .select(
+            OPTION,
+            seat(3),
+            &user("c"),
+            &req(3),
+            Utc::now() + ChronoDuration::zero(),
+            TERMS,
+        )
+        .await
+        .unwrap();
+    assert!(flushes(third), "a new window");
+}
