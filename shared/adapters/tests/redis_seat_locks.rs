@@ -168,7 +168,11 @@ async fn a_lapsed_lock_frees_the_seat_and_is_logged_as_available() {
         .await
         .unwrap();
     assert_eq!(swept, 1);
-    let (changes, _) = locks.changes_since(OPTION, None, 100).await.unwrap();
+    let changes = locks
+        .changes_since(OPTION, None, 100)
+        .await
+        .unwrap()
+        .changes;
     assert_eq!(changes.last(), Some(&(seat(4), SeatStatus::Available)));
 }
 
@@ -259,7 +263,8 @@ async fn ledger_changes_block_clicks_clear_locks_and_are_logged_in_order() {
         SelectOutcome::Selected { .. }
     ));
 
-    let (all, cursor) = locks.changes_since(OPTION, None, 100).await.unwrap();
+    let batch = locks.changes_since(OPTION, None, 100).await.unwrap();
+    let (all, cursor) = (batch.changes, batch.cursor);
     assert_eq!(
         all,
         vec![

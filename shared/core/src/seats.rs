@@ -131,7 +131,15 @@ pub trait SeatLocks: Send + Sync {
         option: OptionId,
         cursor: Option<&str>,
         limit: u32,
-    ) -> impl Future<Output = Result<(Vec<(SeatId, SeatStatus)>, Option<String>), StoreError>> + Send;
+    ) -> impl Future<Output = Result<ChangeBatch, StoreError>> + Send;
+}
+
+/// Seat changes read from a performance's log.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ChangeBatch {
+    pub changes: Vec<(SeatId, SeatStatus)>,
+    /// Where the next read starts.
+    pub cursor: Option<String>,
 }
 
 #[cfg(test)]

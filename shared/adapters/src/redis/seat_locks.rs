@@ -11,7 +11,7 @@ use redis::{Script, Value};
 use ticketrush_core::{
     OptionId, SeatId, StoreError, UserId,
     catalog::SeatStatus,
-    seats::{LockTerms, ReleaseOutcome, RequestId, SeatLocks, SelectOutcome},
+    seats::{ChangeBatch, LockTerms, ReleaseOutcome, RequestId, SeatLocks, SelectOutcome},
 };
 
 use super::{RedisStore, store_error};
@@ -367,7 +367,7 @@ impl SeatLocks for RedisSeatLocks {
         option: OptionId,
         cursor: Option<&str>,
         limit: u32,
-    ) -> Result<(Vec<(SeatId, SeatStatus)>, Option<String>), StoreError> {
+    ) -> Result<ChangeBatch, StoreError> {
         let k = self.keys(option);
         let mut conn = self.store.conn.clone();
         // Exclusive start after the cursor ("(" prefix), or the beginning.
@@ -404,6 +404,9 @@ impl SeatLocks for RedisSeatLocks {
                 Some((seat, status))
             })
             .collect();
-        Ok((changes, last))
+        Ok(ChangeBatch {
+            changes,
+            cursor: last,
+        })
     }
 }
