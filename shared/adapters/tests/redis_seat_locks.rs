@@ -279,10 +279,11 @@ async fn ledger_changes_block_clicks_clear_locks_and_are_logged_in_order() {
         .release(OPTION, seat(2), &a, TERMS.flush_window)
         .await
         .unwrap();
-    let (after, _) = locks
+    let after = locks
         .changes_since(OPTION, cursor.as_deref(), 100)
         .await
-        .unwrap();
+        .unwrap()
+        .changes;
     assert_eq!(after, vec![(seat(2), SeatStatus::Available)]);
 }
 
