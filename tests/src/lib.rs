@@ -68,3 +68,10 @@ pub async fn aws_config() -> aws_config::SdkConfig {
         .load()
         .await
 }
+
+/// The admission-token signer the test runtime uses.
+pub fn queue_tokens() -> ticketrush_adapters::queue_tokens::HmacQueueTokens {
+    ticketrush_adapters::queue_tokens::HmacQueueTokens::new(
+        ticketrush_adapters::config::Secret::new(runtime::TEST_QUEUE_TOKEN_SECRET.into()),
+    )
+}

@@ -10,6 +10,7 @@ use tokio::{
 use crate::{setting, unique};
 
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef";
+pub const TEST_QUEUE_TOKEN_SECRET: &str = "test-queue-token-secret-0123456789abcdef";
 
 /// The binary next to the test executable (target/<profile>/), unless overridden.
 pub fn local_binary() -> PathBuf {
@@ -50,6 +51,7 @@ pub fn base_env(database_url: &str) -> Vec<(&'static str, String)> {
             setting("AWS_SECRET_ACCESS_KEY", "local"),
         ),
         ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+        ("QUEUE_TOKEN_SECRET", TEST_QUEUE_TOKEN_SECRET.to_owned()),
         ("RUST_LOG", setting("TEST_RUST_LOG", "warn")),
     ]
 }

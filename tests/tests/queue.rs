@@ -5,18 +5,15 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use reqwest::Client;
 use serde_json::Value;
-use ticketrush_adapters::{
-    config::{RedisConfig, Secret},
-    redis::{RedisStore, RedisWaitingRoom},
-};
 use ticketrush_core::{
     ConcertId, UserId,
-    queue::{ActiveToken, WaitingRoom},
+    queue::{ActiveToken, TokenCheckError, require_active_token},
 };
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create},
     proxy::FaultProxy,
+    queue_tokens,
     runtime::LocalRuntime,
     setting,
 };
@@ -99,43 +96,20 @@ async fn join_wait_for_the_tick_and_hold_a_usable_token() {
     );
 
     // The token is what the seat functions will check: valid for this buyer and concert only.
-    let room = RedisWaitingRoom::new(
-        RedisStore::connect(&RedisConfig {
-            url: Secret::new(setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")),
-            key_prefix: rt.redis_prefix.clone(),
-            timeout: StdDuration::from_secs(2),
-        })
-        .await
-        .unwrap(),
-    );
+    let tokens = queue_tokens();
     let token = ActiveToken::parse(&admitted[0].1).unwrap();
     let fan0 = UserId::parse("fan-0").unwrap();
-    assert!(
-        room.token_is_valid(concert, &fan0, &token, Utc::now())
-            .await
-            .unwrap()
+    let gate = |concert: ConcertId, user: &UserId| {
+        require_active_token(&tokens, true, concert, user, Some(&token), Utc::now())
+    };
+    assert_eq!(gate(concert, &fan0), Ok(()));
+    assert_eq!(
+        gate(concert, &UserId::parse("fan-1").unwrap()),
+        Err(TokenCheckError::Required)
     );
-    assert!(
-        !room
-            .token_is_valid(
-                concert,
-                &UserId::parse("fan-1").unwrap(),
-                &token,
-                Utc::now()
-            )
-            .await
-            .unwrap()
-    );
-    assert!(
-        !room
-            .token_is_valid(
-                ConcertId::from_stored(concert.get() + 1),
-                &fan0,
-                &token,
-                Utc::now()
-            )
-            .await
-            .unwrap()
+    assert_eq!(
+        gate(ConcertId::from_stored(concert.get() + 1), &fan0),
+        Err(TokenCheckError::Required)
     );
     rt.stop().await;
 }

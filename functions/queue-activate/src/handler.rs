@@ -6,15 +6,16 @@ use ticketrush_core::{
     Clock, StoreError,
     catalog::CatalogRepository,
     push::PushPublisher,
-    queue::{ActivationError, QueueSettings, WaitingRoom, activate_tick},
+    queue::{ActivationError, QueueSettings, QueueTokens, WaitingRoom, activate_tick},
     schedule::{SchedulerLock, TickRun},
 };
 
-pub struct QueueActivateFunction<R, W, L, P, C> {
+pub struct QueueActivateFunction<R, W, L, P, T, C> {
     pub catalog: R,
     pub room: W,
     pub lock: L,
     pub publisher: P,
+    pub tokens: T,
     pub clock: C,
     pub settings: QueueSettings,
 }
@@ -32,8 +33,8 @@ pub struct TickSummary {
 
 /// Runs the tick the event was scheduled for. `invocation_id` names this run as the lock's
 /// owner. A store failure fails the invocation, so the scheduler retries it.
-pub async fn handle<R, W, L, P, C>(
-    f: &QueueActivateFunction<R, W, L, P, C>,
+pub async fn handle<R, W, L, P, T, C>(
+    f: &QueueActivateFunction<R, W, L, P, T, C>,
     event: CloudWatchEvent,
     invocation_id: &str,
 ) -> Result<TickSummary, StoreError>
@@ -42,6 +43,7 @@ where
     W: WaitingRoom,
     L: SchedulerLock,
     P: PushPublisher,
+    T: QueueTokens,
     C: Clock,
 {
     let tick = TickRun::new(event.time, f.settings.tick, invocation_id);
@@ -50,6 +52,7 @@ where
         &f.room,
         &f.lock,
         &f.publisher,
+        &f.tokens,
         &f.settings,
         &tick,
         &f.clock,

@@ -4,6 +4,7 @@ use queue_activate::{QueueActivateFunction, handle};
 use ticketrush_adapters::{
     SystemClock, config, postgres,
     push::LoggingPushPublisher,
+    queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
@@ -29,6 +30,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         room: RedisWaitingRoom::new(redis.clone()),
         lock: RedisSchedulerLock::new(redis),
         publisher: LoggingPushPublisher,
+        tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
         clock: SystemClock,
         settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
     };

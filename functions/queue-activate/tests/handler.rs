@@ -18,7 +18,7 @@ use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create},
-    queue_settings, redis_store,
+    queue_settings, queue_tokens, redis_store,
 };
 
 #[tokio::test]
@@ -57,6 +57,7 @@ async fn four_concurrent_invocations_of_one_tick_admit_exactly_one_batch() {
         room: room.clone(),
         lock: RedisSchedulerLock::new(redis),
         publisher: LoggingPushPublisher,
+        tokens: queue_tokens(),
         clock: SystemClock,
         settings: settings.clone(),
     });

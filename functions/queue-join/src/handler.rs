@@ -4,28 +4,29 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use ticketrush_core::{
     Clock, ConcertId,
     catalog::CatalogRepository,
-    queue::{QueueSettings, WaitingRoom, join_queue},
+    queue::{QueueSettings, QueueTokens, WaitingRoom, join_queue},
 };
 use ticketrush_lambda::{
     Problem, identity::require_identity, json, problem::respond, request::path,
 };
 
-pub struct QueueJoinFunction<R, W, C> {
+pub struct QueueJoinFunction<R, W, T, C> {
     pub catalog: R,
     pub room: W,
+    pub tokens: T,
     pub clock: C,
     pub settings: QueueSettings,
 }
 
-pub async fn handle<R: CatalogRepository, W: WaitingRoom, C: Clock>(
-    f: &QueueJoinFunction<R, W, C>,
+pub async fn handle<R: CatalogRepository, W: WaitingRoom, T: QueueTokens, C: Clock>(
+    f: &QueueJoinFunction<R, W, T, C>,
     req: Request,
 ) -> Response<Body> {
     respond(join(f, &req).await)
 }
 
-async fn join<R: CatalogRepository, W: WaitingRoom, C: Clock>(
-    f: &QueueJoinFunction<R, W, C>,
+async fn join<R: CatalogRepository, W: WaitingRoom, T: QueueTokens, C: Clock>(
+    f: &QueueJoinFunction<R, W, T, C>,
     req: &Request,
 ) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
@@ -33,6 +34,7 @@ async fn join<R: CatalogRepository, W: WaitingRoom, C: Clock>(
     let view = join_queue(
         &f.catalog,
         &f.room,
+        &f.tokens,
         &f.settings,
         concert,
         &caller.user,

@@ -3,8 +3,8 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use queue_join::{QueueJoinFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, cached_catalog::CachedCatalog, config, postgres, redis::RedisStore,
-    redis::RedisWaitingRoom,
+    SystemClock, cached_catalog::CachedCatalog, config, postgres, queue_tokens::HmacQueueTokens,
+    redis::RedisStore, redis::RedisWaitingRoom,
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
 
@@ -22,6 +22,7 @@ async fn main() -> Result<(), lambda_http::Error> {
             or_exit(config::catalog_cache_ttl_from_env(&env), "configuration"),
         ),
         room: RedisWaitingRoom::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
+        tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
         clock: SystemClock,
         settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
     };

@@ -7,13 +7,14 @@ use lambda_http::Body;
 use queue_join::{QueueJoinFunction, handle};
 use serde_json::Value;
 use ticketrush_adapters::{
-    SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog, redis::RedisWaitingRoom,
+    SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog,
+    queue_tokens::HmacQueueTokens, redis::RedisWaitingRoom,
 };
 use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create},
-    queue_settings, redis_store,
+    queue_settings, queue_tokens, redis_store,
 };
 
 fn body(resp: &lambda_http::Response<Body>) -> Value {
@@ -25,13 +26,15 @@ fn body(resp: &lambda_http::Response<Body>) -> Value {
 
 async fn function(
     db: &TestDb,
-) -> QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, SystemClock> {
+) -> QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, HmacQueueTokens, SystemClock>
+{
     QueueJoinFunction {
         catalog: CachedCatalog::new(
             PostgresCatalog::new(db.pool.clone()),
             StdDuration::from_secs(1),
         ),
         room: RedisWaitingRoom::new(redis_store().await),
+        tokens: queue_tokens(),
         clock: SystemClock,
         settings: queue_settings(),
     }

@@ -6,7 +6,7 @@ use queue_status::{QueueStatusFunction, handle};
 use serde_json::Value;
 use ticketrush_adapters::{SystemClock, redis::RedisWaitingRoom};
 use ticketrush_core::{ConcertId, UserId, queue::WaitingRoom};
-use ticketrush_testkit::{events, queue_settings, redis_store};
+use ticketrush_testkit::{events, queue_settings, queue_tokens, redis_store};
 
 fn body(resp: &lambda_http::Response<Body>) -> Value {
     match resp.body() {
@@ -20,6 +20,7 @@ async fn sample_event_reports_rank_and_absence() {
     let room = RedisWaitingRoom::new(redis_store().await);
     let f = QueueStatusFunction {
         room: room.clone(),
+        tokens: queue_tokens(),
         clock: SystemClock,
         settings: queue_settings(),
     };

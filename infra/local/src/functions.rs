@@ -14,6 +14,7 @@ use ticketrush_adapters::{
     cached_catalog::CachedCatalog,
     postgres::PostgresCatalog,
     push::LoggingPushPublisher,
+    queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::Problem;
@@ -24,14 +25,20 @@ pub struct Functions {
     search: SearchFunction<PostgresCatalog, SystemClock>,
     concert_detail: ConcertDetailFunction<PostgresCatalog, SystemClock>,
     seat_map: SeatMapFunction<PostgresCatalog>,
-    queue_join: QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, SystemClock>,
-    queue_status: QueueStatusFunction<RedisWaitingRoom, SystemClock>,
+    queue_join: QueueJoinFunction<
+        CachedCatalog<PostgresCatalog>,
+        RedisWaitingRoom,
+        HmacQueueTokens,
+        SystemClock,
+    >,
+    queue_status: QueueStatusFunction<RedisWaitingRoom, HmacQueueTokens, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
     queue_activate: QueueActivateFunction<
         PostgresCatalog,
         RedisWaitingRoom,
         RedisSchedulerLock,
         LoggingPushPublisher,
+        HmacQueueTokens,
         SystemClock,
     >,
 }
@@ -56,11 +63,13 @@ impl Functions {
             queue_join: QueueJoinFunction {
                 catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
                 room: room.clone(),
+                tokens: settings.queue_tokens.clone(),
                 clock: SystemClock,
                 settings: settings.queue.clone(),
             },
             queue_status: QueueStatusFunction {
                 room: room.clone(),
+                tokens: settings.queue_tokens.clone(),
                 clock: SystemClock,
                 settings: settings.queue.clone(),
             },
@@ -73,6 +82,7 @@ impl Functions {
                 room,
                 lock: RedisSchedulerLock::new(redis),
                 publisher: LoggingPushPublisher,
+                tokens: settings.queue_tokens.clone(),
                 clock: SystemClock,
                 settings: settings.queue.clone(),
             },

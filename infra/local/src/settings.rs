@@ -8,6 +8,7 @@ use ticketrush_adapters::{
         ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
         queue_settings_from_env, realtime_from_env,
     },
+    queue_tokens::HmacQueueTokens,
 };
 use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings};
 
@@ -24,6 +25,7 @@ pub struct LocalSettings {
     pub push: PushResources,
     pub queue: QueueSettings,
     pub catalog_cache_ttl: Duration,
+    pub queue_tokens: HmacQueueTokens,
 }
 
 impl LocalSettings {
@@ -39,6 +41,7 @@ impl LocalSettings {
             push: PushResources::from_env(env)?,
             queue: queue_settings_from_env(env)?,
             catalog_cache_ttl: catalog_cache_ttl_from_env(env)?,
+            queue_tokens: HmacQueueTokens::from_env(env)?,
         })
     }
 }

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod postgres;
 pub mod push;
+pub mod queue_tokens;
 pub mod redis;
 
 pub use clock::SystemClock;

@@ -29,7 +29,9 @@ impl ActiveToken {
     pub fn parse(raw: &str) -> Result<Self, ValidationError> {
         let ok = !raw.is_empty()
             && raw.len() <= Self::MAX_LEN
-            && raw.chars().all(|c| c.is_ascii_alphanumeric());
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
         if ok {
             Ok(Self(raw.to_owned()))
         } else {
@@ -40,8 +42,8 @@ impl ActiveToken {
         }
     }
 
-    /// For tokens the store minted.
-    pub fn from_stored(raw: String) -> Self {
+    /// For tokens a `QueueTokens` adapter minted.
+    pub fn minted(raw: String) -> Self {
         Self(raw)
     }
 
@@ -84,29 +86,17 @@ impl QueueSettings {
 /// What joining did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum JoinOutcome {
-    Waiting {
-        rank: u64,
-    },
-    Active {
-        token: ActiveToken,
-        expires_at: DateTime<Utc>,
-    },
+    Waiting { rank: u64 },
+    Active { expires_at: DateTime<Utc> },
     Full,
-    Throttled {
-        retry_after: Duration,
-    },
+    Throttled { retry_after: Duration },
 }
 
 /// Where a buyer stands now.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Standing {
-    Waiting {
-        rank: u64,
-    },
-    Active {
-        token: ActiveToken,
-        expires_at: DateTime<Utc>,
-    },
+    Waiting { rank: u64 },
+    Active { expires_at: DateTime<Utc> },
     Absent,
 }
 
@@ -123,7 +113,6 @@ pub struct AdmitRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Admitted {
     pub user: UserId,
-    pub token: ActiveToken,
     pub expires_at: DateTime<Utc>,
 }
 
@@ -179,21 +168,27 @@ pub trait WaitingRoom: Send + Sync {
         count: u32,
     ) -> impl Future<Output = Result<Vec<(UserId, u64)>, StoreError>> + Send;
 
-    /// Whether `token` is this buyer's live token for this concert.
-    fn token_is_valid(
-        &self,
-        concert: ConcertId,
-        user: &UserId,
-        token: &ActiveToken,
-        now: DateTime<Utc>,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
-
     /// Seats freed by cancellation or expiry let that many more buyers in ("resale").
     fn credit_freed_seats(
         &self,
         concert: ConcertId,
         seats: u32,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// Admission tokens: minted for an admitted buyer, checked by the seat functions without
+/// a round trip to any store (a signature over concert, buyer and expiry).
+pub trait QueueTokens: Send + Sync {
+    fn mint(&self, concert: ConcertId, user: &UserId, expires_at: DateTime<Utc>) -> ActiveToken;
+
+    /// True if `token` was minted for this concert and buyer and has not expired at `now`.
+    fn verify(
+        &self,
+        concert: ConcertId,
+        user: &UserId,
+        token: &ActiveToken,
+        now: DateTime<Utc>,
+    ) -> bool;
 }
 
 /// What a queue call answers.
@@ -219,8 +214,20 @@ pub enum QueueStatus {
     NotInQueue,
 }
 
+/// Who a view is for, so an active standing carries that buyer's token.
+struct Viewer<'a, T> {
+    tokens: &'a T,
+    concert: ConcertId,
+    user: &'a UserId,
+}
+
 impl QueueView {
-    fn from_standing(standing: Standing, settings: &QueueSettings, now: DateTime<Utc>) -> Self {
+    fn from_standing<T: QueueTokens>(
+        standing: Standing,
+        viewer: Viewer<'_, T>,
+        settings: &QueueSettings,
+        now: DateTime<Utc>,
+    ) -> Self {
         match standing {
             Standing::Waiting { rank } => Self {
                 status: QueueStatus::Waiting,
@@ -230,11 +237,11 @@ impl QueueView {
                 active_expires_at: None,
                 server_now: now,
             },
-            Standing::Active { token, expires_at } => Self {
+            Standing::Active { expires_at } => Self {
                 status: QueueStatus::Active,
                 rank: None,
                 estimated_wait_seconds: Some(0),
-                active_token: Some(token),
+                active_token: Some(viewer.tokens.mint(viewer.concert, viewer.user, expires_at)),
                 active_expires_at: Some(expires_at),
                 server_now: now,
             },
@@ -278,9 +285,11 @@ pub enum QueueStatusError {
 }
 
 /// Joins the concert's waiting room, once the sale is at most five minutes away for this buyer.
-pub async fn join_queue<R: CatalogRepository, W: WaitingRoom>(
+#[allow(clippy::too_many_arguments)]
+pub async fn join_queue<R: CatalogRepository, W: WaitingRoom, T: QueueTokens>(
     catalog: &R,
     room: &W,
+    tokens: &T,
     settings: &QueueSettings,
     concert: ConcertId,
     user: &UserId,
@@ -306,14 +315,21 @@ pub async fn join_queue<R: CatalogRepository, W: WaitingRoom>(
         }
         _ => {}
     }
+    let viewer = Viewer {
+        tokens,
+        concert,
+        user,
+    };
     match room.join(concert, user, now, settings).await? {
         JoinOutcome::Waiting { rank } => Ok(QueueView::from_standing(
             Standing::Waiting { rank },
+            viewer,
             settings,
             now,
         )),
-        JoinOutcome::Active { token, expires_at } => Ok(QueueView::from_standing(
-            Standing::Active { token, expires_at },
+        JoinOutcome::Active { expires_at } => Ok(QueueView::from_standing(
+            Standing::Active { expires_at },
+            viewer,
             settings,
             now,
         )),
@@ -322,15 +338,25 @@ pub async fn join_queue<R: CatalogRepository, W: WaitingRoom>(
     }
 }
 
-pub async fn queue_status<W: WaitingRoom>(
+pub async fn queue_status<W: WaitingRoom, T: QueueTokens>(
     room: &W,
+    tokens: &T,
     settings: &QueueSettings,
     concert: ConcertId,
     user: &UserId,
     now: DateTime<Utc>,
 ) -> Result<QueueView, QueueStatusError> {
     let standing = room.standing(concert, user, now).await?;
-    Ok(QueueView::from_standing(standing, settings, now))
+    Ok(QueueView::from_standing(
+        standing,
+        Viewer {
+            tokens,
+            concert,
+            user,
+        },
+        settings,
+        now,
+    ))
 }
 
 pub async fn leave_queue<W: WaitingRoom>(
@@ -350,32 +376,26 @@ pub async fn leave_queue<W: WaitingRoom>(
     })
 }
 
-#[derive(Debug, Error)]
+#[derive(Debug, Error, PartialEq, Eq)]
 pub enum TokenCheckError {
     #[error("a valid X-Queue-Token from the waiting room is required for this sale")]
     Required,
-    #[error(transparent)]
-    Store(#[from] StoreError),
 }
 
 /// The gate the seat functions call: on a queue-gated sale the buyer must present their
-/// live token for this concert.
-pub async fn require_active_token<W: WaitingRoom>(
-    room: &W,
+/// live token for this concert. No store is read.
+pub fn require_active_token<T: QueueTokens>(
+    tokens: &T,
     queue_gated: bool,
     concert: ConcertId,
     user: &UserId,
     token: Option<&ActiveToken>,
     now: DateTime<Utc>,
 ) -> Result<(), TokenCheckError> {
-    if !queue_gated {
-        return Ok(());
-    }
-    let token = token.ok_or(TokenCheckError::Required)?;
-    if room.token_is_valid(concert, user, token, now).await? {
-        Ok(())
-    } else {
-        Err(TokenCheckError::Required)
+    match token {
+        _ if !queue_gated => Ok(()),
+        Some(t) if tokens.verify(concert, user, t, now) => Ok(()),
+        _ => Err(TokenCheckError::Required),
     }
 }
 
@@ -399,11 +419,13 @@ pub enum ActivationError {
 /// One admission tick: for every concert whose sale is open to anyone, admit a batch,
 /// tell each admitted buyer, and refresh ranks. Runs at most once per tick, whatever the
 /// number of concurrent invocations.
-pub async fn activate_tick<R, W, L, P>(
+#[allow(clippy::too_many_arguments)]
+pub async fn activate_tick<R, W, L, P, T>(
     catalog: &R,
     room: &W,
     lock: &L,
     publisher: &P,
+    tokens: &T,
     settings: &QueueSettings,
     tick: &TickRun,
     clock: &impl Clock,
@@ -413,19 +435,22 @@ where
     W: WaitingRoom,
     L: SchedulerLock,
     P: PushPublisher,
+    T: QueueTokens,
 {
     let Some(guard) = tick.claim(lock, "queue-activate").await? else {
         return Ok(ActivationReport::default());
     };
-    let outcome = admit_open_concerts(catalog, room, publisher, settings, tick, clock).await;
+    let outcome =
+        admit_open_concerts(catalog, room, publisher, tokens, settings, tick, clock).await;
     guard.finish(lock, outcome.is_ok()).await?;
     outcome
 }
 
-async fn admit_open_concerts<R, W, P>(
+async fn admit_open_concerts<R, W, P, T>(
     catalog: &R,
     room: &W,
     publisher: &P,
+    tokens: &T,
     settings: &QueueSettings,
     tick: &TickRun,
     clock: &impl Clock,
@@ -434,6 +459,7 @@ where
     R: CatalogRepository,
     W: WaitingRoom,
     P: PushPublisher,
+    T: QueueTokens,
 {
     let now = clock.now();
     let mut report = ActivationReport {
@@ -476,8 +502,8 @@ where
             publisher
                 .publish(PushEvent::QueueActive {
                     concert: listing.id,
+                    token: tokens.mint(listing.id, &a.user, a.expires_at),
                     user: a.user,
-                    token: a.token,
                     expires_at: a.expires_at,
                 })
                 .await;

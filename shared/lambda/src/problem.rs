@@ -199,7 +199,6 @@ impl IntoProblem for TokenCheckError {
                 "QUEUE_TOKEN_REQUIRED",
                 self.to_string(),
             ),
-            TokenCheckError::Store(e) => e.into_problem(),
         }
     }
 }

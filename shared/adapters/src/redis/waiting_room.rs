@@ -1,5 +1,6 @@
 //! The waiting room in Redis. A concert's keys share the `{concertId}` hash tag, so each
 //! script touches one Redis Cluster slot; arrival order is a per-concert INCR sequence.
+//! An admitted buyer's expiry is kept here; their token is signed (see `queue_tokens`).
 
 use std::sync::LazyLock;
 
@@ -7,10 +8,7 @@ use chrono::{DateTime, TimeZone, Utc};
 use redis::Script;
 use ticketrush_core::{
     ConcertId, StoreError, UserId,
-    queue::{
-        ActiveToken, Admission, AdmitRequest, Admitted, JoinOutcome, QueueSettings, Standing,
-        WaitingRoom,
-    },
+    queue::{Admission, AdmitRequest, Admitted, JoinOutcome, QueueSettings, Standing, WaitingRoom},
 };
 
 use super::{RedisStore, store_error};
@@ -26,12 +24,8 @@ local capacity, limit, window = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local attempts = redis.call('INCR', throttle)
 if attempts == 1 then redis.call('PEXPIRE', throttle, window) end
 if attempts > limit then return {'THROTTLED', redis.call('PTTL', throttle)} end
-local held = redis.call('HGET', tokens, user)
-if held then
-  local sep = string.find(held, ':', 1, true)
-  local expires = tonumber(string.sub(held, sep + 1))
-  if expires > now then return {'ACTIVE', string.sub(held, 1, sep - 1), expires} end
-end
+local expires = tonumber(redis.call('HGET', tokens, user) or '0')
+if expires > now then return {'ACTIVE', tostring(expires)} end
 local rank = redis.call('ZRANK', wait, user)
 if rank then
   redis.call('ZADD', seen, now, user)
@@ -51,12 +45,8 @@ static STANDING: LazyLock<Script> = LazyLock::new(|| {
         r#"
 local wait, seen, tokens = KEYS[1], KEYS[2], KEYS[3]
 local user, now = ARGV[1], tonumber(ARGV[2])
-local held = redis.call('HGET', tokens, user)
-if held then
-  local sep = string.find(held, ':', 1, true)
-  local expires = tonumber(string.sub(held, sep + 1))
-  if expires > now then return {'ACTIVE', string.sub(held, 1, sep - 1), expires} end
-end
+local expires = tonumber(redis.call('HGET', tokens, user) or '0')
+if expires > now then return {'ACTIVE', tostring(expires)} end
 local rank = redis.call('ZRANK', wait, user)
 if rank then
   redis.call('ZADD', seen, 'XX', now, user)
@@ -108,11 +98,10 @@ while used < slots and dropped < max_drop do
     dropped = dropped + 1
   else
     used = used + 1
-    local token, expires = ARGV[6 + used], now + ttl
-    redis.call('HSET', tokens, user, token .. ':' .. expires)
+    local expires = now + ttl
+    redis.call('HSET', tokens, user, expires)
     redis.call('ZADD', active, expires, user)
     admitted[#admitted + 1] = user
-    admitted[#admitted + 1] = token
     admitted[#admitted + 1] = tostring(expires)
   end
 end
@@ -152,9 +141,8 @@ fn unexpected(reply: &[String]) -> StoreError {
 
 fn parse_standing(reply: &[String]) -> Result<Standing, StoreError> {
     match reply.first().map(String::as_str) {
-        Some("ACTIVE") if reply.len() == 3 => Ok(Standing::Active {
-            token: ActiveToken::from_stored(reply[1].clone()),
-            expires_at: instant(reply[2].parse().map_err(|_| unexpected(reply))?),
+        Some("ACTIVE") if reply.len() == 2 => Ok(Standing::Active {
+            expires_at: instant(reply[1].parse().map_err(|_| unexpected(reply))?),
         }),
         Some("WAITING") if reply.len() == 2 => Ok(Standing::Waiting {
             rank: reply[1].parse().map_err(|_| unexpected(reply))?,
@@ -220,9 +208,7 @@ impl WaitingRoom for RedisWaitingRoom {
             Some("FULL") => Ok(JoinOutcome::Full),
             _ => match parse_standing(&reply)? {
                 Standing::Waiting { rank } => Ok(JoinOutcome::Waiting { rank }),
-                Standing::Active { token, expires_at } => {
-                    Ok(JoinOutcome::Active { token, expires_at })
-                }
+                Standing::Active { expires_at } => Ok(JoinOutcome::Active { expires_at }),
                 Standing::Absent => Err(unexpected(&reply)),
             },
         }
@@ -271,10 +257,6 @@ impl WaitingRoom for RedisWaitingRoom {
     ) -> Result<Admission, StoreError> {
         let k = self.keys(concert);
         let mut conn = self.store.conn.clone();
-        // Enough fresh tokens for a full batch plus a full batch of credits.
-        let tokens: Vec<String> = (0..request.max_batch * 2)
-            .map(|_| uuid::Uuid::new_v4().simple().to_string())
-            .collect();
         let mut invocation = ADMIT.prepare_invoke();
         invocation
             .key(&k.wait)
@@ -288,21 +270,17 @@ impl WaitingRoom for RedisWaitingRoom {
             .arg(request.active_ttl.as_millis() as u64)
             .arg(millis(request.seen_since))
             .arg(u64::from(request.max_batch) * 10);
-        for t in &tokens {
-            invocation.arg(t);
-        }
         let (flat, dropped, credits_used, still_waiting): (Vec<String>, u32, u32, u64) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
         let admitted = flat
-            .chunks(3)
+            .chunks(2)
             .map(|c| {
                 Ok(Admitted {
                     user: UserId::parse(&c[0]).map_err(|e| StoreError::Internal(e.to_string()))?,
-                    token: ActiveToken::from_stored(c[1].clone()),
                     expires_at: instant(
-                        c[2].parse()
+                        c[1].parse()
                             .map_err(|_| StoreError::Internal("expiry".into()))?,
                     ),
                 })
@@ -342,29 +320,6 @@ impl WaitingRoom for RedisWaitingRoom {
                 Ok((user, start + i as u64 + 1))
             })
             .collect()
-    }
-
-    async fn token_is_valid(
-        &self,
-        concert: ConcertId,
-        user: &UserId,
-        token: &ActiveToken,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        let k = self.keys(concert);
-        let mut conn = self.store.conn.clone();
-        let held: Option<String> = redis::cmd("HGET")
-            .arg(&k.tokens)
-            .arg(user.as_str())
-            .query_async(&mut conn)
-            .await
-            .map_err(store_error)?;
-        Ok(held
-            .as_deref()
-            .and_then(|h| h.split_once(':'))
-            .is_some_and(|(t, exp)| {
-                t == token.as_str() && exp.parse::<i64>().is_ok_and(|e| e > millis(now))
-            }))
     }
 
     async fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> Result<(), StoreError> {
