@@ -20,6 +20,7 @@ pub struct ConcertSpec<'a> {
     pub performances_in_days: &'a [i64],
     pub rows: u16,
     pub seats_per_row: u16,
+    pub queue_gated: bool,
 }
 
 impl Default for ConcertSpec<'_> {
@@ -34,6 +35,7 @@ impl Default for ConcertSpec<'_> {
             performances_in_days: &[10],
             rows: 4,
             seats_per_row: 5,
+            queue_gated: true,
         }
     }
 }
@@ -54,7 +56,7 @@ pub fn draft(spec: &ConcertSpec<'_>, now: DateTime<Utc>) -> ConcertDraft {
                 now + o,
                 None,
                 4,
-                true,
+                spec.queue_gated,
             )
             .expect("valid test policy")
         }),

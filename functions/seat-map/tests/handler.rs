@@ -1,13 +1,19 @@
 //! The seat-map handler driven by its events/ sample against real PostgreSQL.
 
+use chrono::Utc;
 use lambda_http::Body;
 use seat_map::{SeatMapFunction, handle};
 use serde_json::Value;
-use ticketrush_adapters::postgres::PostgresCatalog;
+use ticketrush_adapters::{postgres::PostgresCatalog, redis::RedisSeatLocks};
+use ticketrush_core::{
+    SeatId, UserId,
+    seats::{LockTerms, RequestId, SeatLocks},
+};
 use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create, first_option, take_seats},
+    redis_store,
 };
 
 fn body(resp: &lambda_http::Response<Body>) -> Value {
@@ -34,8 +40,29 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
     assert_eq!(option.get(), 1, "the sample event asks for option 1");
     take_seats(&db.pool, option, 3, "CONFIRMED").await;
 
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let someone = UserId::parse("someone").unwrap();
+    let request = RequestId::parse("r1").unwrap();
+    let terms = LockTerms {
+        ttl: std::time::Duration::from_secs(30),
+        max_per_user: 4,
+        flush_window: std::time::Duration::from_millis(200),
+    };
+    // Seat 4 is clicked (SELECTING); seat 1 is CONFIRMED in the ledger, a stale lock must not show.
+    locks
+        .select(
+            option,
+            SeatId::from_stored(4),
+            &someone,
+            &request,
+            Utc::now(),
+            terms,
+        )
+        .await
+        .unwrap();
     let f = SeatMapFunction {
         catalog: PostgresCatalog::new(db.pool.clone()),
+        locks,
     };
     let resp = handle(&f, events::http_request("seat-map.json")).await;
     assert_eq!(resp.status(), 200);
@@ -46,6 +73,12 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
     assert_eq!(json["hasNext"], true);
     let confirmed = seats.iter().filter(|s| s["status"] == "CONFIRMED").count();
     assert_eq!(confirmed, 3);
+    let selecting: Vec<i64> = seats
+        .iter()
+        .filter(|s| s["status"] == "SELECTING")
+        .map(|s| s["seatId"].as_i64().unwrap())
+        .collect();
+    assert_eq!(selecting, vec![4], "the live soft lock is overlaid");
     assert_eq!(seats[0]["section"], "A");
     assert_eq!(seats[0]["row"], "1");
     assert_eq!(seats[0]["number"], 1);

@@ -9,13 +9,15 @@ use queue_leave::QueueLeaveFunction;
 use queue_status::QueueStatusFunction;
 use search::SearchFunction;
 use seat_map::SeatMapFunction;
+use seat_release::SeatReleaseFunction;
+use seat_select::SeatSelectFunction;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
     postgres::PostgresCatalog,
     push::LoggingPushPublisher,
     queue_tokens::HmacQueueTokens,
-    redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
+    redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::Problem;
 
@@ -24,7 +26,15 @@ use crate::settings::LocalSettings;
 pub struct Functions {
     search: SearchFunction<PostgresCatalog, SystemClock>,
     concert_detail: ConcertDetailFunction<PostgresCatalog, SystemClock>,
-    seat_map: SeatMapFunction<PostgresCatalog>,
+    seat_map: SeatMapFunction<PostgresCatalog, RedisSeatLocks>,
+    seat_select: SeatSelectFunction<
+        CachedCatalog<PostgresCatalog>,
+        RedisSeatLocks,
+        HmacQueueTokens,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
+    seat_release: SeatReleaseFunction<RedisSeatLocks, LoggingPushPublisher>,
     queue_join: QueueJoinFunction<
         CachedCatalog<PostgresCatalog>,
         RedisWaitingRoom,
@@ -47,6 +57,7 @@ impl Functions {
     pub fn new(settings: &LocalSettings, pool: sqlx::PgPool, redis: RedisStore) -> Self {
         let catalog = PostgresCatalog::new(pool);
         let room = RedisWaitingRoom::new(redis.clone());
+        let locks = RedisSeatLocks::new(redis.clone());
         Self {
             search: SearchFunction {
                 catalog: catalog.clone(),
@@ -59,6 +70,20 @@ impl Functions {
             },
             seat_map: SeatMapFunction {
                 catalog: catalog.clone(),
+                locks: locks.clone(),
+            },
+            seat_select: SeatSelectFunction {
+                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                locks: locks.clone(),
+                tokens: settings.queue_tokens.clone(),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                settings: settings.seats,
+            },
+            seat_release: SeatReleaseFunction {
+                locks,
+                publisher: LoggingPushPublisher,
+                settings: settings.seats,
             },
             queue_join: QueueJoinFunction {
                 catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
@@ -95,6 +120,8 @@ impl Functions {
             "search" => search::handle(&self.search, req).await,
             "concert-detail" => concert_detail::handle(&self.concert_detail, req).await,
             "seat-map" => seat_map::handle(&self.seat_map, req).await,
+            "seat-select" => seat_select::handle(&self.seat_select, req).await,
+            "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
             "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,

@@ -1,16 +1,14 @@
-use std::net::SocketAddr;
-
-use std::time::Duration;
+use std::{net::SocketAddr, time::Duration};
 
 use ticketrush_adapters::{
     aws::PushResources,
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
-        queue_settings_from_env, realtime_from_env,
+        queue_settings_from_env, realtime_from_env, seat_settings_from_env,
     },
     queue_tokens::HmacQueueTokens,
 };
-use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings};
+use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings, seats::SeatSettings};
 
 use crate::jwt::JwtSettings;
 
@@ -26,6 +24,7 @@ pub struct LocalSettings {
     pub queue: QueueSettings,
     pub catalog_cache_ttl: Duration,
     pub queue_tokens: HmacQueueTokens,
+    pub seats: SeatSettings,
 }
 
 impl LocalSettings {
@@ -42,6 +41,7 @@ impl LocalSettings {
             queue: queue_settings_from_env(env)?,
             catalog_cache_ttl: catalog_cache_ttl_from_env(env)?,
             queue_tokens: HmacQueueTokens::from_env(env)?,
+            seats: seat_settings_from_env(env)?,
         })
     }
 }

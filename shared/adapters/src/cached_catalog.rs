@@ -11,13 +11,17 @@ use std::{
 
 use ticketrush_core::{
     ConcertId, OptionId, StoreError,
-    catalog::{CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, SeatMap, SeatPage},
+    catalog::{
+        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, OptionRecord, SeatMap,
+        SeatPage,
+    },
 };
 
 pub struct CachedCatalog<R> {
     inner: R,
     ttl: Duration,
     concerts: Mutex<HashMap<ConcertId, (Instant, Option<ConcertRecord>)>>,
+    options: Mutex<HashMap<OptionId, (Instant, Option<OptionRecord>)>>,
 }
 
 impl<R> CachedCatalog<R> {
@@ -26,6 +30,7 @@ impl<R> CachedCatalog<R> {
             inner,
             ttl,
             concerts: Mutex::new(HashMap::new()),
+            options: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -43,6 +48,19 @@ impl<R: CatalogRepository> CatalogRepository for CachedCatalog<R> {
         }
         let record = self.inner.concert(id).await?;
         let mut cache = self.concerts.lock().expect("cache lock");
+        cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
+        cache.insert(id, (Instant::now(), record.clone()));
+        Ok(record)
+    }
+
+    async fn option(&self, id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
+        if let Some((at, record)) = self.options.lock().expect("cache lock").get(&id)
+            && at.elapsed() < self.ttl
+        {
+            return Ok(record.clone());
+        }
+        let record = self.inner.option(id).await?;
+        let mut cache = self.options.lock().expect("cache lock");
         cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
         cache.insert(id, (Instant::now(), record.clone()));
         Ok(record)

@@ -171,6 +171,30 @@ pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(
     ))
 }
 
+/// Seat soft-lock settings.
+pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::seats::SeatSettings, ConfigError> {
+    let ttl: u64 = env.parse_or("SEAT_LOCK_TTL_SECS", 30)?;
+    let window: u64 = env.parse_or("SEAT_FLUSH_WINDOW_MILLIS", 200)?;
+    if !(1..=600).contains(&ttl) {
+        return Err(ConfigError::Invalid {
+            name: "SEAT_LOCK_TTL_SECS",
+            reason: "must be between 1 and 600".into(),
+        });
+    }
+    if !(10..=5_000).contains(&window) {
+        return Err(ConfigError::Invalid {
+            name: "SEAT_FLUSH_WINDOW_MILLIS",
+            reason: "must be between 10 and 5000".into(),
+        });
+    }
+    Ok(ticketrush_core::seats::SeatSettings {
+        lock_ttl: Duration::from_secs(ttl),
+        flush_window: Duration::from_millis(window),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -367,6 +367,22 @@ impl SeatPage {
     }
 }
 
+/// A performance as the seat functions need it: its concert, for the sale rules, and the
+/// ids of its seats.
+#[derive(Debug, Clone)]
+pub struct OptionRecord {
+    pub option: OptionId,
+    pub concert: ConcertListing,
+    /// Sorted.
+    pub seat_ids: Vec<SeatId>,
+}
+
+impl OptionRecord {
+    pub fn has_seat(&self, seat: SeatId) -> bool {
+        self.seat_ids.binary_search(&seat).is_ok()
+    }
+}
+
 /// The catalog as the store provides it.
 pub trait CatalogRepository: Send + Sync {
     /// Every concert matching the filter, with seat counts, in one round trip.
@@ -379,6 +395,12 @@ pub trait CatalogRepository: Send + Sync {
         &self,
         id: ConcertId,
     ) -> impl Future<Output = Result<Option<ConcertRecord>, StoreError>> + Send;
+
+    /// A performance with its concert and seat ids; None if unknown.
+    fn option(
+        &self,
+        id: OptionId,
+    ) -> impl Future<Output = Result<Option<OptionRecord>, StoreError>> + Send;
 
     /// A page of a performance's seats with their ledger status; None if the performance is unknown.
     fn seat_map(
@@ -493,20 +515,70 @@ pub async fn concert_detail<R: CatalogRepository>(
     })
 }
 
-pub async fn seat_map<R: CatalogRepository>(
+/// A page of seats: the ledger's status, with live soft locks shown as SELECTING (one
+/// lock read per page).
+pub async fn seat_map<R: CatalogRepository, L: crate::seats::SeatLocks>(
     repo: &R,
+    locks: &L,
     id: OptionId,
     page: SeatPage,
 ) -> Result<SeatMap, SeatMapError> {
-    repo.seat_map(id, page)
+    let mut map = repo
+        .seat_map(id, page)
         .await?
-        .ok_or(SeatMapError::NotFound(id))
+        .ok_or(SeatMapError::NotFound(id))?;
+    let ids: Vec<SeatId> = map.seats.iter().map(|s| s.seat_id).collect();
+    let holders = locks.holders(id, &ids).await?;
+    for (seat, holder) in map.seats.iter_mut().zip(holders) {
+        if seat.status == SeatStatus::Available && holder.is_some() {
+            seat.status = SeatStatus::Selecting;
+        }
+    }
+    Ok(map)
+}
+
+/// A block of seats: `rows` rows of `seats_per_row`, all of one grade and price.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SectionLayout {
+    pub name: String,
+    pub rows: u16,
+    pub seats_per_row: u16,
+    pub grade: String,
+    pub price: i64,
+}
+
+/// A performance to create or update, identified within its concert by `code`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PerformanceDraft {
+    pub code: String,
+    pub starts_at: DateTime<Utc>,
+    pub hall: String,
+    pub sections: Vec<SectionLayout>,
+}
+
+/// A concert to create or update, identified by `slug`. Writing it again changes the
+/// metadata, policy and performance times; existing seats are kept as they are.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcertDraft {
+    pub slug: String,
+    pub title: String,
+    pub artist: String,
+    pub venue: String,
+    pub promoter: String,
+    pub policy: Option<SalesPolicy>,
+    pub performances: Vec<PerformanceDraft>,
+}
+
+/// Catalog writes.
+pub trait CatalogAdmin: Send + Sync {
+    fn upsert_concert(
+        &self,
+        draft: &ConcertDraft,
+    ) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use chrono::{Duration, TimeZone};
 
     use super::*;
@@ -515,7 +587,6 @@ mod tests {
     /// In-memory catalog for the use-case tests only.
     struct FakeCatalog {
         listings: Vec<ConcertListing>,
-        seats: HashMap<OptionId, SeatMap>,
     }
 
     impl CatalogRepository for FakeCatalog {
@@ -546,12 +617,15 @@ mod tests {
                     performances: vec![],
                 }))
         }
+        async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
+            Ok(None)
+        }
         async fn seat_map(
             &self,
-            id: OptionId,
+            _id: OptionId,
             _page: SeatPage,
         ) -> Result<Option<SeatMap>, StoreError> {
-            Ok(self.seats.get(&id).cloned())
+            Ok(None)
         }
     }
 
@@ -586,7 +660,6 @@ mod tests {
                 listing(4, "Delta", None, 10),
                 listing(5, "Epsilon", Some(7200), 10),
             ],
-            seats: HashMap::new(),
         }
     }
 
@@ -788,64 +861,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn unknown_concert_and_option_are_not_found() {
+    async fn an_unknown_concert_is_not_found() {
         let repo = catalog();
         assert!(matches!(
             concert_detail(&repo, ConcertId::from_stored(99), now(), None).await,
             Err(ConcertDetailError::NotFound(_))
-        ));
-        assert!(matches!(
-            seat_map(
-                &repo,
-                OptionId::from_stored(1),
-                SeatPage::parse(None, None).unwrap()
-            )
-            .await,
-            Err(SeatMapError::NotFound(_))
         ));
         let detail = concert_detail(&repo, ConcertId::from_stored(2), now(), None)
             .await
             .unwrap();
         assert_eq!(detail.card.sale_status, SaleStatus::Open);
     }
-}
-
-/// A block of seats: `rows` rows of `seats_per_row`, all of one grade and price.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SectionLayout {
-    pub name: String,
-    pub rows: u16,
-    pub seats_per_row: u16,
-    pub grade: String,
-    pub price: i64,
-}
-
-/// A performance to create or update, identified within its concert by `code`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct PerformanceDraft {
-    pub code: String,
-    pub starts_at: DateTime<Utc>,
-    pub hall: String,
-    pub sections: Vec<SectionLayout>,
-}
-
-/// A concert to create or update, identified by `slug`. Writing it again changes the
-/// metadata, policy and performance times; existing seats are kept as they are.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConcertDraft {
-    pub slug: String,
-    pub title: String,
-    pub artist: String,
-    pub venue: String,
-    pub promoter: String,
-    pub policy: Option<SalesPolicy>,
-    pub performances: Vec<PerformanceDraft>,
-}
-
-/// Catalog writes.
-pub trait CatalogAdmin: Send + Sync {
-    fn upsert_concert(
-        &self,
-        draft: &ConcertDraft,
-    ) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
 }

@@ -4,7 +4,7 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::{ConcertId, UserId, queue::ActiveToken};
+use crate::{ConcertId, OptionId, UserId, queue::ActiveToken};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushEvent {
@@ -22,6 +22,9 @@ pub enum PushEvent {
         rank: u64,
         estimated_wait_seconds: u64,
     },
+    /// Seats of this performance changed: the dispatcher reads the option's change log
+    /// (after the coalescing window) and pushes one SEAT_STATUS.
+    SeatsChanged { option: OptionId },
 }
 
 /// Sends events towards subscribers. Publishing never fails the caller's work: a failure

@@ -5,7 +5,17 @@ use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, Utc};
 
-use crate::{OptionId, SeatId, StoreError, UserId, ValidationError, catalog::SeatStatus};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    OptionId, SeatId, StoreError, Tier, UserId, ValidationError,
+    catalog::{CatalogRepository, SeatStatus},
+    push::{PushEvent, PushPublisher},
+    queue::{ActiveToken, QueueTokens, TokenCheckError, require_active_token},
+    sale::{SaleStatus, sale_view},
+    time,
+};
 
 /// The client's idempotency key for one action.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,6 +150,190 @@ pub struct ChangeBatch {
     pub changes: Vec<(SeatId, SeatStatus)>,
     /// Where the next read starts.
     pub cursor: Option<String>,
+}
+
+/// Soft-lock settings, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeatSettings {
+    pub lock_ttl: Duration,
+    pub flush_window: Duration,
+}
+
+/// A click, as the edge checked it.
+#[derive(Debug, Clone)]
+pub struct SeatClick {
+    pub option: OptionId,
+    pub seat: SeatId,
+    pub user: UserId,
+    pub tier: Tier,
+    pub request: RequestId,
+    pub queue_token: Option<ActiveToken>,
+    pub now: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SelectedSeat {
+    pub option_id: OptionId,
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+    #[serde(with = "time")]
+    pub expires_at: DateTime<Utc>,
+    pub ttl_seconds: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReleasedSeat {
+    pub option_id: OptionId,
+    pub seat_id: SeatId,
+    pub status: SeatStatus,
+}
+
+#[derive(Debug, Error)]
+pub enum SelectError {
+    #[error("performance {0} not found")]
+    OptionNotFound(OptionId),
+    #[error("seat {seat} is not a seat of performance {option}")]
+    SeatNotFound { option: OptionId, seat: SeatId },
+    #[error("the sale is {0} for you; seats can be chosen once it is OPEN")]
+    SaleNotOpen(SaleStatus),
+    #[error(transparent)]
+    QueueToken(#[from] TokenCheckError),
+    #[error("someone else is choosing this seat")]
+    AlreadySelected,
+    #[error("this seat is no longer available")]
+    Unavailable,
+    #[error("you already hold {0} seats of this performance, the most allowed")]
+    LimitExceeded(u16),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug, Error)]
+pub enum ReleaseError {
+    #[error("this seat is held by someone else")]
+    NotOwner,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A click on a seat: the sale must be open for this buyer, the queue token valid where the
+/// sale is gated, then one atomic lock step. The first change in a window asks for one
+/// coalesced seat push.
+pub async fn select_seat<R, L, T, P>(
+    catalog: &R,
+    locks: &L,
+    tokens: &T,
+    publisher: &P,
+    settings: SeatSettings,
+    click: &SeatClick,
+) -> Result<SelectedSeat, SelectError>
+where
+    R: CatalogRepository,
+    L: SeatLocks,
+    T: QueueTokens,
+    P: PushPublisher,
+{
+    let record = catalog
+        .option(click.option)
+        .await?
+        .ok_or(SelectError::OptionNotFound(click.option))?;
+    if !record.has_seat(click.seat) {
+        return Err(SelectError::SeatNotFound {
+            option: click.option,
+            seat: click.seat,
+        });
+    }
+    let concert = &record.concert;
+    let Some(policy) = concert.policy.as_ref() else {
+        return Err(SelectError::SaleNotOpen(SaleStatus::Unscheduled));
+    };
+    match sale_view(
+        Some(policy),
+        concert.closes_at(),
+        concert.counts,
+        click.now,
+        Some(click.tier),
+    )
+    .status
+    {
+        SaleStatus::Open => {}
+        SaleStatus::SoldOut => return Err(SelectError::Unavailable),
+        other => return Err(SelectError::SaleNotOpen(other)),
+    }
+    require_active_token(
+        tokens,
+        policy.queue_gated(),
+        concert.id,
+        &click.user,
+        click.queue_token.as_ref(),
+        click.now,
+    )?;
+    let terms = LockTerms {
+        ttl: settings.lock_ttl,
+        max_per_user: policy.max_seats_per_user(),
+        flush_window: settings.flush_window,
+    };
+    match locks
+        .select(
+            click.option,
+            click.seat,
+            &click.user,
+            &click.request,
+            click.now,
+            terms,
+        )
+        .await?
+    {
+        SelectOutcome::Selected { expires_at, flush } => {
+            if flush {
+                publisher
+                    .publish(PushEvent::SeatsChanged {
+                        option: click.option,
+                    })
+                    .await;
+            }
+            Ok(SelectedSeat {
+                option_id: click.option,
+                seat_id: click.seat,
+                status: SeatStatus::Selecting,
+                expires_at,
+                ttl_seconds: ((expires_at - click.now).num_milliseconds().max(0) as u64)
+                    .div_ceil(1000),
+            })
+        }
+        SelectOutcome::HeldByOther => Err(SelectError::AlreadySelected),
+        SelectOutcome::Unavailable => Err(SelectError::Unavailable),
+        SelectOutcome::UserLimit => Err(SelectError::LimitExceeded(terms.max_per_user)),
+    }
+}
+
+/// Lets go of a soft lock; only its holder may. Releasing a lock that already lapsed succeeds.
+pub async fn release_seat<L: SeatLocks, P: PushPublisher>(
+    locks: &L,
+    publisher: &P,
+    settings: SeatSettings,
+    option: OptionId,
+    seat: SeatId,
+    user: &UserId,
+) -> Result<ReleasedSeat, ReleaseError> {
+    match locks
+        .release(option, seat, user, settings.flush_window)
+        .await?
+    {
+        ReleaseOutcome::NotOwner => Err(ReleaseError::NotOwner),
+        outcome => {
+            if outcome == (ReleaseOutcome::Released { flush: true }) {
+                publisher.publish(PushEvent::SeatsChanged { option }).await;
+            }
+            Ok(ReleasedSeat {
+                option_id: option,
+                seat_id: seat,
+                status: SeatStatus::Available,
+            })
+        }
+    }
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use ticketrush_core::{
     StoreError, ValidationError,
     catalog::{ConcertDetailError, SearchError, SeatMapError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
+    seats::{ReleaseError, SelectError},
 };
 
 use crate::identity::IdentityError;
@@ -199,6 +200,34 @@ impl IntoProblem for TokenCheckError {
                 "QUEUE_TOKEN_REQUIRED",
                 self.to_string(),
             ),
+        }
+    }
+}
+
+impl IntoProblem for SelectError {
+    fn into_problem(self) -> Problem {
+        let conflict = |code, detail: String| Problem::new(StatusCode::CONFLICT, code, detail);
+        match self {
+            SelectError::OptionNotFound(_) | SelectError::SeatNotFound { .. } => {
+                Problem::not_found(self.to_string())
+            }
+            SelectError::SaleNotOpen(_) => conflict("SALE_NOT_OPEN", self.to_string()),
+            SelectError::QueueToken(e) => e.into_problem(),
+            SelectError::AlreadySelected => conflict("SEAT_ALREADY_SELECTED", self.to_string()),
+            SelectError::Unavailable => conflict("SEAT_UNAVAILABLE", self.to_string()),
+            SelectError::LimitExceeded(_) => conflict("LIMIT_EXCEEDED", self.to_string()),
+            SelectError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for ReleaseError {
+    fn into_problem(self) -> Problem {
+        match self {
+            ReleaseError::NotOwner => {
+                Problem::new(StatusCode::FORBIDDEN, "NOT_SEAT_OWNER", self.to_string())
+            }
+            ReleaseError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -28,3 +28,30 @@ pub fn request_id(req: &Request) -> Option<String> {
 pub fn header<'a>(req: &'a Request, name: &str) -> Option<&'a str> {
     req.headers().get(name).and_then(|v| v.to_str().ok())
 }
+
+/// Request bodies are small JSON objects; anything bigger is refused before parsing.
+pub const MAX_JSON_BODY_BYTES: usize = 16 * 1024;
+
+/// The JSON body as `T`, or a problem that says what is wrong with it.
+pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, crate::Problem> {
+    use lambda_http::{Body, http::StatusCode};
+    let bytes: &[u8] = match req.body() {
+        Body::Empty => b"",
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => b"",
+    };
+    if bytes.len() > MAX_JSON_BODY_BYTES {
+        return Err(crate::Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            format!("the body is limited to {MAX_JSON_BODY_BYTES} bytes"),
+        ));
+    }
+    if bytes.is_empty() {
+        return Err(ValidationError::new("body", "a JSON body is required").into());
+    }
+    serde_json::from_slice(bytes).map_err(|e| {
+        ValidationError::new("body", format!("is not valid JSON for this request: {e}")).into()
+    })
+}

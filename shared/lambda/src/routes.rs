@@ -71,6 +71,18 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     },
     HttpRoute {
         method: "POST",
+        path: "/api/options/{optionId}/seats/{seatId}/select",
+        function: "seat-select",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "DELETE",
+        path: "/api/options/{optionId}/seats/{seatId}/select",
+        function: "seat-release",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
         path: "/api/queue/{concertId}/join",
         function: "queue-join",
         auth: Auth::Required,

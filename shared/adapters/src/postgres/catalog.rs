@@ -3,8 +3,8 @@ use sqlx::{PgPool, Row, postgres::PgRow};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError,
     catalog::{
-        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, Performance, Seat,
-        SeatMap, SeatPage, SeatStatus,
+        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, OptionRecord, Performance,
+        Seat, SeatMap, SeatPage, SeatStatus,
     },
     sale::{Presale, SalesPolicy, SeatCounts},
 };
@@ -177,6 +177,38 @@ impl CatalogRepository for PostgresCatalog {
             listing,
             promoter,
             performances,
+        }))
+    }
+
+    async fn option(&self, id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
+        let Some(concert_id) =
+            sqlx::query_scalar::<_, i64>("SELECT concert_id FROM performances WHERE id = $1")
+                .bind(id.get())
+                .fetch_optional(&self.pool)
+                .await
+                .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let rows = self
+            .fetch_listings(
+                Some(ConcertId::from_stored(concert_id)),
+                &CatalogFilter::default(),
+            )
+            .await?;
+        let Some(row) = rows.first() else {
+            return Ok(None);
+        };
+        let seat_ids: Vec<i64> =
+            sqlx::query_scalar("SELECT id FROM seats WHERE performance_id = $1 ORDER BY id")
+                .bind(id.get())
+                .fetch_all(&self.pool)
+                .await
+                .map_err(store_error)?;
+        Ok(Some(OptionRecord {
+            option: id,
+            concert: listing_from_row(row)?,
+            seat_ids: seat_ids.into_iter().map(SeatId::from_stored).collect(),
         }))
     }
 

@@ -1,0 +1,26 @@
+use std::convert::Infallible;
+
+use lambda_http::{run, service_fn};
+use seat_release::{SeatReleaseFunction, handle};
+use ticketrush_adapters::{
+    config,
+    push::LoggingPushPublisher,
+    redis::{RedisSeatLocks, RedisStore},
+};
+use ticketrush_lambda::{startup::or_exit, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let env = config::Env::process();
+    let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
+    let function = SeatReleaseFunction {
+        locks: RedisSeatLocks::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
+        publisher: LoggingPushPublisher,
+        settings: or_exit(config::seat_settings_from_env(&env), "configuration"),
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
+}

@@ -1,0 +1,178 @@
+//! End to end: admitted buyers click seats through ticketrush-local; the seat map shows it.
+
+use std::time::Duration as StdDuration;
+
+use reqwest::{Client, Method};
+use serde_json::{Value, json};
+use ticketrush_testkit::{
+    db::TestDb,
+    fixtures::{ConcertSpec, create, first_option},
+    runtime::LocalRuntime,
+};
+
+struct Buyer {
+    bearer: String,
+    queue_token: Option<String>,
+}
+
+async fn call(
+    client: &Client,
+    method: Method,
+    url: String,
+    buyer: &Buyer,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut req = client.request(method, url).bearer_auth(&buyer.bearer);
+    if let Some(t) = &buyer.queue_token {
+        req = req.header("x-queue-token", t);
+    }
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.unwrap();
+    (
+        resp.status().as_u16(),
+        resp.json().await.unwrap_or(Value::Null),
+    )
+}
+
+/// Joins the waiting room and waits for the admission tick to hand out a token.
+async fn admitted(client: &Client, rt: &LocalRuntime, concert: i64, user: &str) -> Buyer {
+    let mut buyer = Buyer {
+        bearer: rt.token(user, "BASIC", false),
+        queue_token: None,
+    };
+    let (status, _) = call(
+        client,
+        Method::POST,
+        rt.url(&format!("/api/queue/{concert}/join")),
+        &buyer,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    for _ in 0..100 {
+        let (_, view) = call(
+            client,
+            Method::GET,
+            rt.url(&format!("/api/queue/{concert}/status")),
+            &buyer,
+            None,
+        )
+        .await;
+        if view["status"] == "ACTIVE" {
+            buyer.queue_token = Some(view["activeToken"].as_str().unwrap().to_owned());
+            return buyer;
+        }
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+    }
+    panic!("{user} was never admitted");
+}
+
+fn seat_status(map: &Value, seat: i64) -> String {
+    map["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["seatId"] == seat)
+        .unwrap()["status"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+#[tokio::test]
+async fn admitted_buyers_click_seats_and_everyone_sees_it() {
+    let db = TestDb::new().await;
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let option = first_option(&db.pool, concert).await;
+    let rt = LocalRuntime::start(&db.url, &[("QUEUE_TICK_MILLIS", "100")]).await;
+    let client = Client::new();
+    let alice = admitted(&client, &rt, concert.get(), "alice").await;
+    let bob = admitted(&client, &rt, concert.get(), "bob").await;
+    let seat_url = |seat: i64| rt.url(&format!("/api/options/{option}/seats/{seat}/select"));
+    let map_url = rt.url(&format!("/api/options/{option}/seats"));
+    let seat: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
+        .bind(option.get())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+
+    let (status, selected) = call(
+        &client,
+        Method::POST,
+        seat_url(seat),
+        &alice,
+        Some(json!({"requestId": "a-1"})),
+    )
+    .await;
+    assert_eq!(status, 200, "{selected}");
+    assert_eq!(selected["status"], "SELECTING");
+    let (status, refused) = call(
+        &client,
+        Method::POST,
+        seat_url(seat),
+        &bob,
+        Some(json!({"requestId": "b-1"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("SEAT_ALREADY_SELECTED"))
+    );
+    let map: Value = client
+        .get(&map_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seat_status(&map, seat), "SELECTING");
+
+    let (status, refused) = call(&client, Method::DELETE, seat_url(seat), &bob, None).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("NOT_SEAT_OWNER"))
+    );
+    let (status, _) = call(&client, Method::DELETE, seat_url(seat), &alice, None).await;
+    assert_eq!(status, 200);
+    let map: Value = client
+        .get(&map_url)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seat_status(&map, seat), "AVAILABLE");
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        seat_url(seat),
+        &bob,
+        Some(json!({"requestId": "b-2"})),
+    )
+    .await;
+    assert_eq!(status, 200, "free again after the release");
+
+    let carol = Buyer {
+        bearer: rt.token("carol", "BASIC", false),
+        queue_token: None,
+    };
+    let (status, refused) = call(
+        &client,
+        Method::POST,
+        seat_url(seat + 1),
+        &carol,
+        Some(json!({"requestId": "c-1"})),
+    )
+    .await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (403, Some("QUEUE_TOKEN_REQUIRED"))
+    );
+    let (status, refused) = call(&client, Method::POST, seat_url(seat + 1), &alice, None).await;
+    assert_eq!((status, refused["field"].as_str()), (400, Some("body")));
+    rt.stop().await;
+}
