@@ -176,3 +176,132 @@ async fn admitted_buyers_click_seats_and_everyone_sees_it() {
     assert_eq!((status, refused["field"].as_str()), (400, Some("body")));
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn postgres_stopped_during_confirm_leaves_nothing_and_the_retry_succeeds() {
+    use ticketrush_adapters::{
+        config::{RedisConfig, Secret},
+        redis::{RedisSeatLocks, RedisStore},
+    };
+    use ticketrush_core::{SeatId, seats::SeatLocks};
+    use ticketrush_testkit::{proxy::FaultProxy, setting};
+
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    let proxy = FaultProxy::start("127.0.0.1:5432".parse().unwrap()).await;
+    let rt = LocalRuntime::start(&db.url_via(proxy.addr), &[]).await;
+    let client = Client::new();
+    let buyer = Buyer {
+        bearer: rt.token("dana", "BASIC", false),
+        queue_token: None,
+    };
+    let seat: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
+        .bind(option.get())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let select_url = rt.url(&format!("/api/options/{option}/seats/{seat}/select"));
+    let hold = json!({"optionId": option.get(), "seatIds": [seat], "requestId": "dana-hold-1"});
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        select_url.clone(),
+        &buyer,
+        Some(json!({"requestId": "s1"})),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    proxy.cut();
+    let (status, problem) = call(
+        &client,
+        Method::POST,
+        rt.url("/api/holds"),
+        &buyer,
+        Some(hold.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("UNAVAILABLE"))
+    );
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM reservations")
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0, "no reservation row");
+    let status: String = sqlx::query_scalar("SELECT status FROM seats WHERE id = $1")
+        .bind(seat)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    assert_eq!(status, "AVAILABLE");
+    let locks = RedisSeatLocks::new(
+        RedisStore::connect(&RedisConfig {
+            url: Secret::new(setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")),
+            key_prefix: rt.redis_prefix.clone(),
+            timeout: StdDuration::from_secs(2),
+        })
+        .await
+        .unwrap(),
+    );
+    assert_eq!(
+        locks
+            .holders(option, &[SeatId::from_stored(seat)])
+            .await
+            .unwrap(),
+        vec![None],
+        "soft lock released"
+    );
+
+    proxy.restore().await;
+    let mut selected = false;
+    for _ in 0..50 {
+        if call(
+            &client,
+            Method::POST,
+            select_url.clone(),
+            &buyer,
+            Some(json!({"requestId": "s2"})),
+        )
+        .await
+        .0 == 200
+        {
+            selected = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(
+        selected,
+        "the seat can be selected again once PostgreSQL is back"
+    );
+    let (status, reservation) = call(
+        &client,
+        Method::POST,
+        rt.url("/api/holds"),
+        &buyer,
+        Some(hold),
+    )
+    .await;
+    assert_eq!(status, 201, "{reservation}");
+    assert_eq!(reservation["status"], "HOLD");
+    let map: Value = client
+        .get(rt.url(&format!("/api/options/{option}/seats")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(seat_status(&map, seat), "HOLD");
+    rt.stop().await;
+}

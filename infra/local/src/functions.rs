@@ -2,6 +2,7 @@
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use concert_detail::ConcertDetailFunction;
+use hold_confirm::HoldConfirmFunction;
 use lambda_http::{Body, Request, Response};
 use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
@@ -14,11 +15,12 @@ use seat_select::SeatSelectFunction;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
-    postgres::PostgresCatalog,
+    postgres::{PostgresCatalog, PostgresReservations},
     push::LoggingPushPublisher,
     queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
+use ticketrush_core::reservations::HoldSettings;
 use ticketrush_lambda::Problem;
 
 use crate::settings::LocalSettings;
@@ -35,6 +37,13 @@ pub struct Functions {
         SystemClock,
     >,
     seat_release: SeatReleaseFunction<RedisSeatLocks, LoggingPushPublisher>,
+    hold_confirm: HoldConfirmFunction<
+        CachedCatalog<PostgresCatalog>,
+        RedisSeatLocks,
+        PostgresReservations,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
     queue_join: QueueJoinFunction<
         CachedCatalog<PostgresCatalog>,
         RedisWaitingRoom,
@@ -55,7 +64,7 @@ pub struct Functions {
 
 impl Functions {
     pub fn new(settings: &LocalSettings, pool: sqlx::PgPool, redis: RedisStore) -> Self {
-        let catalog = PostgresCatalog::new(pool);
+        let catalog = PostgresCatalog::new(pool.clone());
         let room = RedisWaitingRoom::new(redis.clone());
         let locks = RedisSeatLocks::new(redis.clone());
         Self {
@@ -79,6 +88,17 @@ impl Functions {
                 publisher: LoggingPushPublisher,
                 clock: SystemClock,
                 settings: settings.seats,
+            },
+            hold_confirm: HoldConfirmFunction {
+                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                locks: locks.clone(),
+                ledger: PostgresReservations::new(pool.clone()),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                settings: HoldSettings {
+                    hold_ttl: settings.hold_ttl,
+                    seats: settings.seats,
+                },
             },
             seat_release: SeatReleaseFunction {
                 locks,
@@ -122,6 +142,7 @@ impl Functions {
             "seat-map" => seat_map::handle(&self.seat_map, req).await,
             "seat-select" => seat_select::handle(&self.seat_select, req).await,
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
+            "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
             "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,

@@ -4,7 +4,7 @@ use ticketrush_adapters::{
     aws::PushResources,
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
-        queue_settings_from_env, realtime_from_env, seat_settings_from_env,
+        hold_ttl_from_env, queue_settings_from_env, realtime_from_env, seat_settings_from_env,
     },
     queue_tokens::HmacQueueTokens,
 };
@@ -25,6 +25,7 @@ pub struct LocalSettings {
     pub catalog_cache_ttl: Duration,
     pub queue_tokens: HmacQueueTokens,
     pub seats: SeatSettings,
+    pub hold_ttl: Duration,
 }
 
 impl LocalSettings {
@@ -42,6 +43,7 @@ impl LocalSettings {
             catalog_cache_ttl: catalog_cache_ttl_from_env(env)?,
             queue_tokens: HmacQueueTokens::from_env(env)?,
             seats: seat_settings_from_env(env)?,
+            hold_ttl: hold_ttl_from_env(env)?,
         })
     }
 }

@@ -195,6 +195,20 @@ pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(
     })
 }
 
+/// How long a hold lasts before it expires and frees its seats.
+pub fn hold_ttl_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    let secs: u64 = env.parse_or("HOLD_TTL_SECS", 600)?;
+    if !(10..=3_600).contains(&secs) {
+        return Err(ConfigError::Invalid {
+            name: "HOLD_TTL_SECS",
+            reason: "must be between 10 and 3600".into(),
+        });
+    }
+    Ok(Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -26,6 +26,9 @@ impl PushPublisher for LoggingPushPublisher {
             } => {
                 tracing::debug!(event = "QUEUE_RANK", %concert, %user, rank, "push (logged, not delivered)");
             }
+            PushEvent::ReservationStatus { user, update } => {
+                tracing::info!(event = "RESERVATION_STATUS", %user, ?update, "push (logged, not delivered)");
+            }
             PushEvent::SeatsChanged { option } => {
                 tracing::debug!(event = "SEAT_STATUS", %option, "push (logged, not delivered)");
             }

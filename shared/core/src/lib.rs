@@ -10,6 +10,7 @@ pub mod ids;
 pub mod push;
 pub mod queue;
 pub mod realtime;
+pub mod reservations;
 pub mod sale;
 pub mod schedule;
 pub mod seats;

@@ -4,7 +4,11 @@ use std::future::Future;
 
 use chrono::{DateTime, Utc};
 
-use crate::{ConcertId, OptionId, UserId, queue::ActiveToken};
+use crate::{
+    ConcertId, OptionId, UserId,
+    queue::ActiveToken,
+    reservations::{ReservationId, ReservationStatus},
+};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushEvent {
@@ -25,6 +29,21 @@ pub enum PushEvent {
     /// Seats of this performance changed: the dispatcher reads the option's change log
     /// (after the coalescing window) and pushes one SEAT_STATUS.
     SeatsChanged { option: OptionId },
+    /// A change to one of the buyer's reservations, for them only.
+    ReservationStatus {
+        user: UserId,
+        update: ReservationUpdate,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReservationUpdate {
+    /// The hold for this request could not be written; the seats were let go.
+    Failed { request_id: String },
+    Changed {
+        reservation: ReservationId,
+        status: ReservationStatus,
+    },
 }
 
 /// Sends events towards subscribers. Publishing never fails the caller's work: a failure

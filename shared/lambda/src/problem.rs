@@ -8,6 +8,7 @@ use ticketrush_core::{
     StoreError, ValidationError,
     catalog::{ConcertDetailError, SearchError, SeatMapError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
+    reservations::HoldError,
     seats::{ReleaseError, SelectError},
 };
 
@@ -228,6 +229,27 @@ impl IntoProblem for ReleaseError {
                 Problem::new(StatusCode::FORBIDDEN, "NOT_SEAT_OWNER", self.to_string())
             }
             ReleaseError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for HoldError {
+    fn into_problem(self) -> Problem {
+        let conflict = |code, detail: String| Problem::new(StatusCode::CONFLICT, code, detail);
+        match self {
+            HoldError::OptionNotFound(_) | HoldError::SeatNotFound(_) => {
+                Problem::not_found(self.to_string())
+            }
+            HoldError::NotSelected(_) => conflict("SEAT_NOT_SELECTED", self.to_string()),
+            HoldError::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "IDEMPOTENCY_KEY_REUSED",
+                self.to_string(),
+            ),
+            HoldError::LimitExceeded { .. } => conflict("LIMIT_EXCEEDED", self.to_string()),
+            HoldError::SeatsTaken => conflict("SEAT_UNAVAILABLE", self.to_string()),
+            HoldError::NoPolicy => conflict("SALE_NOT_OPEN", self.to_string()),
+            HoldError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -83,6 +83,12 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     },
     HttpRoute {
         method: "POST",
+        path: "/api/holds",
+        function: "hold-confirm",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
         path: "/api/queue/{concertId}/join",
         function: "queue-join",
         auth: Auth::Required,

@@ -2,6 +2,7 @@
 
 mod catalog;
 mod catalog_admin;
+mod reservations;
 
 use std::str::FromStr;
 
@@ -13,6 +14,7 @@ use ticketrush_core::StoreError;
 
 pub use catalog::PostgresCatalog;
 pub use catalog_admin::PostgresCatalogAdmin;
+pub use reservations::PostgresReservations;
 
 use crate::config::PostgresConfig;
 

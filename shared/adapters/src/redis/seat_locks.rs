@@ -85,7 +85,9 @@ return 1
 });
 
 /// ARGV: window, maxlen, then seat/status pairs. A seat leaving AVAILABLE loses its soft lock
-/// and joins the ledger mirror; one coming back leaves it.
+/// (and its place in the holder's count) and joins the ledger mirror; one coming back leaves
+/// it. The lock and held-set keys are built from the `{optionId}`-tagged prefix, so they stay
+/// in the script's slot.
 static RECORD_LEDGER: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -97,7 +99,12 @@ for i = 3, #ARGV, 2 do
     redis.call('SREM', taken, seat)
   else
     redis.call('SADD', taken, seat)
-    redis.call('DEL', lock_prefix .. seat)
+    local current = redis.call('GET', lock_prefix .. seat)
+    if current then
+      local owner = string.match(current, '^%d+|[^|]*|(.*)$')
+      redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
+      redis.call('DEL', lock_prefix .. seat)
+    end
     redis.call('ZREM', locks, seat)
   end
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)

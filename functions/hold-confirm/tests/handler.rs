@@ -1,0 +1,116 @@
+//! The hold-confirm handler driven by its events/ sample against real PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use hold_confirm::{HoldConfirmFunction, handle};
+use lambda_http::Body;
+use serde_json::Value;
+use ticketrush_adapters::{
+    SystemClock,
+    cached_catalog::CachedCatalog,
+    postgres::{PostgresCatalog, PostgresReservations},
+    push::LoggingPushPublisher,
+    redis::RedisSeatLocks,
+};
+use ticketrush_core::{
+    OptionId, SeatId, UserId,
+    reservations::HoldSettings,
+    seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create},
+    redis_store,
+};
+
+const SETTINGS: HoldSettings = HoldSettings {
+    hold_ttl: Duration::from_secs(600),
+    seats: SeatSettings {
+        lock_ttl: Duration::from_secs(30),
+        flush_window: Duration::from_millis(200),
+    },
+};
+
+fn body(resp: &lambda_http::Response<Body>) -> Value {
+    match resp.body() {
+        Body::Text(t) => serde_json::from_str(t).expect("json body"),
+        other => panic!("unexpected body {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn sample_event_holds_the_selected_seats_and_replays() {
+    let db = TestDb::new().await;
+    create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let me = UserId::parse("buyer-gold").unwrap();
+    let terms = LockTerms {
+        ttl: SETTINGS.seats.lock_ttl,
+        max_per_user: 4,
+        flush_window: SETTINGS.seats.flush_window,
+    };
+    for seat in [1, 2] {
+        locks
+            .select(
+                OptionId::from_stored(1),
+                SeatId::from_stored(seat),
+                &me,
+                &RequestId::parse("s").unwrap(),
+                Utc::now(),
+                terms,
+            )
+            .await
+            .unwrap();
+    }
+    let f = HoldConfirmFunction {
+        catalog: CachedCatalog::new(
+            PostgresCatalog::new(db.pool.clone()),
+            Duration::from_secs(1),
+        ),
+        locks: locks.clone(),
+        ledger: PostgresReservations::new(db.pool.clone()),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        settings: SETTINGS,
+    };
+    let resp = handle(&f, events::http_request("hold-confirm.json")).await;
+    assert_eq!(resp.status(), 201);
+    let json = body(&resp);
+    assert_eq!(json["status"], "HOLD");
+    assert_eq!(json["seats"].as_array().unwrap().len(), 2);
+    assert!(json["reservationId"].is_string() && json["holdExpiresAt"].is_string());
+    let held: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM seats WHERE id IN (1, 2) ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(held, vec!["HOLD", "HOLD"]);
+    assert_eq!(
+        locks
+            .holders(OptionId::from_stored(1), &[SeatId::from_stored(1)])
+            .await
+            .unwrap(),
+        vec![None],
+        "the soft locks became the hold"
+    );
+
+    let replay = handle(&f, events::http_request("hold-confirm.json")).await;
+    assert_eq!(replay.status(), 200);
+    assert_eq!(body(&replay)["reservationId"], json["reservationId"]);
+
+    let reused = events::text("hold-confirm.json")
+        .replace("[1,2]", "[3]")
+        .replace("[1, 2]", "[3]");
+    let resp = handle(&f, lambda_http::request::from_str(&reused).unwrap()).await;
+    assert_eq!(resp.status(), 422);
+    assert_eq!(body(&resp)["code"], "IDEMPOTENCY_KEY_REUSED");
+}

@@ -1,0 +1,191 @@
+use sqlx::{PgPool, Postgres, Row, Transaction};
+use ticketrush_core::{
+    ConcertId, OptionId, SeatId, StoreError, UserId,
+    reservations::{
+        HoldOutcome, NewHold, Reservation, ReservationId, ReservationLedger, ReservationStatus,
+        ReservedSeat,
+    },
+    seats::RequestId,
+};
+
+use super::store_error;
+
+/// Reservations in PostgreSQL, the ledger of record.
+#[derive(Clone)]
+pub struct PostgresReservations {
+    pool: PgPool,
+}
+
+impl PostgresReservations {
+    pub fn new(pool: PgPool) -> Self {
+        Self { pool }
+    }
+
+    async fn load<'e, E>(&self, executor: E, id: &str) -> Result<Option<Reservation>, StoreError>
+    where
+        E: sqlx::Executor<'e, Database = Postgres> + Copy,
+    {
+        let Some(row) = sqlx::query(
+            r#"SELECT id::text AS id, user_id, fingerprint, concert_id, performance_id, status, hold_expires_at
+               FROM reservations WHERE id = $1::uuid"#,
+        )
+        .bind(id)
+        .fetch_optional(executor)
+        .await
+        .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let seats = sqlx::query(
+            r#"SELECT s.id, s.section, s.row_label, s.seat_number, s.grade, s.price
+               FROM reservation_seats rs JOIN seats s ON s.id = rs.seat_id
+               WHERE rs.reservation_id = $1::uuid ORDER BY s.id"#,
+        )
+        .bind(id)
+        .fetch_all(executor)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|r| {
+            Ok(ReservedSeat {
+                seat_id: SeatId::from_stored(r.try_get("id")?),
+                section: r.try_get("section")?,
+                row: r.try_get("row_label")?,
+                number: r.try_get("seat_number")?,
+                grade: r.try_get("grade")?,
+                price: r.try_get("price")?,
+            })
+        })
+        .collect::<Result<Vec<_>, sqlx::Error>>()
+        .map_err(store_error)?;
+        let status: String = row.try_get("status").map_err(store_error)?;
+        let user: String = row.try_get("user_id").map_err(store_error)?;
+        Ok(Some(Reservation {
+            reservation_id: ReservationId::from_stored(row.try_get("id").map_err(store_error)?),
+            user: UserId::parse(&user).map_err(|e| StoreError::Internal(e.to_string()))?,
+            fingerprint: row.try_get("fingerprint").map_err(store_error)?,
+            concert_id: ConcertId::from_stored(row.try_get("concert_id").map_err(store_error)?),
+            option_id: OptionId::from_stored(row.try_get("performance_id").map_err(store_error)?),
+            status: ReservationStatus::from_stored(&status).ok_or_else(|| {
+                StoreError::Internal(format!("stored reservation status {status:?}"))
+            })?,
+            hold_expires_at: row.try_get("hold_expires_at").map_err(store_error)?,
+            seats,
+        }))
+    }
+
+    /// The reservation row, then the seats, inside the caller's transaction.
+    async fn try_hold(
+        tx: &mut Transaction<'_, Postgres>,
+        hold: &NewHold<'_>,
+    ) -> Result<Attempt, sqlx::Error> {
+        let Some(id) = sqlx::query_scalar::<_, String>(
+            r#"INSERT INTO reservations (user_id, request_id, fingerprint, concert_id, performance_id, status, hold_expires_at)
+               VALUES ($1, $2, $3, $4, $5, 'HOLD', $6)
+               ON CONFLICT (user_id, request_id) DO NOTHING
+               RETURNING id::text"#,
+        )
+        .bind(hold.user.as_str())
+        .bind(hold.request.request.as_str())
+        .bind(hold.request.fingerprint())
+        .bind(hold.concert.get())
+        .bind(hold.request.option.get())
+        .bind(hold.expires_at)
+        .fetch_optional(&mut **tx)
+        .await?
+        else {
+            return Ok(Attempt::RequestUsed);
+        };
+        let seats: Vec<i64> = hold.request.seats.iter().map(|s| s.get()).collect();
+        // Rows are locked in id order, so overlapping holds queue instead of deadlocking;
+        // only seats still AVAILABLE change, and all of them must.
+        let updated = sqlx::query(
+            r#"UPDATE seats SET status = 'HOLD', reservation_id = $1::uuid, updated_at = now()
+               WHERE id IN (SELECT id FROM seats WHERE performance_id = $2 AND id = ANY($3) ORDER BY id FOR UPDATE)
+                 AND status = 'AVAILABLE'"#,
+        )
+        .bind(&id)
+        .bind(hold.request.option.get())
+        .bind(&seats)
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        if updated != seats.len() as u64 {
+            return Ok(Attempt::SeatsTaken);
+        }
+        sqlx::query("INSERT INTO reservation_seats (reservation_id, seat_id) SELECT $1::uuid, unnest($2::bigint[])")
+            .bind(&id)
+            .bind(&seats)
+            .execute(&mut **tx)
+            .await?;
+        Ok(Attempt::Held(id))
+    }
+}
+
+enum Attempt {
+    /// The request id was already used (by a committed transaction, possibly a concurrent one).
+    RequestUsed,
+    SeatsTaken,
+    Held(String),
+}
+
+impl ReservationLedger for PostgresReservations {
+    async fn by_request(
+        &self,
+        user: &UserId,
+        request: &RequestId,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let id: Option<String> = sqlx::query_scalar(
+            "SELECT id::text FROM reservations WHERE user_id = $1 AND request_id = $2",
+        )
+        .bind(user.as_str())
+        .bind(request.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        match id {
+            Some(id) => self.load(&self.pool, &id).await,
+            None => Ok(None),
+        }
+    }
+
+    async fn seats_taken_by(&self, user: &UserId, concert: ConcertId) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            r#"SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+               WHERE r.user_id = $1 AND r.concert_id = $2 AND r.status IN ('HOLD', 'PAYING', 'CONFIRMED')"#,
+        )
+        .bind(user.as_str())
+        .bind(concert.get())
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn hold(&self, hold: NewHold<'_>) -> Result<HoldOutcome, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        match Self::try_hold(&mut tx, &hold).await.map_err(store_error)? {
+            Attempt::RequestUsed => {
+                tx.rollback().await.map_err(store_error)?;
+                let existing = self
+                    .by_request(hold.user, &hold.request.request)
+                    .await?
+                    .ok_or_else(|| {
+                        StoreError::Internal("request id in use but no reservation found".into())
+                    })?;
+                Ok(HoldOutcome::Existing(existing))
+            }
+            Attempt::SeatsTaken => {
+                tx.rollback().await.map_err(store_error)?;
+                Ok(HoldOutcome::SeatsTaken)
+            }
+            Attempt::Held(id) => {
+                tx.commit().await.map_err(store_error)?;
+                self.load(&self.pool, &id)
+                    .await?
+                    .map(HoldOutcome::Held)
+                    .ok_or_else(|| StoreError::Internal("committed reservation not found".into()))
+            }
+        }
+    }
+}

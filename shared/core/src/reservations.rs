@@ -1,0 +1,439 @@
+//! Holds: the buyer's soft-locked seats become a reservation in one ledger transaction,
+//! idempotent on the client's request id.
+
+use std::{fmt, future::Future, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    ConcertId, OptionId, SeatId, StoreError, UserId, ValidationError,
+    catalog::{CatalogRepository, SeatStatus},
+    push::{PushEvent, PushPublisher, ReservationUpdate},
+    seats::{RequestId, SeatLocks, SeatSettings},
+    time,
+};
+
+/// Most seats one hold may take.
+pub const MAX_SEATS_PER_HOLD: usize = 20;
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    /// Accepts a UUID in its canonical text form.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let ok = raw.len() == 36
+            && raw.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if ok {
+            Ok(Self(raw.to_ascii_lowercase()))
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!("must be a reservation id (a UUID), got {raw:?}"),
+            ))
+        }
+    }
+
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reservation's place in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Hold,
+    Paying,
+    Confirmed,
+    Cancelled,
+    Refunded,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "HOLD",
+            Self::Paying => "PAYING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+            Self::Refunded => "REFUNDED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        [
+            Self::Hold,
+            Self::Paying,
+            Self::Confirmed,
+            Self::Cancelled,
+            Self::Refunded,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
+/// A hold request, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HoldRequest {
+    pub option: OptionId,
+    /// Sorted, distinct.
+    pub seats: Vec<SeatId>,
+    pub request: RequestId,
+}
+
+impl HoldRequest {
+    pub fn new(
+        option: OptionId,
+        seats: Vec<SeatId>,
+        request: RequestId,
+    ) -> Result<Self, ValidationError> {
+        if seats.is_empty() || seats.len() > MAX_SEATS_PER_HOLD {
+            return Err(ValidationError::new(
+                "seatIds",
+                format!("must list 1 to {MAX_SEATS_PER_HOLD} seats"),
+            ));
+        }
+        let mut sorted = seats.clone();
+        sorted.sort_unstable();
+        sorted.dedup();
+        if sorted.len() != seats.len() {
+            return Err(ValidationError::new("seatIds", "must not repeat a seat"));
+        }
+        Ok(Self {
+            option,
+            seats: sorted,
+            request,
+        })
+    }
+
+    /// What was asked, so a replay can be told from a reused key.
+    pub fn fingerprint(&self) -> String {
+        let seats: Vec<String> = self.seats.iter().map(ToString::to_string).collect();
+        format!("{}:{}", self.option, seats.join(","))
+    }
+}
+
+/// A seat as a reservation lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReservedSeat {
+    pub seat_id: SeatId,
+    pub section: String,
+    pub row: String,
+    pub number: i32,
+    pub grade: String,
+    pub price: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Reservation {
+    pub reservation_id: ReservationId,
+    #[serde(skip)]
+    pub user: UserId,
+    #[serde(skip)]
+    pub fingerprint: String,
+    pub concert_id: ConcertId,
+    pub option_id: OptionId,
+    pub status: ReservationStatus,
+    #[serde(with = "time")]
+    pub hold_expires_at: DateTime<Utc>,
+    pub seats: Vec<ReservedSeat>,
+}
+
+/// The ledger's answer to a hold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HoldOutcome {
+    Held(Reservation),
+    /// At least one seat was not AVAILABLE: nothing was written.
+    SeatsTaken,
+    /// This buyer already used this request id (perhaps concurrently): here is that reservation.
+    Existing(Reservation),
+}
+
+/// The new hold, for the ledger to write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewHold<'a> {
+    pub user: &'a UserId,
+    pub concert: ConcertId,
+    pub request: &'a HoldRequest,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Reservations in the ledger.
+pub trait ReservationLedger: Send + Sync {
+    fn by_request(
+        &self,
+        user: &UserId,
+        request: &RequestId,
+    ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
+
+    /// Seats this buyer holds, is paying for or owns for this concert.
+    fn seats_taken_by(
+        &self,
+        user: &UserId,
+        concert: ConcertId,
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+
+    /// One transaction: the reservation row, then exactly these seats AVAILABLE -> HOLD, or nothing.
+    fn hold(
+        &self,
+        hold: NewHold<'_>,
+    ) -> impl Future<Output = Result<HoldOutcome, StoreError>> + Send;
+}
+
+#[derive(Debug, Error)]
+pub enum HoldError {
+    #[error("performance {0} not found")]
+    OptionNotFound(crate::OptionId),
+    #[error("seat {0} is not a seat of this performance")]
+    SeatNotFound(SeatId),
+    #[error("select every seat first: seat {0} is not selected by you")]
+    NotSelected(SeatId),
+    #[error("this requestId was already used for a different hold")]
+    IdempotencyKeyReused,
+    #[error("this hold would give you {wanted} seats; at most {limit} per buyer")]
+    LimitExceeded { wanted: u32, limit: u16 },
+    #[error("one of these seats is no longer available")]
+    SeatsTaken,
+    #[error("the sale has no sales policy")]
+    NoPolicy,
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A confirmed hold: new (201) or replayed (200).
+#[derive(Debug)]
+pub struct HoldConfirmed {
+    pub reservation: Reservation,
+    pub replayed: bool,
+    /// The hold is committed, but telling Redis failed: the soft locks lapse by themselves
+    /// and the next re-sync fixes the mirror. For the caller to log.
+    pub redis_follow_up: Option<StoreError>,
+}
+
+/// Hold settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HoldSettings {
+    pub hold_ttl: Duration,
+    pub seats: SeatSettings,
+}
+
+/// Confirms the buyer's selected seats as a HOLD. A replay of the same request returns the
+/// same reservation; the ledger's conditional update, not Redis, is what makes a double
+/// sale impossible. When a store fails, nothing is written and the soft locks are released.
+#[allow(clippy::too_many_arguments)]
+pub async fn confirm_hold<R, L, D, P>(
+    catalog: &R,
+    locks: &L,
+    ledger: &D,
+    publisher: &P,
+    settings: HoldSettings,
+    user: &UserId,
+    request: &HoldRequest,
+    now: DateTime<Utc>,
+) -> Result<HoldConfirmed, HoldError>
+where
+    R: CatalogRepository,
+    L: SeatLocks,
+    D: ReservationLedger,
+    P: PushPublisher,
+{
+    match write_hold(catalog, locks, ledger, settings, user, request, now).await {
+        Ok(Written::Held(reservation)) => {
+            let changes: Vec<(SeatId, SeatStatus)> = request
+                .seats
+                .iter()
+                .map(|s| (*s, SeatStatus::Hold))
+                .collect();
+            let redis_follow_up = match locks
+                .record_ledger(request.option, &changes, settings.seats.flush_window)
+                .await
+            {
+                Ok(flush) => {
+                    if flush {
+                        publisher
+                            .publish(PushEvent::SeatsChanged {
+                                option: request.option,
+                            })
+                            .await;
+                    }
+                    None
+                }
+                Err(err) => Some(err),
+            };
+            publisher
+                .publish(PushEvent::ReservationStatus {
+                    user: user.clone(),
+                    update: ReservationUpdate::Changed {
+                        reservation: reservation.reservation_id.clone(),
+                        status: reservation.status,
+                    },
+                })
+                .await;
+            Ok(HoldConfirmed {
+                reservation,
+                replayed: false,
+                redis_follow_up,
+            })
+        }
+        Ok(Written::Existing(existing)) => replay(existing, request),
+        Err(HoldError::Store(err)) => {
+            // Nothing was written; let the seats go so others are not blocked by a hold
+            // that cannot be made, and tell the buyer.
+            for seat in &request.seats {
+                let _ = locks
+                    .release(request.option, *seat, user, settings.seats.flush_window)
+                    .await;
+            }
+            publisher
+                .publish(PushEvent::ReservationStatus {
+                    user: user.clone(),
+                    update: ReservationUpdate::Failed {
+                        request_id: request.request.as_str().to_owned(),
+                    },
+                })
+                .await;
+            Err(HoldError::Store(err))
+        }
+        Err(other) => Err(other),
+    }
+}
+
+enum Written {
+    Held(Reservation),
+    Existing(Reservation),
+}
+
+async fn write_hold<R, L, D>(
+    catalog: &R,
+    locks: &L,
+    ledger: &D,
+    settings: HoldSettings,
+    user: &UserId,
+    request: &HoldRequest,
+    now: DateTime<Utc>,
+) -> Result<Written, HoldError>
+where
+    R: CatalogRepository,
+    L: SeatLocks,
+    D: ReservationLedger,
+{
+    if let Some(existing) = ledger.by_request(user, &request.request).await? {
+        return Ok(Written::Existing(existing));
+    }
+    let record = catalog
+        .option(request.option)
+        .await?
+        .ok_or(HoldError::OptionNotFound(request.option))?;
+    if let Some(seat) = request.seats.iter().find(|s| !record.has_seat(**s)) {
+        return Err(HoldError::SeatNotFound(*seat));
+    }
+    let holders = locks.holders(request.option, &request.seats).await?;
+    if let Some((seat, _)) = request
+        .seats
+        .iter()
+        .zip(&holders)
+        .find(|(_, holder)| holder.as_ref() != Some(user))
+    {
+        // A concurrent copy of this request may have just turned the locks into its hold.
+        return match ledger.by_request(user, &request.request).await? {
+            Some(existing) => Ok(Written::Existing(existing)),
+            None => Err(HoldError::NotSelected(*seat)),
+        };
+    }
+    let policy = record.concert.policy.as_ref().ok_or(HoldError::NoPolicy)?;
+    let already = ledger.seats_taken_by(user, record.concert.id).await?;
+    let wanted = already + request.seats.len() as u32;
+    if wanted > u32::from(policy.max_seats_per_user()) {
+        return Err(HoldError::LimitExceeded {
+            wanted,
+            limit: policy.max_seats_per_user(),
+        });
+    }
+    let hold = NewHold {
+        user,
+        concert: record.concert.id,
+        request,
+        expires_at: now + chrono::Duration::from_std(settings.hold_ttl).unwrap_or_default(),
+    };
+    match ledger.hold(hold).await? {
+        HoldOutcome::Held(reservation) => Ok(Written::Held(reservation)),
+        HoldOutcome::Existing(existing) => Ok(Written::Existing(existing)),
+        HoldOutcome::SeatsTaken => Err(HoldError::SeatsTaken),
+    }
+}
+
+fn replay(existing: Reservation, request: &HoldRequest) -> Result<HoldConfirmed, HoldError> {
+    if existing.fingerprint == request.fingerprint() {
+        Ok(HoldConfirmed {
+            reservation: existing,
+            replayed: true,
+            redis_follow_up: None,
+        })
+    } else {
+        Err(HoldError::IdempotencyKeyReused)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hold_requests_are_checked_and_fingerprinted_in_seat_order() {
+        let req = RequestId::parse("r").unwrap();
+        let seats = |v: &[i64]| {
+            v.iter()
+                .map(|s| SeatId::from_stored(*s))
+                .collect::<Vec<_>>()
+        };
+        let a = HoldRequest::new(OptionId::from_stored(3), seats(&[9, 2]), req.clone()).unwrap();
+        let b = HoldRequest::new(OptionId::from_stored(3), seats(&[2, 9]), req.clone()).unwrap();
+        assert_eq!(a.fingerprint(), "3:2,9");
+        assert_eq!(a.fingerprint(), b.fingerprint());
+        assert_eq!(
+            HoldRequest::new(OptionId::from_stored(3), seats(&[]), req.clone())
+                .unwrap_err()
+                .field,
+            "seatIds"
+        );
+        assert!(HoldRequest::new(OptionId::from_stored(3), seats(&[1, 1]), req.clone()).is_err());
+        assert!(
+            HoldRequest::new(
+                OptionId::from_stored(3),
+                seats(&(1..=21).collect::<Vec<_>>()),
+                req
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn reservation_ids_are_uuids() {
+        assert!(ReservationId::parse("id", "0f8fad5b-d9cb-469f-a165-70867728950e").is_ok());
+        assert!(ReservationId::parse("id", "0f8fad5b").is_err());
+        assert!(ReservationId::parse("id", "0f8fad5b-d9cb-469f-a165-70867728950g").is_err());
+    }
+}
