@@ -3,6 +3,7 @@
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
+use hold_expire::HoldExpireFunction;
 use lambda_http::{Body, Request, Response};
 use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
@@ -52,6 +53,15 @@ pub struct Functions {
     >,
     queue_status: QueueStatusFunction<RedisWaitingRoom, HmacQueueTokens, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
+    hold_expire: HoldExpireFunction<
+        PostgresCatalog,
+        RedisSeatLocks,
+        PostgresReservations,
+        RedisWaitingRoom,
+        RedisSchedulerLock,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
     queue_activate: QueueActivateFunction<
         PostgresCatalog,
         RedisWaitingRoom,
@@ -101,7 +111,7 @@ impl Functions {
                 },
             },
             seat_release: SeatReleaseFunction {
-                locks,
+                locks: locks.clone(),
                 publisher: LoggingPushPublisher,
                 settings: settings.seats,
             },
@@ -121,6 +131,17 @@ impl Functions {
             queue_leave: QueueLeaveFunction {
                 room: room.clone(),
                 clock: SystemClock,
+            },
+            hold_expire: HoldExpireFunction {
+                catalog: catalog.clone(),
+                locks,
+                ledger: PostgresReservations::new(pool.clone()),
+                room: room.clone(),
+                scheduler: RedisSchedulerLock::new(redis.clone()),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                seats: settings.seats,
+                tick: settings.hold_expire_tick,
             },
             queue_activate: QueueActivateFunction {
                 catalog,
@@ -160,6 +181,9 @@ impl Functions {
     ) {
         let outcome = match function {
             "queue-activate" => queue_activate::handle(&self.queue_activate, event, invocation_id)
+                .await
+                .map(|_| ()),
+            "hold-expire" => hold_expire::handle(&self.hold_expire, event, invocation_id)
                 .await
                 .map(|_| ()),
             other => {

@@ -47,8 +47,11 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     let redis = RedisStore::connect(&settings.redis).await?;
     let sdk = aws::sdk_config().await;
     let functions = Arc::new(Functions::new(&settings, pool.clone(), redis.clone()));
-    let queue_tick = settings.queue.tick;
-    scheduler::start(functions.clone(), move |_| queue_tick);
+    let (queue_tick, expire_tick) = (settings.queue.tick, settings.hold_expire_tick);
+    scheduler::start(functions.clone(), move |function| match function {
+        "hold-expire" => expire_tick,
+        _ => queue_tick,
+    });
     let state = Arc::new(AppState {
         functions,
         jwt: settings.jwt.clone(),

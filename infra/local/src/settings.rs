@@ -4,7 +4,8 @@ use ticketrush_adapters::{
     aws::PushResources,
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
-        hold_ttl_from_env, queue_settings_from_env, realtime_from_env, seat_settings_from_env,
+        hold_expire_tick_from_env, hold_ttl_from_env, queue_settings_from_env, realtime_from_env,
+        seat_settings_from_env,
     },
     queue_tokens::HmacQueueTokens,
 };
@@ -26,6 +27,7 @@ pub struct LocalSettings {
     pub queue_tokens: HmacQueueTokens,
     pub seats: SeatSettings,
     pub hold_ttl: Duration,
+    pub hold_expire_tick: Duration,
 }
 
 impl LocalSettings {
@@ -44,6 +46,7 @@ impl LocalSettings {
             queue_tokens: HmacQueueTokens::from_env(env)?,
             seats: seat_settings_from_env(env)?,
             hold_ttl: hold_ttl_from_env(env)?,
+            hold_expire_tick: hold_expire_tick_from_env(env)?,
         })
     }
 }

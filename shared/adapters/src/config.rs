@@ -209,6 +209,20 @@ pub fn hold_ttl_from_env<F: Fn(&str) -> Option<String>>(
     Ok(Duration::from_secs(secs))
 }
 
+/// How often the hold-expiry tick runs (locally; in AWS the schedule decides).
+pub fn hold_expire_tick_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    let ms: u64 = env.parse_or("HOLD_EXPIRE_TICK_MILLIS", 1_000)?;
+    if ms < 100 {
+        return Err(ConfigError::Invalid {
+            name: "HOLD_EXPIRE_TICK_MILLIS",
+            reason: "must be at least 100".into(),
+        });
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

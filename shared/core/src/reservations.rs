@@ -8,9 +8,12 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    ConcertId, OptionId, SeatId, StoreError, UserId, ValidationError,
+    ConcertId, OptionId, SeatId, StoreError, Tier, UserId, ValidationError,
     catalog::{CatalogRepository, SeatStatus},
     push::{PushEvent, PushPublisher, ReservationUpdate},
+    queue::WaitingRoom,
+    sale::{SaleStatus, sale_view},
+    schedule::{SchedulerLock, TickRun},
     seats::{RequestId, SeatLocks, SeatSettings},
     time,
 };
@@ -201,6 +204,151 @@ pub trait ReservationLedger: Send + Sync {
         &self,
         hold: NewHold<'_>,
     ) -> impl Future<Output = Result<HoldOutcome, StoreError>> + Send;
+
+    /// Moves up to `limit` HOLD and PAYING reservations past their expiry to EXPIRED and
+    /// frees their seats, in one transaction.
+    fn expire_due(
+        &self,
+        now: DateTime<Utc>,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<ExpiredHold>, StoreError>> + Send;
+}
+
+/// A hold that ran out, with the seats it gave back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExpiredHold {
+    pub reservation: ReservationId,
+    pub user: UserId,
+    pub concert: ConcertId,
+    pub option: OptionId,
+    pub seats: Vec<SeatId>,
+}
+
+/// What one expiry tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ExpiryReport {
+    pub ran: bool,
+    pub expired: u32,
+    pub seats_freed: u32,
+    pub locks_lapsed: u32,
+}
+
+/// Most holds one tick expires; the rest wait for the next tick.
+pub const EXPIRE_BATCH: u32 = 500;
+
+/// One expiry tick, once per tick under the scheduler lock: expire due holds, free their
+/// seats (logged as AVAILABLE, and counted as resale for the waiting room), tell each buyer,
+/// and log lapsed soft locks of the performances on sale as AVAILABLE.
+#[allow(clippy::too_many_arguments)]
+pub async fn expire_tick<R, L, D, W, S, P>(
+    catalog: &R,
+    locks: &L,
+    ledger: &D,
+    room: &W,
+    scheduler: &S,
+    publisher: &P,
+    settings: SeatSettings,
+    tick: &TickRun,
+    now: DateTime<Utc>,
+) -> Result<ExpiryReport, StoreError>
+where
+    R: CatalogRepository,
+    L: SeatLocks,
+    D: ReservationLedger,
+    W: WaitingRoom,
+    S: SchedulerLock,
+    P: PushPublisher,
+{
+    let Some(claim) = tick.claim(scheduler, "hold-expire").await? else {
+        return Ok(ExpiryReport::default());
+    };
+    let outcome = expire_and_sweep(catalog, locks, ledger, room, publisher, settings, now).await;
+    claim.finish(scheduler, outcome.is_ok()).await?;
+    outcome
+}
+
+async fn expire_and_sweep<R, L, D, W, P>(
+    catalog: &R,
+    locks: &L,
+    ledger: &D,
+    room: &W,
+    publisher: &P,
+    settings: SeatSettings,
+    now: DateTime<Utc>,
+) -> Result<ExpiryReport, StoreError>
+where
+    R: CatalogRepository,
+    L: SeatLocks,
+    D: ReservationLedger,
+    W: WaitingRoom,
+    P: PushPublisher,
+{
+    let mut report = ExpiryReport {
+        ran: true,
+        ..Default::default()
+    };
+    // The ledger is the truth: once the transaction commits the seats are free, whatever
+    // happens to the Redis follow-ups below (the DB guard and the next sweep cover them).
+    for hold in ledger.expire_due(now, EXPIRE_BATCH).await? {
+        report.expired += 1;
+        report.seats_freed += hold.seats.len() as u32;
+        let changes: Vec<(SeatId, SeatStatus)> = hold
+            .seats
+            .iter()
+            .map(|s| (*s, SeatStatus::Available))
+            .collect();
+        if locks
+            .record_ledger(hold.option, &changes, settings.flush_window)
+            .await?
+        {
+            publisher
+                .publish(PushEvent::SeatsChanged {
+                    option: hold.option,
+                })
+                .await;
+        }
+        room.credit_freed_seats(hold.concert, hold.seats.len() as u32)
+            .await?;
+        publisher
+            .publish(PushEvent::ReservationStatus {
+                user: hold.user,
+                update: ReservationUpdate::Changed {
+                    reservation: hold.reservation,
+                    status: ReservationStatus::Expired,
+                },
+            })
+            .await;
+    }
+    for listing in catalog.listings(&Default::default()).await? {
+        let status = sale_view(
+            listing.policy.as_ref(),
+            listing.closes_at(),
+            listing.counts,
+            now,
+            Some(Tier::Vip),
+        )
+        .status;
+        if status != SaleStatus::Open {
+            continue;
+        }
+        let Some(record) = catalog.concert(listing.id).await? else {
+            continue;
+        };
+        for performance in record.performances {
+            let (lapsed, flush) = locks
+                .sweep_expired(performance.option_id, now, settings.flush_window)
+                .await?;
+            report.locks_lapsed += lapsed;
+            if flush {
+                publisher
+                    .publish(PushEvent::SeatsChanged {
+                        option: performance.option_id,
+                    })
+                    .await;
+            }
+        }
+    }
+    Ok(report)
 }
 
 #[derive(Debug, Error)]

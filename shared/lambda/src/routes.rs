@@ -109,10 +109,16 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
 
 /// The scheduled functions and how often each runs.
 /// Locally each runs at its configured tick instead.
-pub const SCHEDULES: &[Schedule] = &[Schedule {
-    function: "queue-activate",
-    aws_expression: "rate(1 minute)",
-}];
+pub const SCHEDULES: &[Schedule] = &[
+    Schedule {
+        function: "queue-activate",
+        aws_expression: "rate(1 minute)",
+    },
+    Schedule {
+        function: "hold-expire",
+        aws_expression: "rate(1 minute)",
+    },
+];
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {

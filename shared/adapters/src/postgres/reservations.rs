@@ -2,8 +2,8 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError, UserId,
     reservations::{
-        HoldOutcome, NewHold, Reservation, ReservationId, ReservationLedger, ReservationStatus,
-        ReservedSeat,
+        ExpiredHold, HoldOutcome, NewHold, Reservation, ReservationId, ReservationLedger,
+        ReservationStatus, ReservedSeat,
     },
     seats::RequestId,
 };
@@ -130,6 +130,55 @@ enum Attempt {
 }
 
 impl ReservationLedger for PostgresReservations {
+    async fn expire_due(
+        &self,
+        now: chrono::DateTime<chrono::Utc>,
+        limit: u32,
+    ) -> Result<Vec<ExpiredHold>, StoreError> {
+        // One statement, one transaction: due reservations (skipping any a concurrent
+        // transaction is changing) become EXPIRED and exactly their HOLD seats become AVAILABLE.
+        let rows = sqlx::query(
+            r#"WITH due AS (
+                   SELECT id FROM reservations
+                   WHERE status IN ('HOLD', 'PAYING') AND hold_expires_at <= $1
+                   ORDER BY hold_expires_at LIMIT $2
+                   FOR UPDATE SKIP LOCKED
+               ), expired AS (
+                   UPDATE reservations r SET status = 'EXPIRED', updated_at = now()
+                   FROM due WHERE r.id = due.id
+                   RETURNING r.id, r.user_id, r.concert_id, r.performance_id
+               ), freed AS (
+                   UPDATE seats s SET status = 'AVAILABLE', reservation_id = NULL, updated_at = now()
+                   FROM expired WHERE s.reservation_id = expired.id AND s.status = 'HOLD'
+                   RETURNING s.id, expired.id AS was
+               )
+               SELECT e.id::text AS id, e.user_id, e.concert_id, e.performance_id,
+                      coalesce(array_agg(f.id ORDER BY f.id) FILTER (WHERE f.id IS NOT NULL), '{}') AS seats
+               FROM expired e LEFT JOIN freed f ON f.was = e.id
+               GROUP BY e.id, e.user_id, e.concert_id, e.performance_id"#,
+        )
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.iter()
+            .map(|r| {
+                let user: String = r.try_get("user_id").map_err(store_error)?;
+                let seats: Vec<i64> = r.try_get("seats").map_err(store_error)?;
+                Ok(ExpiredHold {
+                    reservation: ReservationId::from_stored(r.try_get("id").map_err(store_error)?),
+                    user: UserId::parse(&user).map_err(|e| StoreError::Internal(e.to_string()))?,
+                    concert: ConcertId::from_stored(r.try_get("concert_id").map_err(store_error)?),
+                    option: OptionId::from_stored(
+                        r.try_get("performance_id").map_err(store_error)?,
+                    ),
+                    seats: seats.into_iter().map(SeatId::from_stored).collect(),
+                })
+            })
+            .collect()
+    }
+
     async fn by_request(
         &self,
         user: &UserId,

@@ -1,0 +1,139 @@
+//! The expiry tick driven by its events/ sample against real PostgreSQL and Redis.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{Duration as ChronoDuration, Utc};
+use hold_expire::{HoldExpireFunction, handle};
+use ticketrush_adapters::{
+    SystemClock,
+    postgres::{PostgresCatalog, PostgresReservations},
+    push::LoggingPushPublisher,
+    redis::{RedisSchedulerLock, RedisSeatLocks, RedisWaitingRoom},
+};
+use ticketrush_core::{
+    SeatId, UserId,
+    queue::{AdmitRequest, WaitingRoom},
+    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
+    seats::{RequestId, SeatSettings},
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create, first_option},
+    queue_settings, redis_store,
+};
+
+#[tokio::test]
+async fn due_holds_expire_once_per_tick_and_their_seats_return() {
+    let db = TestDb::new().await;
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let option = first_option(&db.pool, concert).await;
+    let ledger = PostgresReservations::new(db.pool.clone());
+    let hold = |user: &'static str, seats: [i64; 2], expires_in: i64| {
+        let ledger = ledger.clone();
+        async move {
+            let user = UserId::parse(user).unwrap();
+            let request = HoldRequest::new(
+                option,
+                seats.iter().map(|s| SeatId::from_stored(*s)).collect(),
+                RequestId::parse("h").unwrap(),
+            )
+            .unwrap();
+            let new = NewHold {
+                user: &user,
+                concert,
+                request: &request,
+                expires_at: Utc::now() + ChronoDuration::seconds(expires_in),
+            };
+            match ledger.hold(new).await.unwrap() {
+                HoldOutcome::Held(r) => r.reservation_id,
+                other => panic!("{other:?}"),
+            }
+        }
+    };
+    let lapsed = hold("late", [1, 2], -5).await;
+    let live = hold("on-time", [3, 4], 600).await;
+
+    let redis = redis_store().await;
+    let room = RedisWaitingRoom::new(redis.clone());
+    for i in 0..5 {
+        room.join(
+            concert,
+            &UserId::parse(&format!("w{i}")).unwrap(),
+            Utc::now(),
+            &queue_settings(),
+        )
+        .await
+        .unwrap();
+    }
+    let f = Arc::new(HoldExpireFunction {
+        catalog: PostgresCatalog::new(db.pool.clone()),
+        locks: RedisSeatLocks::new(redis.clone()),
+        ledger,
+        room: room.clone(),
+        scheduler: RedisSchedulerLock::new(redis),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        seats: SeatSettings {
+            lock_ttl: Duration::from_secs(30),
+            flush_window: Duration::from_millis(200),
+        },
+        tick: Duration::from_secs(1),
+    });
+    let runs: Vec<_> = (0..4)
+        .map(|i| {
+            let f = f.clone();
+            tokio::spawn(async move {
+                handle(
+                    &*f,
+                    events::scheduled("hold-expire.json"),
+                    &format!("inv-{i}"),
+                )
+                .await
+                .unwrap()
+            })
+        })
+        .collect();
+    let mut summaries = Vec::new();
+    for r in runs {
+        summaries.push(r.await.unwrap());
+    }
+    assert_eq!(summaries.iter().filter(|s| s.ran).count(), 1);
+    let ran = summaries.iter().find(|s| s.ran).unwrap();
+    assert_eq!((ran.expired, ran.seats_freed), (1, 2));
+
+    let status = |id: String| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, String>("SELECT status FROM reservations WHERE id = $1::uuid")
+                .bind(id)
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    assert_eq!(status(lapsed.to_string()).await, "EXPIRED");
+    assert_eq!(status(live.to_string()).await, "HOLD");
+    let seats: Vec<String> =
+        sqlx::query_scalar("SELECT status FROM seats WHERE id IN (1, 2, 3, 4) ORDER BY id")
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(seats, vec!["AVAILABLE", "AVAILABLE", "HOLD", "HOLD"]);
+
+    // The two freed seats let two more buyers in even with no room under the active cap.
+    let admission = room
+        .admit(
+            concert,
+            Utc::now(),
+            &AdmitRequest {
+                max_batch: 10,
+                max_active: 0,
+                active_ttl: Duration::from_secs(60),
+                seen_since: Utc::now() - ChronoDuration::minutes(1),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(admission.admitted.len(), 2);
+}
