@@ -8,17 +8,19 @@ use std::{
 
 use chrono::Utc;
 use ticketrush_adapters::{
-    config::{Env, PostgresConfig, RedisConfig},
+    config::{Env, PostgresConfig, RedisConfig, Secret},
     postgres::{PostgresCatalog, connect_lazy},
-    redis::{RedisStore, RedisWaitingRoom},
+    queue_tokens::HmacQueueTokens,
+    redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_core::{
-    ConcertId, UserId,
+    ConcertId, SeatId, UserId,
     catalog::{CatalogRepository, SearchParams, SearchQuery},
-    queue::WaitingRoom,
+    queue::{QueueTokens, WaitingRoom},
+    seats::{LockTerms, RequestId, SeatLocks, SelectOutcome},
 };
 
-use crate::server::{BENCH_JWT_SECRET, BENCH_REDIS_PREFIX, Server};
+use crate::server::{BENCH_JWT_SECRET, BENCH_QUEUE_TOKEN_SECRET, BENCH_REDIS_PREFIX, Server};
 
 #[derive(Clone, Copy)]
 pub struct Bounds {
@@ -234,6 +236,92 @@ pub async fn run(
                     room.join(concert, &user, Utc::now(), &settings)
                         .await
                         .is_ok()
+                }
+            })
+            .await;
+            Ok((app, raw))
+        }
+        "seat-select" => {
+            // Select-and-release churn on one hot performance: each iteration is a new buyer
+            // clicking a seat and letting it go (a 409 for a seat someone else holds is a
+            // valid answer, not an error).
+            let concert = open_concert(&catalog).await?;
+            let record = catalog.concert(concert).await?.ok_or("concert vanished")?;
+            let option = record.performances[0].option_id;
+            let seats: Arc<Vec<SeatId>> = Arc::new(
+                catalog
+                    .option(option)
+                    .await?
+                    .ok_or("performance vanished")?
+                    .seat_ids,
+            );
+            let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+            let signer = HmacQueueTokens::new(Secret::new(BENCH_QUEUE_TOKEN_SECRET.into()));
+            let expires = Utc::now() + chrono::Duration::minutes(30);
+            let buyers: Arc<Vec<(String, String)>> = Arc::new(
+                (0..bounds.max_requests)
+                    .map(|i| {
+                        let user = format!("bench-{run_id}-{concurrency}-sel-{i}");
+                        let queue = signer.mint(concert, &UserId::parse(&user).unwrap(), expires);
+                        (token(&user), queue.as_str().to_owned())
+                    })
+                    .collect(),
+            );
+            let base = server.base_url.clone();
+            let app_seats = seats.clone();
+            let app = drive(concurrency, bounds, move |i| {
+                let (http, buyers) = (http.clone(), buyers.clone());
+                let seat = app_seats[(i * 7919) % app_seats.len()];
+                let url = format!("{base}/api/options/{option}/seats/{seat}/select");
+                async move {
+                    let (bearer, queue) = &buyers[i];
+                    let selected = http
+                        .post(&url)
+                        .bearer_auth(bearer)
+                        .header("x-queue-token", queue)
+                        .json(&serde_json::json!({"requestId": format!("r{i}")}))
+                        .send()
+                        .await;
+                    match selected {
+                        Ok(r) if r.status().is_success() => {
+                            matches!(http.delete(&url).bearer_auth(bearer).send().await, Ok(r) if r.status().is_success())
+                        }
+                        Ok(r) => r.status() == reqwest::StatusCode::CONFLICT,
+                        Err(_) => false,
+                    }
+                }
+            })
+            .await;
+            let locks = RedisSeatLocks::new(
+                RedisStore::connect(&RedisConfig {
+                    key_prefix: BENCH_REDIS_PREFIX.into(),
+                    ..RedisConfig::from_env(&env)?
+                })
+                .await?,
+            );
+            let terms = LockTerms {
+                ttl: std::time::Duration::from_secs(30),
+                max_per_user: 4,
+                flush_window: std::time::Duration::from_millis(200),
+            };
+            let raw = drive(concurrency, bounds, move |i| {
+                let (locks, seats, run_id) = (locks.clone(), seats.clone(), run_id.clone());
+                async move {
+                    let user =
+                        UserId::parse(&format!("bench-{run_id}-{concurrency}-raw-{i}")).unwrap();
+                    let seat = seats[(i * 7919) % seats.len()];
+                    let request = RequestId::parse(&format!("r{i}")).unwrap();
+                    match locks
+                        .select(option, seat, &user, &request, Utc::now(), terms)
+                        .await
+                    {
+                        Ok(SelectOutcome::Selected { .. }) => locks
+                            .release(option, seat, &user, terms.flush_window)
+                            .await
+                            .is_ok(),
+                        Ok(_) => true,
+                        Err(_) => false,
+                    }
                 }
             })
             .await;

@@ -17,7 +17,7 @@ struct Args {
     /// The release `ticketrush-local` binary.
     #[arg(long)]
     server: PathBuf,
-    /// `all`, or one of: search, queue-join.
+    /// `all`, or one of: search, queue-join, seat-select.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Concurrency levels.
@@ -33,7 +33,7 @@ struct Args {
     out: PathBuf,
 }
 
-pub const SCENARIOS: &[&str] = &["search", "queue-join"];
+pub const SCENARIOS: &[&str] = &["search", "queue-join", "seat-select"];
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

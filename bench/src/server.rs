@@ -7,6 +7,7 @@ use tokio::{
 
 pub const BENCH_JWT_SECRET: &str = "bench-secret-0123456789abcdef";
 pub const BENCH_REDIS_PREFIX: &str = "bench";
+pub const BENCH_QUEUE_TOKEN_SECRET: &str = "bench-queue-token-secret-0123456789abcdef";
 
 pub struct Server {
     pub base_url: String,

@@ -66,7 +66,7 @@ where
         dropped: report.dropped,
         rank_updates: report.rank_updates,
     };
-    if summary.ran {
+    if summary.ran && (summary.admitted > 0 || summary.dropped > 0) {
         tracing::info!(
             tick = tick.sequence,
             concerts = summary.concerts,
