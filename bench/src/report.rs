@@ -61,6 +61,9 @@ fn baseline(scenario: &str) -> &'static str {
         "queue-join" => {
             "the same join Lua script by EVALSHA through redis-rs (RedisWaitingRoom), no HTTP"
         }
+        "seat-select" => {
+            "one iteration = select then release (2 requests); raw: the same select and release Lua scripts through redis-rs (RedisSeatLocks), no HTTP"
+        }
         _ => "",
     }
 }
