@@ -305,3 +305,159 @@ async fn postgres_stopped_during_confirm_leaves_nothing_and_the_retry_succeeds()
     assert_eq!(seat_status(&map, seat), "HOLD");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn the_reservation_lifecycle_through_the_runtime() {
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    let rt = LocalRuntime::start(&db.url, &[]).await;
+    let client = Client::new();
+    let erin = Buyer {
+        bearer: rt.token("erin", "BASIC", false),
+        queue_token: None,
+    };
+    let frank = Buyer {
+        bearer: rt.token("frank", "BASIC", false),
+        queue_token: None,
+    };
+    let admin = Buyer {
+        bearer: rt.token("ops", "VIP", true),
+        queue_token: None,
+    };
+    let seats: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM seats WHERE performance_id = $1 ORDER BY id LIMIT 3")
+            .bind(option.get())
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let hold = |seat: i64, request: &'static str| {
+        let (client, erin_bearer) = (client.clone(), erin.bearer.clone());
+        let select_url = rt.url(&format!("/api/options/{option}/seats/{seat}/select"));
+        let holds_url = rt.url("/api/holds");
+        async move {
+            let buyer = Buyer {
+                bearer: erin_bearer,
+                queue_token: None,
+            };
+            assert_eq!(
+                call(
+                    &client,
+                    Method::POST,
+                    select_url,
+                    &buyer,
+                    Some(json!({"requestId": request}))
+                )
+                .await
+                .0,
+                200
+            );
+            let body = json!({"optionId": option.get(), "seatIds": [seat], "requestId": request});
+            let (status, reservation) =
+                call(&client, Method::POST, holds_url, &buyer, Some(body)).await;
+            assert_eq!(status, 201, "{reservation}");
+            reservation["reservationId"].as_str().unwrap().to_owned()
+        }
+    };
+    let first = hold(seats[0], "h1").await;
+    let url = |id: &str, action: &str| rt.url(&format!("/api/reservations/{id}{action}"));
+
+    assert_eq!(
+        call(&client, Method::GET, url(&first, ""), &erin, None)
+            .await
+            .0,
+        200
+    );
+    assert_eq!(
+        call(&client, Method::GET, url(&first, ""), &frank, None)
+            .await
+            .0,
+        404,
+        "not frank's"
+    );
+    assert_eq!(
+        call(&client, Method::GET, url(&first, ""), &admin, None)
+            .await
+            .0,
+        200,
+        "admins may look"
+    );
+    assert_eq!(
+        call(&client, Method::POST, url(&first, "/pay"), &frank, None)
+            .await
+            .0,
+        404
+    );
+
+    let (status, paying) = call(&client, Method::POST, url(&first, "/pay"), &erin, None).await;
+    assert_eq!((status, paying["status"].as_str()), (200, Some("PAYING")));
+    let (status, problem) = call(&client, Method::POST, url(&first, "/pay"), &erin, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("ILLEGAL_TRANSITION"))
+    );
+    let (status, problem) = call(&client, Method::POST, url(&first, "/cancel"), &erin, None).await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (409, Some("ILLEGAL_TRANSITION")),
+        "PAYING cannot be cancelled"
+    );
+
+    let second = hold(seats[1], "h2").await;
+    let (status, cancelled) =
+        call(&client, Method::POST, url(&second, "/cancel"), &erin, None).await;
+    assert_eq!(
+        (status, cancelled["status"].as_str()),
+        (200, Some("CANCELLED"))
+    );
+    let map: Value = client
+        .get(rt.url(&format!("/api/options/{option}/seats")))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        seat_status(&map, seats[1]),
+        "AVAILABLE",
+        "a cancelled hold gives its seat back"
+    );
+    assert_eq!(
+        seat_status(&map, seats[0]),
+        "HOLD",
+        "a paying reservation keeps its seat"
+    );
+
+    let (status, mine) = call(
+        &client,
+        Method::GET,
+        rt.url("/api/me/reservations?status=CANCELLED"),
+        &erin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    let items = mine["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0]["reservationId"], second.as_str());
+    let (status, problem) = call(
+        &client,
+        Method::GET,
+        rt.url("/api/me/reservations?status=SOLD"),
+        &erin,
+        None,
+    )
+    .await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("status")));
+    let (status, problem) = call(&client, Method::GET, url("not-a-uuid", ""), &erin, None).await;
+    assert_eq!((status, problem["field"].as_str()), (400, Some("id")));
+    rt.stop().await;
+}

@@ -9,6 +9,7 @@ use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
 use queue_leave::QueueLeaveFunction;
 use queue_status::QueueStatusFunction;
+use reservations::ReservationsFunction;
 use search::SearchFunction;
 use seat_map::SeatMapFunction;
 use seat_release::SeatReleaseFunction;
@@ -53,6 +54,13 @@ pub struct Functions {
     >,
     queue_status: QueueStatusFunction<RedisWaitingRoom, HmacQueueTokens, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
+    reservations: ReservationsFunction<
+        PostgresReservations,
+        RedisSeatLocks,
+        RedisWaitingRoom,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
     hold_expire: HoldExpireFunction<
         PostgresCatalog,
         RedisSeatLocks,
@@ -132,6 +140,14 @@ impl Functions {
                 room: room.clone(),
                 clock: SystemClock,
             },
+            reservations: ReservationsFunction {
+                ledger: PostgresReservations::new(pool.clone()),
+                locks: locks.clone(),
+                room: room.clone(),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                seats: settings.seats,
+            },
             hold_expire: HoldExpireFunction {
                 catalog: catalog.clone(),
                 locks,
@@ -164,6 +180,7 @@ impl Functions {
             "seat-select" => seat_select::handle(&self.seat_select, req).await,
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
+            "reservations" => reservations::handle(&self.reservations, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
             "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,

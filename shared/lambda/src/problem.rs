@@ -8,7 +8,7 @@ use ticketrush_core::{
     StoreError, ValidationError,
     catalog::{ConcertDetailError, SearchError, SeatMapError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
-    reservations::HoldError,
+    reservations::{HoldError, LifecycleError},
     seats::{ReleaseError, SelectError},
 };
 
@@ -250,6 +250,21 @@ impl IntoProblem for HoldError {
             HoldError::SeatsTaken => conflict("SEAT_UNAVAILABLE", self.to_string()),
             HoldError::NoPolicy => conflict("SALE_NOT_OPEN", self.to_string()),
             HoldError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for LifecycleError {
+    fn into_problem(self) -> Problem {
+        match self {
+            LifecycleError::NotFound(_) => Problem::not_found(self.to_string()),
+            LifecycleError::IllegalTransition { .. } => {
+                Problem::new(StatusCode::CONFLICT, "ILLEGAL_TRANSITION", self.to_string())
+            }
+            LifecycleError::HoldExpired => {
+                Problem::new(StatusCode::CONFLICT, "HOLD_EXPIRED", self.to_string())
+            }
+            LifecycleError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -55,3 +55,11 @@ pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, cra
         ValidationError::new("body", format!("is not valid JSON for this request: {e}")).into()
     })
 }
+
+/// The API Gateway route key (`GET /api/reservations/{id}`), for functions serving several routes.
+pub fn route_key(req: &Request) -> Option<&str> {
+    match req.request_context_ref() {
+        Some(lambda_http::request::RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.as_deref(),
+        _ => None,
+    }
+}

@@ -88,6 +88,30 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
         auth: Auth::Required,
     },
     HttpRoute {
+        method: "GET",
+        path: "/api/reservations/{id}",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "GET",
+        path: "/api/me/reservations",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/reservations/{id}/pay",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/reservations/{id}/cancel",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
         method: "POST",
         path: "/api/queue/{concertId}/join",
         function: "queue-join",

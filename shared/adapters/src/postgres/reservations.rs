@@ -2,7 +2,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError, UserId,
     reservations::{
-        ExpiredHold, HoldOutcome, NewHold, Reservation, ReservationId, ReservationLedger,
+        ExpiredHold, HoldOutcome, NewHold, Page, Reservation, ReservationId, ReservationLedger,
         ReservationStatus, ReservedSeat,
     },
     seats::RequestId,
@@ -130,6 +130,76 @@ enum Attempt {
 }
 
 impl ReservationLedger for PostgresReservations {
+    async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>, StoreError> {
+        self.load(&self.pool, id.as_str()).await
+    }
+
+    async fn for_user(
+        &self,
+        user: &UserId,
+        status: Option<ReservationStatus>,
+        page: Page,
+    ) -> Result<Vec<Reservation>, StoreError> {
+        let ids: Vec<String> = sqlx::query_scalar(
+            r#"SELECT id::text FROM reservations
+               WHERE user_id = $1 AND ($2::text IS NULL OR status = $2)
+               ORDER BY created_at DESC, id LIMIT $3 OFFSET $4"#,
+        )
+        .bind(user.as_str())
+        .bind(status.map(ReservationStatus::as_str))
+        .bind(i64::from(page.size))
+        .bind(i64::from(page.page) * i64::from(page.size))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            if let Some(r) = self.load(&self.pool, &id).await? {
+                out.push(r);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn transition(
+        &self,
+        id: &ReservationId,
+        from: ReservationStatus,
+        to: ReservationStatus,
+    ) -> Result<Option<Reservation>, StoreError> {
+        let seat_status = match to {
+            ReservationStatus::Hold | ReservationStatus::Paying => "HOLD",
+            ReservationStatus::Confirmed => "CONFIRMED",
+            _ => "AVAILABLE",
+        };
+        // One statement: the reservation moves only if it is still `from`, and its seats
+        // follow it; seats given back lose their reservation.
+        let changed: i64 = sqlx::query_scalar(
+            r#"WITH changed AS (
+                   UPDATE reservations SET status = $3, updated_at = now()
+                   WHERE id = $1::uuid AND status = $2
+                   RETURNING id
+               ), seats_moved AS (
+                   UPDATE seats SET status = $4, updated_at = now(),
+                       reservation_id = CASE WHEN $4 = 'AVAILABLE' THEN NULL ELSE reservation_id END
+                   WHERE reservation_id IN (SELECT id FROM changed)
+                   RETURNING id
+               )
+               SELECT count(*) FROM changed"#,
+        )
+        .bind(id.as_str())
+        .bind(from.as_str())
+        .bind(to.as_str())
+        .bind(seat_status)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        if changed == 0 {
+            return Ok(None);
+        }
+        self.load(&self.pool, id.as_str()).await
+    }
+
     async fn expire_due(
         &self,
         now: chrono::DateTime<chrono::Utc>,

@@ -1,0 +1,40 @@
+use std::convert::Infallible;
+
+use lambda_http::{run, service_fn};
+use reservations::{ReservationsFunction, handle};
+use ticketrush_adapters::{
+    SystemClock, config, postgres,
+    push::LoggingPushPublisher,
+    redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
+};
+use ticketrush_lambda::{startup::or_exit, telemetry};
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    telemetry::init();
+    let env = config::Env::process();
+    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
+    let redis = or_exit(
+        RedisStore::connect(&or_exit(
+            config::RedisConfig::from_env(&env),
+            "configuration",
+        ))
+        .await,
+        "REDIS_URL",
+    );
+    let function = ReservationsFunction {
+        ledger: postgres::PostgresReservations::new(or_exit(
+            postgres::connect_lazy(&pg),
+            "DATABASE_URL",
+        )),
+        locks: RedisSeatLocks::new(redis.clone()),
+        room: RedisWaitingRoom::new(redis),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
+    };
+    run(service_fn(|req| async {
+        Ok::<_, Infallible>(handle(&function, req).await)
+    }))
+    .await
+}

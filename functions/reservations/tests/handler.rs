@@ -1,0 +1,81 @@
+//! The reservations handler driven by its events/ sample against real PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use lambda_http::Body;
+use reservations::{ReservationsFunction, handle};
+use serde_json::Value;
+use ticketrush_adapters::{
+    SystemClock,
+    postgres::PostgresReservations,
+    push::LoggingPushPublisher,
+    redis::{RedisSeatLocks, RedisWaitingRoom},
+};
+use ticketrush_core::{
+    SeatId, UserId,
+    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
+    seats::{RequestId, SeatSettings},
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create, first_option},
+    redis_store,
+};
+
+#[tokio::test]
+async fn sample_event_reads_only_the_callers_reservation() {
+    let db = TestDb::new().await;
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let option = first_option(&db.pool, concert).await;
+    let ledger = PostgresReservations::new(db.pool.clone());
+    let redis = redis_store().await;
+    let f = ReservationsFunction {
+        ledger: ledger.clone(),
+        locks: RedisSeatLocks::new(redis.clone()),
+        room: RedisWaitingRoom::new(redis),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        seats: SeatSettings {
+            lock_ttl: Duration::from_secs(30),
+            flush_window: Duration::from_millis(200),
+        },
+    };
+    let resp = handle(&f, events::http_request("reservations.json")).await;
+    assert_eq!(resp.status(), 404, "unknown reservation");
+
+    // Someone else's reservation is not revealed to the event's caller (buyer-gold).
+    let other = UserId::parse("other-buyer").unwrap();
+    let request = HoldRequest::new(
+        option,
+        vec![SeatId::from_stored(1)],
+        RequestId::parse("r").unwrap(),
+    )
+    .unwrap();
+    let HoldOutcome::Held(theirs) = ledger
+        .hold(NewHold {
+            user: &other,
+            concert,
+            request: &request,
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("hold")
+    };
+    let event = events::text("reservations.json").replace(
+        "0f8fad5b-d9cb-469f-a165-70867728950e",
+        theirs.reservation_id.as_str(),
+    );
+    let resp = handle(&f, lambda_http::request::from_str(&event).unwrap()).await;
+    assert_eq!(resp.status(), 404);
+    let Body::Text(text) = resp.body() else {
+        panic!("text")
+    };
+    assert_eq!(
+        serde_json::from_str::<Value>(text).unwrap()["code"],
+        "NOT_FOUND"
+    );
+}
