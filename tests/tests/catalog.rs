@@ -458,3 +458,60 @@ async fn sample_catalog_loads_idempotently_with_every_status() {
     assert!(presale_label, "a presale card is in the samples");
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn an_operator_opens_a_sale_and_the_card_follows() {
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            opens_in: None,
+            ..Default::default()
+        },
+    )
+    .await;
+    let rt = LocalRuntime::start(&db.url, &[]).await;
+    let client = Client::new();
+    let card = || {
+        let (client, url) = (client.clone(), rt.url("/api/concerts/search"));
+        async move {
+            let json: Value = client.get(url).send().await.unwrap().json().await.unwrap();
+            json["items"][0]["saleStatus"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(card().await, "UNSCHEDULED");
+    let policy = serde_json::json!({
+        "generalSaleStartsAt": (Utc::now() - Duration::minutes(1)).to_rfc3339(),
+        "maxSeatsPerUser": 2,
+    });
+    let url = rt.url(&format!("/api/concerts/{concert}/sales-policy"));
+    let refused = client
+        .put(&url)
+        .bearer_auth(rt.token("fan", "VIP", false))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 403);
+    let saved = client
+        .put(&url)
+        .bearer_auth(rt.token("ops", "VIP", true))
+        .json(&policy)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(saved.status(), 200);
+    assert_eq!(card().await, "OPEN");
+    let read: Value = client
+        .get(&url)
+        .bearer_auth(rt.token("ops", "VIP", true))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["maxSeatsPerUser"], 2);
+    assert_eq!(read["queueGated"], true);
+    rt.stop().await;
+}

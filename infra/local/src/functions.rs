@@ -1,5 +1,6 @@
 //! Every function, built once over shared clients, and called by name.
 
+use admin_sales_policy::SalesPolicyFunction;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
@@ -17,7 +18,7 @@ use seat_select::SeatSelectFunction;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
-    postgres::{PostgresCatalog, PostgresReservations},
+    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations},
     push::LoggingPushPublisher,
     queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
@@ -54,6 +55,7 @@ pub struct Functions {
     >,
     queue_status: QueueStatusFunction<RedisWaitingRoom, HmacQueueTokens, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
+    sales_policy: SalesPolicyFunction<PostgresCatalog, PostgresCatalogAdmin, LoggingPushPublisher>,
     reservations: ReservationsFunction<
         PostgresReservations,
         RedisSeatLocks,
@@ -140,6 +142,11 @@ impl Functions {
                 room: room.clone(),
                 clock: SystemClock,
             },
+            sales_policy: SalesPolicyFunction {
+                catalog: catalog.clone(),
+                admin: PostgresCatalogAdmin::new(pool.clone()),
+                publisher: LoggingPushPublisher,
+            },
             reservations: ReservationsFunction {
                 ledger: PostgresReservations::new(pool.clone()),
                 locks: locks.clone(),
@@ -181,6 +188,7 @@ impl Functions {
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
             "reservations" => reservations::handle(&self.reservations, req).await,
+            "admin-sales-policy" => admin_sales_policy::handle(&self.sales_policy, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
             "queue-leave" => queue_leave::handle(&self.queue_leave, req).await,

@@ -29,6 +29,9 @@ impl PushPublisher for LoggingPushPublisher {
             PushEvent::ReservationStatus { user, update } => {
                 tracing::info!(event = "RESERVATION_STATUS", %user, ?update, "push (logged, not delivered)");
             }
+            PushEvent::ConcertChanged { concert } => {
+                tracing::info!(event = "CONCERTS_REFRESH", %concert, "push (logged, not delivered)");
+            }
             PushEvent::SeatsChanged { option } => {
                 tracing::debug!(event = "SEAT_STATUS", %option, "push (logged, not delivered)");
             }

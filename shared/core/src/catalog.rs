@@ -575,6 +575,59 @@ pub trait CatalogAdmin: Send + Sync {
         &self,
         draft: &ConcertDraft,
     ) -> impl Future<Output = Result<ConcertId, StoreError>> + Send;
+
+    /// Sets a concert's sales policy; false if the concert does not exist.
+    fn put_policy(
+        &self,
+        concert: ConcertId,
+        policy: &SalesPolicy,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+}
+
+#[derive(Debug, Error)]
+pub enum PolicyAdminError {
+    #[error("managing sales policies needs the admin claim")]
+    Forbidden,
+    #[error("concert {0} not found")]
+    NotFound(ConcertId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Sets a policy (admins only) and tells every screen: the card's status may have changed.
+pub async fn put_sales_policy<A: CatalogAdmin, P: crate::push::PushPublisher>(
+    admin: &A,
+    publisher: &P,
+    caller_is_admin: bool,
+    concert: ConcertId,
+    policy: SalesPolicy,
+) -> Result<SalesPolicy, PolicyAdminError> {
+    if !caller_is_admin {
+        return Err(PolicyAdminError::Forbidden);
+    }
+    if !admin.put_policy(concert, &policy).await? {
+        return Err(PolicyAdminError::NotFound(concert));
+    }
+    publisher
+        .publish(crate::push::PushEvent::ConcertChanged { concert })
+        .await;
+    Ok(policy)
+}
+
+/// A concert's policy (admins only); None when it has none yet.
+pub async fn get_sales_policy<R: CatalogRepository>(
+    catalog: &R,
+    caller_is_admin: bool,
+    concert: ConcertId,
+) -> Result<Option<SalesPolicy>, PolicyAdminError> {
+    if !caller_is_admin {
+        return Err(PolicyAdminError::Forbidden);
+    }
+    let record = catalog
+        .concert(concert)
+        .await?
+        .ok_or(PolicyAdminError::NotFound(concert))?;
+    Ok(record.listing.policy)
 }
 
 #[cfg(test)]

@@ -29,6 +29,8 @@ pub enum PushEvent {
     /// Seats of this performance changed: the dispatcher reads the option's change log
     /// (after the coalescing window) and pushes one SEAT_STATUS.
     SeatsChanged { option: OptionId },
+    /// A concert's metadata or policy changed: its card is pushed to every screen.
+    ConcertChanged { concert: ConcertId },
     /// A change to one of the buyer's reservations, for them only.
     ReservationStatus {
         user: UserId,

@@ -176,6 +176,52 @@ impl SalesPolicy {
     }
 }
 
+/// A sales policy as an operator writes it. `presale_ends_at`, if given, must be the general
+/// sale's start: a presale runs until the general sale opens.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PolicyRequest {
+    pub presale_starts_at: Option<DateTime<Utc>>,
+    pub presale_ends_at: Option<DateTime<Utc>>,
+    pub presale_min_tier: Option<Tier>,
+    pub general_sale_starts_at: DateTime<Utc>,
+    pub sale_ends_at: Option<DateTime<Utc>>,
+    pub max_seats_per_user: u16,
+    pub queue_gated: bool,
+}
+
+impl PolicyRequest {
+    pub fn into_policy(self) -> Result<SalesPolicy, ValidationError> {
+        let presale = match (self.presale_starts_at, self.presale_min_tier) {
+            (None, None) => None,
+            (Some(starts_at), Some(min_tier)) => Some(Presale {
+                starts_at,
+                min_tier,
+            }),
+            _ => {
+                return Err(ValidationError::new(
+                    "presaleMinTier",
+                    "a presale needs both presaleStartsAt and presaleMinTier",
+                ));
+            }
+        };
+        if let Some(end) = self.presale_ends_at
+            && (presale.is_none() || end != self.general_sale_starts_at)
+        {
+            return Err(ValidationError::new(
+                "presaleEndsAt",
+                "a presale runs until the general sale starts; omit presaleEndsAt or set it to generalSaleStartsAt",
+            ));
+        }
+        SalesPolicy::new(
+            presale,
+            self.general_sale_starts_at,
+            self.sale_ends_at,
+            self.max_seats_per_user,
+            self.queue_gated,
+        )
+    }
+}
+
 /// Seats of all of a concert's performances.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 #[serde(rename_all = "camelCase")]

@@ -6,7 +6,7 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use ticketrush_core::{
     StoreError, ValidationError,
-    catalog::{ConcertDetailError, SearchError, SeatMapError},
+    catalog::{ConcertDetailError, PolicyAdminError, SearchError, SeatMapError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
     reservations::{HoldError, LifecycleError},
     seats::{ReleaseError, SelectError},
@@ -265,6 +265,18 @@ impl IntoProblem for LifecycleError {
                 Problem::new(StatusCode::CONFLICT, "HOLD_EXPIRED", self.to_string())
             }
             LifecycleError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for PolicyAdminError {
+    fn into_problem(self) -> Problem {
+        match self {
+            PolicyAdminError::Forbidden => {
+                Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", self.to_string())
+            }
+            PolicyAdminError::NotFound(_) => Problem::not_found(self.to_string()),
+            PolicyAdminError::Store(e) => e.into_problem(),
         }
     }
 }

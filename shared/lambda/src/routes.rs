@@ -112,6 +112,18 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
         auth: Auth::Required,
     },
     HttpRoute {
+        method: "GET",
+        path: "/api/concerts/{id}/sales-policy",
+        function: "admin-sales-policy",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "PUT",
+        path: "/api/concerts/{id}/sales-policy",
+        function: "admin-sales-policy",
+        auth: Auth::Required,
+    },
+    HttpRoute {
         method: "POST",
         path: "/api/queue/{concertId}/join",
         function: "queue-join",

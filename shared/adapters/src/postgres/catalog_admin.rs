@@ -2,6 +2,7 @@ use sqlx::{PgPool, Row};
 use ticketrush_core::{
     ConcertId, StoreError,
     catalog::{CatalogAdmin, ConcertDraft},
+    sale::SalesPolicy,
 };
 
 use super::store_error;
@@ -18,7 +19,57 @@ impl PostgresCatalogAdmin {
     }
 }
 
+/// The one statement that writes a concert's policy.
+async fn write_policy(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    concert_id: i64,
+    policy: &SalesPolicy,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        r#"INSERT INTO sales_policies (concert_id, presale_starts_at, presale_min_tier,
+               general_sale_starts_at, sale_ends_at, max_seats_per_user, queue_gated)
+           VALUES ($1, $2, $3, $4, $5, $6, $7)
+           ON CONFLICT (concert_id) DO UPDATE SET presale_starts_at = EXCLUDED.presale_starts_at,
+               presale_min_tier = EXCLUDED.presale_min_tier,
+               general_sale_starts_at = EXCLUDED.general_sale_starts_at,
+               sale_ends_at = EXCLUDED.sale_ends_at,
+               max_seats_per_user = EXCLUDED.max_seats_per_user,
+               queue_gated = EXCLUDED.queue_gated, updated_at = now()"#,
+    )
+    .bind(concert_id)
+    .bind(policy.presale().map(|p| p.starts_at))
+    .bind(policy.presale().map(|p| p.min_tier.as_str()))
+    .bind(policy.general_sale_starts_at())
+    .bind(policy.sale_ends_at())
+    .bind(i32::from(policy.max_seats_per_user()))
+    .bind(policy.queue_gated())
+    .execute(&mut **tx)
+    .await
+    .map(|_| ())
+    .map_err(store_error)
+}
+
 impl CatalogAdmin for PostgresCatalogAdmin {
+    async fn put_policy(
+        &self,
+        concert: ConcertId,
+        policy: &SalesPolicy,
+    ) -> Result<bool, StoreError> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let exists: bool =
+            sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM concerts WHERE id = $1)")
+                .bind(concert.get())
+                .fetch_one(&mut *tx)
+                .await
+                .map_err(store_error)?;
+        if !exists {
+            return Ok(false);
+        }
+        write_policy(&mut tx, concert.get(), policy).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(true)
+    }
+
     async fn upsert_concert(&self, draft: &ConcertDraft) -> Result<ConcertId, StoreError> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let concert_id: i64 = sqlx::query(
@@ -46,29 +97,7 @@ impl CatalogAdmin for PostgresCatalogAdmin {
                     .await
                     .map_err(store_error)?;
             }
-            Some(policy) => {
-                sqlx::query(
-                    r#"INSERT INTO sales_policies (concert_id, presale_starts_at, presale_min_tier,
-                           general_sale_starts_at, sale_ends_at, max_seats_per_user, queue_gated)
-                       VALUES ($1, $2, $3, $4, $5, $6, $7)
-                       ON CONFLICT (concert_id) DO UPDATE SET presale_starts_at = EXCLUDED.presale_starts_at,
-                           presale_min_tier = EXCLUDED.presale_min_tier,
-                           general_sale_starts_at = EXCLUDED.general_sale_starts_at,
-                           sale_ends_at = EXCLUDED.sale_ends_at,
-                           max_seats_per_user = EXCLUDED.max_seats_per_user,
-                           queue_gated = EXCLUDED.queue_gated, updated_at = now()"#,
-                )
-                .bind(concert_id)
-                .bind(policy.presale().map(|p| p.starts_at))
-                .bind(policy.presale().map(|p| p.min_tier.as_str()))
-                .bind(policy.general_sale_starts_at())
-                .bind(policy.sale_ends_at())
-                .bind(i32::from(policy.max_seats_per_user()))
-                .bind(policy.queue_gated())
-                .execute(&mut *tx)
-                .await
-                .map_err(store_error)?;
-            }
+            Some(policy) => write_policy(&mut tx, concert_id, policy).await?,
         }
 
         for perf in &draft.performances {
