@@ -23,3 +23,11 @@ pub fn scheduled(name: &str) -> aws_lambda_events::event::cloudwatch_events::Clo
     serde_json::from_str(&text(name))
         .unwrap_or_else(|e| panic!("events/{name} is not a scheduled event: {e}"))
 }
+
+/// A function response's JSON body.
+pub fn body(resp: &lambda_http::Response<lambda_http::Body>) -> serde_json::Value {
+    match resp.body() {
+        lambda_http::Body::Text(t) => serde_json::from_str(t).expect("a JSON body"),
+        other => panic!("expected a text body, got {other:?}"),
+    }
+}

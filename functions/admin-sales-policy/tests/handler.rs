@@ -1,24 +1,15 @@
 //! The sales-policy handler driven by its events/ sample against real PostgreSQL.
 
 use admin_sales_policy::{SalesPolicyFunction, handle};
-use lambda_http::Body;
-use serde_json::Value;
 use ticketrush_adapters::{
     postgres::{PostgresCatalog, PostgresCatalogAdmin},
     push::LoggingPushPublisher,
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create},
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn an_admin_sets_a_policy_and_others_may_not() {

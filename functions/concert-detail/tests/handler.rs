@@ -2,21 +2,12 @@
 
 use chrono::Duration;
 use concert_detail::{ConcertDetailFunction, handle};
-use lambda_http::Body;
-use serde_json::Value;
 use ticketrush_adapters::{SystemClock, postgres::PostgresCatalog};
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create, first_option, take_seats},
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn sample_event_returns_the_concert_with_its_performances() {

@@ -4,8 +4,6 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hold_confirm::{HoldConfirmFunction, handle};
-use lambda_http::Body;
-use serde_json::Value;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
@@ -20,7 +18,7 @@ use ticketrush_core::{
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create},
     redis_store,
 };
@@ -32,13 +30,6 @@ const SETTINGS: HoldSettings = HoldSettings {
         flush_window: Duration::from_millis(200),
     },
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn sample_event_holds_the_selected_seats_and_replays() {

@@ -3,26 +3,17 @@
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
-use lambda_http::Body;
 use queue_join::{QueueJoinFunction, handle};
-use serde_json::Value;
 use ticketrush_adapters::{
     SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog,
     queue_tokens::HmacQueueTokens, redis::RedisWaitingRoom,
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create},
     queue_settings, queue_tokens, redis_store,
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 async fn function(
     db: &TestDb,

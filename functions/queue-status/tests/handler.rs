@@ -1,19 +1,13 @@
 //! The queue-status and queue-leave handlers driven by their events/ samples against real Redis.
 
 use chrono::Utc;
-use lambda_http::Body;
 use queue_status::{QueueStatusFunction, handle};
-use serde_json::Value;
 use ticketrush_adapters::{SystemClock, redis::RedisWaitingRoom};
 use ticketrush_core::{ConcertId, UserId, queue::WaitingRoom};
-use ticketrush_testkit::{events, queue_settings, queue_tokens, redis_store};
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
+use ticketrush_testkit::{
+    events::{self, body},
+    queue_settings, queue_tokens, redis_store,
+};
 
 #[tokio::test]
 async fn sample_event_reports_rank_and_absence() {

@@ -1,9 +1,7 @@
 //! The search handler driven by its events/ sample against real PostgreSQL.
 
 use chrono::{Duration, Utc};
-use lambda_http::Body;
 use search::{SearchFunction, handle};
-use serde_json::Value;
 use ticketrush_adapters::{
     SystemClock,
     config::{PostgresConfig, Secret},
@@ -15,7 +13,7 @@ use ticketrush_core::{
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create},
 };
 
@@ -23,13 +21,6 @@ const REALTIME: RealtimeSettings = RealtimeSettings {
     realtime_mode: RealtimeMode::Hybrid,
     hybrid_poll_interval_millis: 15_000,
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn sample_event_returns_cards_for_the_gold_caller() {

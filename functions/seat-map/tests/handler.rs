@@ -1,9 +1,7 @@
 //! The seat-map handler driven by its events/ sample against real PostgreSQL.
 
 use chrono::Utc;
-use lambda_http::Body;
 use seat_map::{SeatMapFunction, handle};
-use serde_json::Value;
 use ticketrush_adapters::{postgres::PostgresCatalog, redis::RedisSeatLocks};
 use ticketrush_core::{
     SeatId, UserId,
@@ -11,17 +9,10 @@ use ticketrush_core::{
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create, first_option, take_seats},
     redis_store,
 };
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
-    }
-}
 
 #[tokio::test]
 async fn sample_event_returns_a_page_of_seats_with_ledger_status() {

@@ -3,7 +3,6 @@
 use std::time::Duration as StdDuration;
 
 use chrono::{Duration, Utc};
-use lambda_http::Body;
 use seat_select::{SeatSelectFunction, handle};
 use serde_json::Value;
 use ticketrush_adapters::{
@@ -17,7 +16,7 @@ use ticketrush_core::{
 };
 use ticketrush_testkit::{
     db::TestDb,
-    events,
+    events::{self, body},
     fixtures::{ConcertSpec, create},
     queue_tokens, redis_store,
 };
@@ -46,13 +45,6 @@ async fn function(db: &TestDb) -> Function {
         publisher: LoggingPushPublisher,
         clock: SystemClock,
         settings: SETTINGS,
-    }
-}
-
-fn body(resp: &lambda_http::Response<Body>) -> Value {
-    match resp.body() {
-        Body::Text(t) => serde_json::from_str(t).expect("json body"),
-        other => panic!("unexpected body {other:?}"),
     }
 }
 
