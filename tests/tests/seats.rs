@@ -461,3 +461,94 @@ async fn the_reservation_lifecycle_through_the_runtime() {
     assert_eq!((status, problem["field"].as_str()), (400, Some("id")));
     rt.stop().await;
 }
+
+#[tokio::test]
+async fn stopped_redis_gets_a_clear_503_on_select_and_recovers() {
+    use ticketrush_testkit::{proxy::FaultProxy, setting};
+
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            ..Default::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    let redis_url = setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15");
+    let addr = redis_url
+        .trim_start_matches("redis://")
+        .split('/')
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let proxy = FaultProxy::start(addr).await;
+    let proxied = format!(
+        "redis://{}/{}",
+        proxy.addr,
+        redis_url.rsplit('/').next().unwrap()
+    );
+    let rt = LocalRuntime::start(
+        &db.url,
+        &[("REDIS_URL", &proxied), ("REDIS_TIMEOUT_MS", "300")],
+    )
+    .await;
+    let client = Client::new();
+    let buyer = Buyer {
+        bearer: rt.token("gus", "BASIC", false),
+        queue_token: None,
+    };
+    let seat: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
+        .bind(option.get())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+    let url = rt.url(&format!("/api/options/{option}/seats/{seat}/select"));
+
+    proxy.cut();
+    let (status, problem) = call(
+        &client,
+        Method::POST,
+        url.clone(),
+        &buyer,
+        Some(json!({"requestId": "g1"})),
+    )
+    .await;
+    assert_eq!(
+        (status, problem["code"].as_str()),
+        (503, Some("UNAVAILABLE"))
+    );
+    let map = client
+        .get(rt.url(&format!("/api/options/{option}/seats")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        map.status(),
+        503,
+        "no seat map that could show a taken seat as free"
+    );
+
+    proxy.restore().await;
+    let mut back = false;
+    for _ in 0..50 {
+        if call(
+            &client,
+            Method::POST,
+            url.clone(),
+            &buyer,
+            Some(json!({"requestId": "g2"})),
+        )
+        .await
+        .0 == 200
+        {
+            back = true;
+            break;
+        }
+        tokio::time::sleep(StdDuration::from_millis(100)).await;
+    }
+    assert!(back, "clicks work again once Redis is back");
+    rt.stop().await;
+}
