@@ -12,6 +12,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     OptionId, SeatId, Tier, UserId,
+    abuse::AbuseRules,
     reservations::{
         HoldError, HoldOutcome, HoldRequest, HoldSettings, NewHold, ReservationLedger, confirm_hold,
     },
@@ -28,6 +29,12 @@ const SETTINGS: HoldSettings = HoldSettings {
     seats: SeatSettings {
         lock_ttl: Duration::from_secs(30),
         flush_window: Duration::from_millis(200),
+    },
+    abuse: AbuseRules {
+        max_holds: 100,
+        holds_window: Duration::from_secs(60),
+        repeat_window: Duration::from_secs(10),
+        device_window: Duration::from_secs(600),
     },
 };
 
@@ -429,5 +436,122 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
             }
         ),
         "{err:?}"
+    );
+}
+
+async fn audited(pool: &PgPool, rule: &str) -> i64 {
+    sqlx::query_scalar("SELECT count(*) FROM abuse_audit WHERE rule = $1")
+        .bind(rule)
+        .fetch_one(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn abuse_rules_block_and_every_block_is_audited() {
+    use ticketrush_core::abuse::{AbuseError, DeviceFingerprint};
+
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            rows: 2,
+            seats_per_row: 10,
+            ..Default::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    let seats = seat_ids(&db.pool, option).await;
+    let w = world(&db).await;
+    let mut settings = SETTINGS;
+    settings.abuse.max_holds = 2;
+    let attempt = |user: &str, seat: SeatId, request: &str, device: Option<&str>| {
+        let (w, user, request, device) = (
+            w.clone(),
+            UserId::parse(user).unwrap(),
+            request.to_owned(),
+            device.map(str::to_owned),
+        );
+        async move {
+            let click = SeatClick {
+                option,
+                seat,
+                user: user.clone(),
+                tier: Tier::Basic,
+                request: RequestId::parse(&format!("sel-{request}")).unwrap(),
+                queue_token: None,
+                now: Utc::now(),
+            };
+            let _ = select_seat(
+                &w.catalog,
+                &w.locks,
+                &queue_tokens(),
+                &LoggingPushPublisher,
+                settings.seats,
+                &click,
+            )
+            .await;
+            let hold = HoldRequest::new(option, vec![seat], RequestId::parse(&request).unwrap())
+                .unwrap()
+                .with_device(device.map(|d| DeviceFingerprint::parse(&d).unwrap()));
+            confirm_hold(
+                &w.catalog,
+                &w.locks,
+                &w.ledger,
+                &LoggingPushPublisher,
+                settings,
+                &user,
+                &hold,
+                Utc::now(),
+            )
+            .await
+        }
+    };
+
+    // A bot submits the same seats twice under two request ids.
+    attempt("bot", seats[0], "b1", None).await.unwrap();
+    let err = attempt("bot", seats[0], "b2", None).await.unwrap_err();
+    assert!(
+        matches!(err, HoldError::Abuse(AbuseError::RepeatedRequest)),
+        "{err:?}"
+    );
+    assert_eq!(audited(&db.pool, "REPEATED_REQUEST").await, 1);
+
+    // Too many holds in the window.
+    attempt("bot", seats[1], "b3", None).await.unwrap();
+    let err = attempt("bot", seats[2], "b4", None).await.unwrap_err();
+    assert!(
+        matches!(err, HoldError::Abuse(AbuseError::HoldRate { .. })),
+        "{err:?}"
+    );
+    assert_eq!(audited(&db.pool, "HOLD_RATE").await, 1);
+
+    // One device, two accounts.
+    attempt("alice", seats[5], "a1", Some("device-123"))
+        .await
+        .unwrap();
+    let err = attempt("mallory", seats[6], "m1", Some("device-123"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, HoldError::Abuse(AbuseError::DeviceShared)),
+        "{err:?}"
+    );
+    assert_eq!(audited(&db.pool, "DEVICE_SHARED").await, 1);
+    attempt("alice", seats[7], "a2", Some("device-123"))
+        .await
+        .unwrap();
+
+    let held_by_blocked: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM reservations WHERE request_id IN ('b2', 'b4', 'm1')",
+    )
+    .fetch_one(&db.pool)
+    .await
+    .unwrap();
+    assert_eq!(
+        held_by_blocked, 0,
+        "a blocked hold writes no reservation, only its audit row"
     );
 }

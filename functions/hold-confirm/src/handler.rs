@@ -4,13 +4,18 @@ use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
 use ticketrush_core::{
     Clock, OptionId, SeatId,
+    abuse::{AbuseLedger, DeviceFingerprint},
     catalog::CatalogRepository,
     push::PushPublisher,
     reservations::{HoldRequest, HoldSettings, ReservationLedger, confirm_hold},
     seats::{RequestId, SeatLocks},
 };
 use ticketrush_lambda::{
-    Problem, identity::require_identity, json, problem::respond, request::json_body,
+    Problem,
+    identity::require_identity,
+    json,
+    problem::respond,
+    request::{header, json_body},
 };
 
 pub struct HoldConfirmFunction<R, L, D, P, C> {
@@ -37,7 +42,7 @@ pub async fn handle<R, L, D, P, C>(
 where
     R: CatalogRepository,
     L: SeatLocks,
-    D: ReservationLedger,
+    D: ReservationLedger + AbuseLedger,
     P: PushPublisher,
     C: Clock,
 {
@@ -51,7 +56,7 @@ async fn hold<R, L, D, P, C>(
 where
     R: CatalogRepository,
     L: SeatLocks,
-    D: ReservationLedger,
+    D: ReservationLedger + AbuseLedger,
     P: PushPublisher,
     C: Clock,
 {
@@ -63,7 +68,11 @@ where
         .iter()
         .map(|s| SeatId::parse("seatIds", &s.to_string()))
         .collect::<Result<Vec<_>, _>>()?;
-    let request = HoldRequest::new(option, seats, RequestId::parse(&body.request_id)?)?;
+    let device = header(req, "x-device-fingerprint")
+        .map(DeviceFingerprint::parse)
+        .transpose()?;
+    let request =
+        HoldRequest::new(option, seats, RequestId::parse(&body.request_id)?)?.with_device(device);
     let confirmed = confirm_hold(
         &f.catalog,
         &f.locks,

@@ -31,6 +31,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         settings: HoldSettings {
             hold_ttl: or_exit(config::hold_ttl_from_env(&env), "configuration"),
             seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
+            abuse: or_exit(config::abuse_rules_from_env(&env), "configuration"),
         },
     };
     run(service_fn(|req| async {

@@ -13,6 +13,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     OptionId, SeatId, UserId,
+    abuse::AbuseRules,
     reservations::HoldSettings,
     seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
 };
@@ -28,6 +29,12 @@ const SETTINGS: HoldSettings = HoldSettings {
     seats: SeatSettings {
         lock_ttl: Duration::from_secs(30),
         flush_window: Duration::from_millis(200),
+    },
+    abuse: AbuseRules {
+        max_holds: 100,
+        holds_window: Duration::from_secs(60),
+        repeat_window: Duration::from_secs(10),
+        device_window: Duration::from_secs(600),
     },
 };
 

@@ -118,6 +118,7 @@ impl Functions {
                 settings: HoldSettings {
                     hold_ttl: settings.hold_ttl,
                     seats: settings.seats,
+                    abuse: settings.abuse,
                 },
             },
             seat_release: SeatReleaseFunction {

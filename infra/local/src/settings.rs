@@ -3,13 +3,15 @@ use std::{net::SocketAddr, time::Duration};
 use ticketrush_adapters::{
     aws::PushResources,
     config::{
-        ConfigError, Env, PostgresConfig, RedisConfig, catalog_cache_ttl_from_env,
-        hold_expire_tick_from_env, hold_ttl_from_env, queue_settings_from_env, realtime_from_env,
-        seat_settings_from_env,
+        ConfigError, Env, PostgresConfig, RedisConfig, abuse_rules_from_env,
+        catalog_cache_ttl_from_env, hold_expire_tick_from_env, hold_ttl_from_env,
+        queue_settings_from_env, realtime_from_env, seat_settings_from_env,
     },
     queue_tokens::HmacQueueTokens,
 };
-use ticketrush_core::{queue::QueueSettings, realtime::RealtimeSettings, seats::SeatSettings};
+use ticketrush_core::{
+    abuse::AbuseRules, queue::QueueSettings, realtime::RealtimeSettings, seats::SeatSettings,
+};
 
 use crate::jwt::JwtSettings;
 
@@ -28,6 +30,7 @@ pub struct LocalSettings {
     pub seats: SeatSettings,
     pub hold_ttl: Duration,
     pub hold_expire_tick: Duration,
+    pub abuse: AbuseRules,
 }
 
 impl LocalSettings {
@@ -47,6 +50,7 @@ impl LocalSettings {
             seats: seat_settings_from_env(env)?,
             hold_ttl: hold_ttl_from_env(env)?,
             hold_expire_tick: hold_expire_tick_from_env(env)?,
+            abuse: abuse_rules_from_env(env)?,
         })
     }
 }

@@ -223,6 +223,18 @@ pub fn hold_expire_tick_from_env<F: Fn(&str) -> Option<String>>(
     Ok(Duration::from_millis(ms))
 }
 
+/// The abuse rules on holds.
+pub fn abuse_rules_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::abuse::AbuseRules, ConfigError> {
+    Ok(ticketrush_core::abuse::AbuseRules {
+        max_holds: env.parse_or("ABUSE_MAX_HOLDS", 5)?,
+        holds_window: Duration::from_secs(env.parse_or("ABUSE_HOLDS_WINDOW_SECS", 60)?),
+        repeat_window: Duration::from_secs(env.parse_or("ABUSE_REPEAT_WINDOW_SECS", 10)?),
+        device_window: Duration::from_secs(env.parse_or("ABUSE_DEVICE_WINDOW_SECS", 600)?),
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

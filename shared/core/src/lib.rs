@@ -3,6 +3,7 @@
 //! Nothing here performs I/O. Adapters implement the ports; the edge validates raw
 //! input into these types once.
 
+pub mod abuse;
 pub mod catalog;
 pub mod clock;
 pub mod error;

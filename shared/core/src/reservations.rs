@@ -9,6 +9,7 @@ use thiserror::Error;
 
 use crate::{
     ConcertId, OptionId, SeatId, StoreError, Tier, UserId, ValidationError,
+    abuse::{AbuseError, AbuseLedger, AbuseRules, Attempt, DeviceFingerprint, check_hold},
     catalog::{CatalogRepository, SeatStatus},
     push::{PushEvent, PushPublisher, ReservationUpdate},
     queue::WaitingRoom,
@@ -103,6 +104,8 @@ pub struct HoldRequest {
     /// Sorted, distinct.
     pub seats: Vec<SeatId>,
     pub request: RequestId,
+    /// The client's device, for the one-device-one-buyer rule; not part of the fingerprint.
+    pub device: Option<DeviceFingerprint>,
 }
 
 impl HoldRequest {
@@ -127,7 +130,13 @@ impl HoldRequest {
             option,
             seats: sorted,
             request,
+            device: None,
         })
+    }
+
+    pub fn with_device(mut self, device: Option<DeviceFingerprint>) -> Self {
+        self.device = device;
+        self
     }
 
     /// What was asked, so a replay can be told from a reused key.
@@ -390,6 +399,8 @@ pub enum HoldError {
     #[error("the sale has no sales policy")]
     NoPolicy,
     #[error(transparent)]
+    Abuse(#[from] AbuseError),
+    #[error(transparent)]
     Store(#[from] StoreError),
 }
 
@@ -408,6 +419,7 @@ pub struct HoldConfirmed {
 pub struct HoldSettings {
     pub hold_ttl: Duration,
     pub seats: SeatSettings,
+    pub abuse: AbuseRules,
 }
 
 /// Confirms the buyer's selected seats as a HOLD. A replay of the same request returns the
@@ -427,7 +439,7 @@ pub async fn confirm_hold<R, L, D, P>(
 where
     R: CatalogRepository,
     L: SeatLocks,
-    D: ReservationLedger,
+    D: ReservationLedger + AbuseLedger,
     P: PushPublisher,
 {
     match write_hold(catalog, locks, ledger, settings, user, request, now).await {
@@ -469,7 +481,7 @@ where
             })
         }
         Ok(Written::Existing(existing)) => replay(existing, request),
-        Err(HoldError::Store(err)) => {
+        Err(HoldError::Store(err) | HoldError::Abuse(AbuseError::Store(err))) => {
             // Nothing was written; let the seats go so others are not blocked by a hold
             // that cannot be made, and tell the buyer.
             for seat in &request.seats {
@@ -508,11 +520,26 @@ async fn write_hold<R, L, D>(
 where
     R: CatalogRepository,
     L: SeatLocks,
-    D: ReservationLedger,
+    D: ReservationLedger + AbuseLedger,
 {
     if let Some(existing) = ledger.by_request(user, &request.request).await? {
         return Ok(Written::Existing(existing));
     }
+    // Abuse rules come before anything else is read, so a bot's second submit of the same
+    // seats is caught (and audited) rather than answered as "not selected".
+    let fingerprint = request.fingerprint();
+    check_hold(
+        ledger,
+        settings.abuse,
+        Attempt {
+            user,
+            fingerprint: &fingerprint,
+            request_id: request.request.as_str(),
+            device: request.device.as_ref(),
+            now,
+        },
+    )
+    .await?;
     let record = catalog
         .option(request.option)
         .await?

@@ -6,6 +6,7 @@ use lambda_http::{Body, Response, http::StatusCode};
 use serde::Serialize;
 use ticketrush_core::{
     StoreError, ValidationError,
+    abuse::AbuseError,
     catalog::{ConcertDetailError, PolicyAdminError, SearchError, SeatMapError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
     reservations::{HoldError, LifecycleError},
@@ -249,6 +250,19 @@ impl IntoProblem for HoldError {
             HoldError::LimitExceeded { .. } => conflict("LIMIT_EXCEEDED", self.to_string()),
             HoldError::SeatsTaken => conflict("SEAT_UNAVAILABLE", self.to_string()),
             HoldError::NoPolicy => conflict("SALE_NOT_OPEN", self.to_string()),
+            HoldError::Abuse(AbuseError::HoldRate { retry_after }) => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "RATE_LIMITED",
+                AbuseError::HoldRate { retry_after }.to_string(),
+            )
+            .with_retry_after(retry_after.as_secs().max(1) as u32),
+            HoldError::Abuse(e @ AbuseError::RepeatedRequest) => {
+                conflict("DUPLICATE_REQUEST", e.to_string())
+            }
+            HoldError::Abuse(e @ AbuseError::DeviceShared) => {
+                Problem::new(StatusCode::FORBIDDEN, "DEVICE_SHARED", e.to_string())
+            }
+            HoldError::Abuse(AbuseError::Store(e)) => e.into_problem(),
             HoldError::Store(e) => e.into_problem(),
         }
     }

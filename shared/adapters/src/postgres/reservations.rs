@@ -1,6 +1,7 @@
 use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError, UserId,
+    abuse::{AbuseLedger, DeviceFingerprint, Rule},
     reservations::{
         ExpiredHold, HoldOutcome, NewHold, Page, Reservation, ReservationId, ReservationLedger,
         ReservationStatus, ReservedSeat,
@@ -306,5 +307,85 @@ impl ReservationLedger for PostgresReservations {
                     .ok_or_else(|| StoreError::Internal("committed reservation not found".into()))
             }
         }
+    }
+}
+
+/// The abuse trail lives beside the reservations it watches.
+impl AbuseLedger for PostgresReservations {
+    async fn holds_since(
+        &self,
+        user: &UserId,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<u32, StoreError> {
+        let n: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM reservations WHERE user_id = $1 AND created_at >= $2",
+        )
+        .bind(user.as_str())
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+    }
+
+    async fn repeated_since(
+        &self,
+        user: &UserId,
+        fingerprint: &str,
+        request_id: &str,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        sqlx::query_scalar(
+            r#"SELECT EXISTS (SELECT 1 FROM reservations
+               WHERE user_id = $1 AND fingerprint = $2 AND request_id <> $3 AND created_at >= $4)"#,
+        )
+        .bind(user.as_str())
+        .bind(fingerprint)
+        .bind(request_id)
+        .bind(since)
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)
+    }
+
+    async fn claim_device(
+        &self,
+        device: &DeviceFingerprint,
+        user: &UserId,
+        now: chrono::DateTime<chrono::Utc>,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<bool, StoreError> {
+        // Take the device if it is free, already ours, or its last buyer's window has passed.
+        let claimed: Option<String> = sqlx::query_scalar(
+            r#"INSERT INTO device_claims (device, user_id, claimed_at) VALUES ($1, $2, $3)
+               ON CONFLICT (device) DO UPDATE SET user_id = EXCLUDED.user_id, claimed_at = EXCLUDED.claimed_at
+               WHERE device_claims.user_id = EXCLUDED.user_id OR device_claims.claimed_at < $4
+               RETURNING user_id"#,
+        )
+        .bind(device.as_str())
+        .bind(user.as_str())
+        .bind(now)
+        .bind(since)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(claimed.is_some())
+    }
+
+    async fn record_block(
+        &self,
+        user: &UserId,
+        rule: Rule,
+        detail: &str,
+    ) -> Result<(), StoreError> {
+        // Straight on the pool: its own transaction, committed whatever happens to the hold.
+        sqlx::query("INSERT INTO abuse_audit (user_id, rule, detail) VALUES ($1, $2, $3)")
+            .bind(user.as_str())
+            .bind(rule.as_str())
+            .bind(detail)
+            .execute(&self.pool)
+            .await
+            .map(|_| ())
+            .map_err(store_error)
     }
 }
