@@ -52,3 +52,10 @@ bench: services
 	bin="$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
+
+# A dev token the local authorizer accepts: make -s token BUYER=buyer-gold TIER=GOLD [ADMIN=1]
+BUYER ?= buyer-basic
+TIER ?= BASIC
+.PHONY: token
+token:
+	@$(CARGO) run -q -p ticketrush-local -- token --user "$(BUYER)" --tier "$(TIER)" $(if $(ADMIN),--admin,)
