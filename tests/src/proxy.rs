@@ -70,3 +70,13 @@ impl Drop for FaultProxy {
         self.cut();
     }
 }
+
+/// A fault proxy in front of the test Redis, and the `REDIS_URL` that goes through it.
+pub async fn test_redis_behind_proxy() -> (FaultProxy, String) {
+    let url = crate::setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15");
+    let rest = url.trim_start_matches("redis://");
+    let (host, db) = rest.split_once('/').unwrap_or((rest, "0"));
+    let proxy = FaultProxy::start(host.parse().expect("TEST_REDIS_URL host:port")).await;
+    let proxied = format!("redis://{}/{db}", proxy.addr);
+    (proxy, proxied)
+}

@@ -12,10 +12,8 @@ use ticketrush_core::{
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create},
-    proxy::FaultProxy,
     queue_tokens,
     runtime::LocalRuntime,
-    setting,
 };
 
 async fn call(
@@ -176,17 +174,7 @@ async fn stopped_redis_gets_503_and_nothing_is_lost_or_doubled() {
         },
     )
     .await;
-    let redis_url = setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15");
-    let redis_addr = redis_url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let db_index = redis_url.rsplit('/').next().unwrap();
-    let proxy = FaultProxy::start(redis_addr).await;
-    let proxied = format!("redis://{}/{db_index}", proxy.addr);
+    let (proxy, proxied) = ticketrush_testkit::proxy::test_redis_behind_proxy().await;
     let rt = LocalRuntime::start(
         &db.url,
         &[("REDIS_URL", &proxied), ("REDIS_TIMEOUT_MS", "300")],

@@ -464,8 +464,6 @@ async fn the_reservation_lifecycle_through_the_runtime() {
 
 #[tokio::test]
 async fn stopped_redis_gets_a_clear_503_on_select_and_recovers() {
-    use ticketrush_testkit::{proxy::FaultProxy, setting};
-
     let db = TestDb::new().await;
     let concert = create(
         &db.pool,
@@ -476,20 +474,7 @@ async fn stopped_redis_gets_a_clear_503_on_select_and_recovers() {
     )
     .await;
     let option = first_option(&db.pool, concert).await;
-    let redis_url = setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15");
-    let addr = redis_url
-        .trim_start_matches("redis://")
-        .split('/')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
-    let proxy = FaultProxy::start(addr).await;
-    let proxied = format!(
-        "redis://{}/{}",
-        proxy.addr,
-        redis_url.rsplit('/').next().unwrap()
-    );
+    let (proxy, proxied) = ticketrush_testkit::proxy::test_redis_behind_proxy().await;
     let rt = LocalRuntime::start(
         &db.url,
         &[("REDIS_URL", &proxied), ("REDIS_TIMEOUT_MS", "300")],
