@@ -33,6 +33,7 @@ pub struct ExpirySummary {
     pub expired: u32,
     pub seats_freed: u32,
     pub locks_lapsed: u32,
+    pub resynced: u32,
 }
 
 /// Runs the tick the event was scheduled for; a store failure fails the invocation so the
@@ -64,12 +65,13 @@ where
         f.clock.now(),
     )
     .await?;
-    if report.ran && (report.expired > 0 || report.locks_lapsed > 0) {
+    if report.ran && (report.expired > 0 || report.locks_lapsed > 0 || report.resynced > 0) {
         tracing::info!(
             tick = tick.sequence,
             expired = report.expired,
             seats_freed = report.seats_freed,
             locks_lapsed = report.locks_lapsed,
+            resynced = report.resynced,
             "expiry tick"
         );
     }
@@ -78,5 +80,6 @@ where
         expired: report.expired,
         seats_freed: report.seats_freed,
         locks_lapsed: report.locks_lapsed,
+        resynced: report.resynced,
     })
 }

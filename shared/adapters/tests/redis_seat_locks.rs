@@ -315,3 +315,60 @@ async fn only_the_first_change_in_a_window_asks_for_a_flush() {
         .unwrap();
     assert!(flushes(third), "a new window");
 }
+
+#[tokio::test]
+async fn resync_makes_redis_agree_with_the_ledger() {
+    let locks = RedisSeatLocks::new(redis_store().await);
+    let a = user("a");
+    // Redis thinks seat 1 is free and clicked, and seat 2 taken; the ledger says 1 is HOLD, 2 free.
+    locks
+        .select(OPTION, seat(1), &a, &req(1), Utc::now(), TERMS)
+        .await
+        .unwrap();
+    locks
+        .record_ledger(
+            OPTION,
+            &[(seat(2), SeatStatus::Confirmed)],
+            TERMS.flush_window,
+        )
+        .await
+        .unwrap();
+    let (changed, _) = locks
+        .resync(OPTION, &[(seat(1), SeatStatus::Hold)], TERMS.flush_window)
+        .await
+        .unwrap();
+    assert_eq!(changed, 2);
+    assert_eq!(
+        locks.holders(OPTION, &[seat(1)]).await.unwrap(),
+        vec![None],
+        "the stale soft lock is gone"
+    );
+    assert_eq!(
+        locks
+            .select(OPTION, seat(1), &a, &req(2), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Unavailable
+    );
+    assert!(matches!(
+        locks
+            .select(OPTION, seat(2), &a, &req(3), Utc::now(), TERMS)
+            .await
+            .unwrap(),
+        SelectOutcome::Selected { .. }
+    ));
+    let changes = locks
+        .changes_since(OPTION, None, 100)
+        .await
+        .unwrap()
+        .changes;
+    assert!(
+        changes.contains(&(seat(1), SeatStatus::Hold))
+            && changes.contains(&(seat(2), SeatStatus::Available))
+    );
+    let (again, _) = locks
+        .resync(OPTION, &[(seat(1), SeatStatus::Hold)], TERMS.flush_window)
+        .await
+        .unwrap();
+    assert_eq!(again, 0, "nothing left to correct");
+}

@@ -236,6 +236,12 @@ pub trait ReservationLedger: Send + Sync {
         to: ReservationStatus,
     ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
 
+    /// Every seat of the performance that the ledger holds or sold.
+    fn taken_seats(
+        &self,
+        option: OptionId,
+    ) -> impl Future<Output = Result<Vec<(SeatId, SeatStatus)>, StoreError>> + Send;
+
     /// Moves up to `limit` HOLD and PAYING reservations past their expiry to EXPIRED and
     /// frees their seats, in one transaction.
     fn expire_due(
@@ -262,7 +268,12 @@ pub struct ExpiryReport {
     pub expired: u32,
     pub seats_freed: u32,
     pub locks_lapsed: u32,
+    /// Seats whose Redis state the periodic re-sync corrected.
+    pub resynced: u32,
 }
+
+/// Every this many ticks, the expiry tick also re-syncs Redis with the ledger.
+pub const RESYNC_EVERY_TICKS: u64 = 30;
 
 /// Most holds one tick expires; the rest wait for the next tick.
 pub const EXPIRE_BATCH: u32 = 500;
@@ -293,11 +304,16 @@ where
     let Some(claim) = tick.claim(scheduler, "hold-expire").await? else {
         return Ok(ExpiryReport::default());
     };
-    let outcome = expire_and_sweep(catalog, locks, ledger, room, publisher, settings, now).await;
+    let resync = tick.sequence.is_multiple_of(RESYNC_EVERY_TICKS);
+    let outcome = expire_and_sweep(
+        catalog, locks, ledger, room, publisher, settings, now, resync,
+    )
+    .await;
     claim.finish(scheduler, outcome.is_ok()).await?;
     outcome
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn expire_and_sweep<R, L, D, W, P>(
     catalog: &R,
     locks: &L,
@@ -306,6 +322,7 @@ async fn expire_and_sweep<R, L, D, W, P>(
     publisher: &P,
     settings: SeatSettings,
     now: DateTime<Utc>,
+    resync: bool,
 ) -> Result<ExpiryReport, StoreError>
 where
     R: CatalogRepository,
@@ -366,10 +383,18 @@ where
             continue;
         };
         for performance in record.performances {
-            let (lapsed, flush) = locks
+            let (lapsed, mut flush) = locks
                 .sweep_expired(performance.option_id, now, settings.flush_window)
                 .await?;
             report.locks_lapsed += lapsed;
+            if resync {
+                let taken = ledger.taken_seats(performance.option_id).await?;
+                let (changed, resync_flush) = locks
+                    .resync(performance.option_id, &taken, settings.flush_window)
+                    .await?;
+                report.resynced += changed;
+                flush |= resync_flush;
+            }
             if flush {
                 publisher
                     .publish(PushEvent::SeatsChanged {

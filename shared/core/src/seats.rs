@@ -126,6 +126,16 @@ pub trait SeatLocks: Send + Sync {
         flush_window: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
+    /// Makes Redis agree with the ledger: `taken` is every seat of the performance the ledger
+    /// holds or sold. Soft locks on those seats are cleared, the mirror is rebuilt, and every
+    /// difference is logged. Returns how many seats changed, and the flush flag.
+    fn resync(
+        &self,
+        option: OptionId,
+        taken: &[(SeatId, SeatStatus)],
+        flush_window: Duration,
+    ) -> impl Future<Output = Result<(u32, bool), StoreError>> + Send;
+
     /// Logs AVAILABLE for locks that lapsed by `now` without a release; returns how many.
     fn sweep_expired(
         &self,

@@ -2,6 +2,7 @@ use sqlx::{PgPool, Postgres, Row, Transaction};
 use ticketrush_core::{
     ConcertId, OptionId, SeatId, StoreError, UserId,
     abuse::{AbuseLedger, DeviceFingerprint, Rule},
+    catalog::SeatStatus,
     reservations::{
         ExpiredHold, HoldOutcome, NewHold, Page, Reservation, ReservationId, ReservationLedger,
         ReservationStatus, ReservedSeat,
@@ -131,6 +132,24 @@ enum Attempt {
 }
 
 impl ReservationLedger for PostgresReservations {
+    async fn taken_seats(&self, option: OptionId) -> Result<Vec<(SeatId, SeatStatus)>, StoreError> {
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT id, status FROM seats WHERE performance_id = $1 AND status <> 'AVAILABLE' ORDER BY id",
+        )
+        .bind(option.get())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(id, status)| {
+                let status = SeatStatus::from_ledger(&status).ok_or_else(|| {
+                    StoreError::Internal(format!("stored seat status {status:?}"))
+                })?;
+                Ok((SeatId::from_stored(id), status))
+            })
+            .collect()
+    }
+
     async fn reservation(&self, id: &ReservationId) -> Result<Option<Reservation>, StoreError> {
         self.load(&self.pool, id.as_str()).await
     }

@@ -115,6 +115,44 @@ return first and 1 or 0
     )
 });
 
+/// ARGV: window, maxlen, then the ledger's taken seat/status pairs. Seats the mirror had but
+/// the ledger no longer holds come back AVAILABLE; seats the ledger holds lose any soft lock
+/// and join the mirror. Each difference is logged.
+static RESYNC: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local taken, locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local window, maxlen = ARGV[1], ARGV[2]
+local ledger = {}
+for i = 3, #ARGV, 2 do ledger[ARGV[i]] = ARGV[i + 1] end
+local changed = 0
+for _, seat in ipairs(redis.call('SMEMBERS', taken)) do
+  if not ledger[seat] then
+    redis.call('SREM', taken, seat)
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
+    changed = changed + 1
+  end
+end
+for seat, status in pairs(ledger) do
+  local locked = redis.call('GET', lock_prefix .. seat)
+  if locked then
+    local owner = string.match(locked, '^%d+|[^|]*|(.*)$')
+    redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
+    redis.call('DEL', lock_prefix .. seat)
+    redis.call('ZREM', locks, seat)
+  end
+  if redis.call('SADD', taken, seat) == 1 or locked then
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
+    changed = changed + 1
+  end
+end
+local first = 0
+if changed > 0 and redis.call('SET', flush, '1', 'NX', 'PX', window) then first = 1 end
+return {changed, first}
+"#,
+    )
+});
+
 /// Locks whose expiry passed without a release come back as AVAILABLE in the log.
 static SWEEP: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
@@ -345,6 +383,33 @@ impl SeatLocks for RedisSeatLocks {
             .await
             .map_err(store_error)?;
         Ok(first == 1)
+    }
+
+    async fn resync(
+        &self,
+        option: OptionId,
+        taken: &[(SeatId, SeatStatus)],
+        flush_window: Duration,
+    ) -> Result<(u32, bool), StoreError> {
+        let k = self.keys(option);
+        let mut conn = self.store.conn.clone();
+        let mut invocation = RESYNC.prepare_invoke();
+        invocation
+            .key(&k.taken)
+            .key(&k.locks)
+            .key(&k.log)
+            .key(&k.flush)
+            .key(k.lock_prefix())
+            .arg(flush_window.as_millis() as u64)
+            .arg(LOG_MAX_LEN);
+        for (seat, status) in taken {
+            invocation.arg(seat.get()).arg(status_name(*status));
+        }
+        let (changed, first): (u32, i64) = invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok((changed, first == 1))
     }
 
     async fn sweep_expired(
