@@ -84,12 +84,30 @@ return 1
     )
 });
 
+/// Drops a seat's soft lock, its place in the holder's count and its expiry entry; true if
+/// there was one. Shared by the scripts that apply the ledger to Redis.
+const CLEAR_LOCK_LUA: &str = r#"
+local function clear_lock(lock_prefix, locks, seat)
+  local current = redis.call('GET', lock_prefix .. seat)
+  redis.call('ZREM', locks, seat)
+  if not current then return false end
+  local owner = string.match(current, '^%d+|[^|]*|(.*)$')
+  redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
+  redis.call('DEL', lock_prefix .. seat)
+  return true
+end
+"#;
+
+fn with_clear_lock(body: &str) -> Script {
+    Script::new(&format!("{CLEAR_LOCK_LUA}{body}"))
+}
+
 /// ARGV: window, maxlen, then seat/status pairs. A seat leaving AVAILABLE loses its soft lock
 /// (and its place in the holder's count) and joins the ledger mirror; one coming back leaves
 /// it. The lock and held-set keys are built from the `{optionId}`-tagged prefix, so they stay
 /// in the script's slot.
 static RECORD_LEDGER: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clear_lock(
         r#"
 local taken, locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local window, maxlen = ARGV[1], ARGV[2]
@@ -99,13 +117,7 @@ for i = 3, #ARGV, 2 do
     redis.call('SREM', taken, seat)
   else
     redis.call('SADD', taken, seat)
-    local current = redis.call('GET', lock_prefix .. seat)
-    if current then
-      local owner = string.match(current, '^%d+|[^|]*|(.*)$')
-      redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
-      redis.call('DEL', lock_prefix .. seat)
-    end
-    redis.call('ZREM', locks, seat)
+    clear_lock(lock_prefix, locks, seat)
   end
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
 end
@@ -119,7 +131,7 @@ return first and 1 or 0
 /// the ledger no longer holds come back AVAILABLE; seats the ledger holds lose any soft lock
 /// and join the mirror. Each difference is logged.
 static RESYNC: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    with_clear_lock(
         r#"
 local taken, locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local window, maxlen = ARGV[1], ARGV[2]
@@ -134,13 +146,7 @@ for _, seat in ipairs(redis.call('SMEMBERS', taken)) do
   end
 end
 for seat, status in pairs(ledger) do
-  local locked = redis.call('GET', lock_prefix .. seat)
-  if locked then
-    local owner = string.match(locked, '^%d+|[^|]*|(.*)$')
-    redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
-    redis.call('DEL', lock_prefix .. seat)
-    redis.call('ZREM', locks, seat)
-  end
+  local locked = clear_lock(lock_prefix, locks, seat)
   if redis.call('SADD', taken, seat) == 1 or locked then
     redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
     changed = changed + 1
