@@ -38,7 +38,7 @@ test-db:
 	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS ticketrush_test WITH (FORCE)' -c 'CREATE DATABASE ticketrush_test'
 	bash infra/local/scripts/flush-test-redis.sh
 
-test: services lint test-db
+test: services lint test-db template-check
 	$(CARGO) build --workspace --all-targets --locked
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
 	$(CARGO) nextest run --workspace --no-fail-fast
@@ -59,3 +59,19 @@ TIER ?= BASIC
 .PHONY: token
 token:
 	@$(CARGO) run -q -p ticketrush-local -- token --user "$(BUYER)" --tier "$(TIER)" $(if $(ADMIN),--admin,)
+
+# AWS: the SAM template checked offline (cfn-lint, sam validate, cfn-lint of the translated
+# output), tools from PyPI in .venv.
+VENV := .venv/bin
+export SAM_CLI_TELEMETRY := 0
+.PHONY: aws-tools template-check
+aws-tools:
+	bash infra/aws/scripts/tools.sh
+
+template-check: aws-tools
+	$(VENV)/cfn-lint infra/aws/template.yaml
+	cd infra/aws && ../../$(VENV)/sam validate --region us-east-1 --template template.yaml
+	mkdir -p target/aws
+	$(VENV)/python infra/aws/scripts/translate.py infra/aws/template.yaml >target/aws/translated.yaml
+	$(VENV)/cfn-lint target/aws/translated.yaml
+	@echo "template-check: infra/aws/template.yaml is valid"

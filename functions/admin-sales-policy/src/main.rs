@@ -8,7 +8,10 @@ use ticketrush_lambda::{startup::or_exit, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let env = config::Env::process();
+    let env = or_exit(
+        ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let function = SalesPolicyFunction {

@@ -12,7 +12,10 @@ use ticketrush_lambda::{startup::or_exit, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
-    let env = config::Env::process();
+    let env = or_exit(
+        ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(
         RedisStore::connect(&or_exit(

@@ -12,7 +12,10 @@ use ticketrush_lambda::{startup::or_exit, telemetry};
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
-    let env = config::Env::process();
+    let env = or_exit(
+        ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
     let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
     let function = SeatReleaseFunction {
         locks: RedisSeatLocks::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),

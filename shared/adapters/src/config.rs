@@ -12,6 +12,8 @@ pub enum ConfigError {
     Missing(&'static str),
     #[error("{name} is invalid: {reason}")]
     Invalid { name: &'static str, reason: String },
+    #[error("{name} could not be read from Secrets Manager: {reason}")]
+    Secret { name: String, reason: String },
 }
 
 /// Where settings come from: the process environment, or a map in tests.

@@ -9,5 +9,6 @@ pub mod postgres;
 pub mod push;
 pub mod queue_tokens;
 pub mod redis;
+pub mod secrets;
 
 pub use clock::SystemClock;

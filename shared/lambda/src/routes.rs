@@ -163,6 +163,53 @@ pub struct Schedule {
     pub aws_expression: &'static str,
 }
 
+/// A WebSocket API route: the route key (`$connect`, `$disconnect`, `$default` or an
+/// `action` value) and the function behind it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsRoute {
+    pub route_key: &'static str,
+    pub function: &'static str,
+    /// The REQUEST authorizer that runs first (only on `$connect`, reading `?token=`).
+    pub authorizer: Option<&'static str>,
+}
+
+/// The WebSocket API's routes. `push-dispatch` has none: the push queue (SQS) triggers it.
+pub const WS_ROUTES: &[WsRoute] = &[
+    WsRoute {
+        route_key: "$connect",
+        function: "ws-connect",
+        authorizer: Some("ws-authorize"),
+    },
+    WsRoute {
+        route_key: "$disconnect",
+        function: "ws-disconnect",
+        authorizer: None,
+    },
+    WsRoute {
+        route_key: "subscribe",
+        function: "ws-message",
+        authorizer: None,
+    },
+    WsRoute {
+        route_key: "unsubscribe",
+        function: "ws-message",
+        authorizer: None,
+    },
+    WsRoute {
+        route_key: "ping",
+        function: "ws-message",
+        authorizer: None,
+    },
+    WsRoute {
+        route_key: "$default",
+        function: "ws-message",
+        authorizer: None,
+    },
+];
+
+/// The function the push queue triggers (an SQS event source with partial batch failures).
+pub const PUSH_QUEUE_CONSUMER: &str = "push-dispatch";
+
 /// The route for a request, and its path parameters. Literal segments win over
 /// parameters, so `/api/concerts/search` never reaches `/api/concerts/{id}`.
 pub fn find_route<'p>(
