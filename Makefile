@@ -41,7 +41,9 @@ test-db:
 test: services lint test-db template-check
 	$(CARGO) build --workspace --all-targets --locked
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
-	$(CARGO) nextest run --workspace --no-fail-fast
+	$(MAKE) --no-print-directory boot-check
+	$(CARGO) check -q -p ticketrush-testkit --features localstack --tests --locked
+	$(CARGO) nextest run --workspace --no-fail-fast -E 'not (package(ticketrush-testkit) and binary(boot))'
 
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all
@@ -75,3 +77,30 @@ template-check: aws-tools
 	$(VENV)/python infra/aws/scripts/translate.py infra/aws/template.yaml >target/aws/translated.yaml
 	$(VENV)/cfn-lint target/aws/translated.yaml
 	@echo "template-check: infra/aws/template.yaml is valid"
+
+# Every function binary booted under our Lambda Runtime API stand-in, answering its events/
+# sample; prints init time and idle RSS. package-check builds the binaries first.
+.PHONY: boot-check package-check package deploy
+boot-check:
+	$(CARGO) nextest run -p ticketrush-testkit --test boot --no-fail-fast --no-capture
+
+package-check: services
+	$(CARGO) build --workspace --bins --locked
+	$(MAKE) --no-print-directory boot-check
+
+# One arm64 Lambda zip (bootstrap inside) per function in dist/lambda/<name>/bootstrap.zip.
+LAMBDA_FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+package: aws-tools
+	rustup target add aarch64-unknown-linux-gnu
+	PATH="$(CURDIR)/.venv/bin:$$PATH" CARGO_TARGET_DIR="$(CURDIR)/target" \
+	  $(CARGO) lambda build --release --arm64 --output-format zip --lambda-dir dist/lambda \
+	  $(foreach f,$(LAMBDA_FUNCTIONS),--bin $(f))
+	@ls -l dist/lambda/*/bootstrap.zip
+
+# sam build (cargo-lambda, arm64) and deploy; the first run asks for the parameters and
+# saves them in infra/aws/samconfig.toml.
+deploy: aws-tools
+	rustup target add aarch64-unknown-linux-gnu
+	cd infra/aws && PATH="$(CURDIR)/.venv/bin:$$PATH" sam build --beta-features
+	cd infra/aws && if [ -f samconfig.toml ]; then PATH="$(CURDIR)/.venv/bin:$$PATH" sam deploy; \
+	  else PATH="$(CURDIR)/.venv/bin:$$PATH" sam deploy --guided --capabilities CAPABILITY_IAM; fi

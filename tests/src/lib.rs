@@ -2,9 +2,11 @@
 //! own PostgreSQL schema and Redis key prefix, so tests run in parallel and never touch
 //! dev data.
 
+pub mod aws_backend;
 pub mod db;
 pub mod events;
 pub mod fixtures;
+pub mod lambda_api;
 pub mod proxy;
 pub mod runtime;
 
@@ -53,10 +55,11 @@ pub fn queue_settings() -> ticketrush_core::queue::QueueSettings {
     }
 }
 
-/// AWS SDK settings for the emulator, with the defaults `make test` uses.
+/// AWS SDK settings for the selected backend (`aws_backend`), with the defaults `make test`
+/// uses.
 pub async fn aws_config() -> aws_config::SdkConfig {
     aws_config::defaults(aws_config::BehaviorVersion::latest())
-        .endpoint_url(setting("AWS_ENDPOINT_URL", "http://127.0.0.1:4566"))
+        .endpoint_url(aws_backend::endpoint().await)
         .region(aws_config::Region::new(setting("AWS_REGION", "us-east-1")))
         .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
             setting("AWS_ACCESS_KEY_ID", "local"),

@@ -72,6 +72,7 @@ impl LocalRuntime {
             .env("TICKETRUSH_BIND", "127.0.0.1:0")
             .env("DATABASE_ACQUIRE_TIMEOUT_MS", "1000")
             .env("REDIS_KEY_PREFIX", &redis_prefix)
+            .env("AWS_ENDPOINT_URL", crate::aws_backend::endpoint().await)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .kill_on_drop(true);

@@ -10,6 +10,7 @@ use ticketrush_core::{
     reservations::{HoldRequest, HoldSettings, ReservationLedger, confirm_hold},
     seats::{RequestId, SeatLocks},
 };
+use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
@@ -90,6 +91,7 @@ where
     let status = if confirmed.replayed {
         StatusCode::OK
     } else {
+        metrics::count("hold-confirm", Metric::Holds, 1);
         StatusCode::CREATED
     };
     Ok(json(status, &confirmed.reservation))

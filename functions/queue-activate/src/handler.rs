@@ -9,6 +9,7 @@ use ticketrush_core::{
     queue::{ActivationError, QueueSettings, QueueTokens, WaitingRoom, activate_tick},
     schedule::{SchedulerLock, TickRun},
 };
+use ticketrush_lambda::metrics::{self, Metric};
 
 pub struct QueueActivateFunction<R, W, L, P, T, C> {
     pub catalog: R,
@@ -66,6 +67,7 @@ where
         dropped: report.dropped,
         rank_updates: report.rank_updates,
     };
+    metrics::count("queue-activate", Metric::Admits, summary.admitted.into());
     if summary.ran && (summary.admitted > 0 || summary.dropped > 0) {
         tracing::info!(
             tick = tick.sequence,

@@ -6,6 +6,7 @@ use ticketrush_core::{
     catalog::CatalogRepository,
     queue::{QueueSettings, QueueTokens, WaitingRoom, join_queue},
 };
+use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
     Problem, identity::require_identity, json, problem::respond, request::path,
 };
@@ -42,5 +43,6 @@ async fn join<R: CatalogRepository, W: WaitingRoom, T: QueueTokens, C: Clock>(
         f.clock.now(),
     )
     .await?;
+    metrics::count("queue-join", Metric::QueueJoins, 1);
     Ok(json(StatusCode::OK, &view))
 }

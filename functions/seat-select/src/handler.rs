@@ -2,6 +2,7 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
+use ticketrush_core::seats::SelectError;
 use ticketrush_core::{
     Clock, OptionId, SeatId,
     catalog::CatalogRepository,
@@ -9,6 +10,7 @@ use ticketrush_core::{
     queue::{ActiveToken, QueueTokens},
     seats::{RequestId, SeatClick, SeatLocks, SeatSettings, select_seat},
 };
+use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
@@ -80,6 +82,11 @@ where
         f.settings,
         &click,
     )
-    .await?;
+    .await
+    .inspect_err(|e| {
+        if matches!(e, SelectError::AlreadySelected) {
+            metrics::count("seat-select", Metric::SoftLockConflicts, 1);
+        }
+    })?;
     Ok(json(StatusCode::OK, &selected))
 }

@@ -3,6 +3,7 @@
 //! and the route table that both AWS and the local runtime follow.
 
 pub mod identity;
+pub mod metrics;
 pub mod problem;
 pub mod request;
 pub mod response;
