@@ -6,6 +6,7 @@ use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
 use hold_expire::HoldExpireFunction;
 use lambda_http::{Body, Request, Response};
+use payment_webhook::PaymentWebhookFunction;
 use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
 use queue_leave::QueueLeaveFunction;
@@ -18,7 +19,8 @@ use seat_select::SeatSelectFunction;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
-    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations},
+    payment_webhook::HmacWebhookSignatures,
+    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments},
     push::LoggingPushPublisher,
     queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
@@ -58,8 +60,16 @@ pub struct Functions {
     sales_policy: SalesPolicyFunction<PostgresCatalog, PostgresCatalogAdmin, LoggingPushPublisher>,
     reservations: ReservationsFunction<
         PostgresReservations,
+        SandboxPayments,
         RedisSeatLocks,
         RedisWaitingRoom,
+        LoggingPushPublisher,
+        SystemClock,
+    >,
+    payment_webhook: PaymentWebhookFunction<
+        PostgresReservations,
+        HmacWebhookSignatures,
+        RedisSeatLocks,
         LoggingPushPublisher,
         SystemClock,
     >,
@@ -150,11 +160,22 @@ impl Functions {
             },
             reservations: ReservationsFunction {
                 ledger: PostgresReservations::new(pool.clone()),
+                gateway: SandboxPayments::new(pool.clone()),
                 locks: locks.clone(),
                 room: room.clone(),
                 publisher: LoggingPushPublisher,
                 clock: SystemClock,
                 seats: settings.seats,
+                payments: settings.payments,
+            },
+            payment_webhook: PaymentWebhookFunction {
+                ledger: PostgresReservations::new(pool.clone()),
+                signatures: settings.webhook_signatures.clone(),
+                locks: locks.clone(),
+                publisher: LoggingPushPublisher,
+                clock: SystemClock,
+                seats: settings.seats,
+                payments: settings.payments,
             },
             hold_expire: HoldExpireFunction {
                 catalog: catalog.clone(),
@@ -189,6 +210,7 @@ impl Functions {
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
             "reservations" => reservations::handle(&self.reservations, req).await,
+            "payment-webhook" => payment_webhook::handle(&self.payment_webhook, req).await,
             "admin-sales-policy" => admin_sales_policy::handle(&self.sales_policy, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,

@@ -5,12 +5,15 @@ use ticketrush_adapters::{
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, abuse_rules_from_env,
         catalog_cache_ttl_from_env, hold_expire_tick_from_env, hold_ttl_from_env,
-        queue_settings_from_env, realtime_from_env, seat_settings_from_env,
+        payment_settings_from_env, queue_settings_from_env, realtime_from_env,
+        seat_settings_from_env,
     },
+    payment_webhook::HmacWebhookSignatures,
     queue_tokens::HmacQueueTokens,
 };
 use ticketrush_core::{
-    abuse::AbuseRules, queue::QueueSettings, realtime::RealtimeSettings, seats::SeatSettings,
+    abuse::AbuseRules, payments::PaymentSettings, queue::QueueSettings, realtime::RealtimeSettings,
+    seats::SeatSettings,
 };
 
 use crate::jwt::JwtSettings;
@@ -31,6 +34,8 @@ pub struct LocalSettings {
     pub hold_ttl: Duration,
     pub hold_expire_tick: Duration,
     pub abuse: AbuseRules,
+    pub payments: PaymentSettings,
+    pub webhook_signatures: HmacWebhookSignatures,
 }
 
 impl LocalSettings {
@@ -51,6 +56,8 @@ impl LocalSettings {
             hold_ttl: hold_ttl_from_env(env)?,
             hold_expire_tick: hold_expire_tick_from_env(env)?,
             abuse: abuse_rules_from_env(env)?,
+            payments: payment_settings_from_env(env)?,
+            webhook_signatures: HmacWebhookSignatures::from_env(env)?,
         })
     }
 }

@@ -5,6 +5,7 @@ pub mod aws;
 pub mod cached_catalog;
 pub mod clock;
 pub mod config;
+pub mod payment_webhook;
 pub mod postgres;
 pub mod push;
 pub mod queue_tokens;

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod clock;
 pub mod error;
 pub mod ids;
+pub mod payments;
 pub mod push;
 pub mod queue;
 pub mod realtime;
