@@ -157,7 +157,7 @@ async fn a_click_is_seen_as_selecting_and_a_burst_arrives_coalesced() {
         }
     };
     // Seat ids of the first performance start at the first seat's id.
-    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE option_id = $1")
+    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
         .bind(option.get())
         .fetch_one(&db.pool)
         .await
