@@ -5,13 +5,14 @@ use ticketrush_adapters::{
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, abuse_rules_from_env,
         catalog_cache_ttl_from_env, dispatch_settings_from_env, hold_expire_tick_from_env,
-        hold_ttl_from_env, queue_settings_from_env, realtime_from_env, sale_status_tick_from_env,
-        seat_settings_from_env,
+        hold_ttl_from_env, payment_settings_from_env, queue_settings_from_env, realtime_from_env,
+        sale_status_tick_from_env, seat_settings_from_env,
     },
+    payment_webhook::HmacWebhookSignatures,
     queue_tokens::HmacQueueTokens,
 };
 use ticketrush_core::{
-    abuse::AbuseRules, dispatch::DispatchSettings, queue::QueueSettings,
+    abuse::AbuseRules, dispatch::DispatchSettings, payments::PaymentSettings, queue::QueueSettings,
     realtime::RealtimeSettings, seats::SeatSettings,
 };
 
@@ -41,6 +42,8 @@ pub struct LocalSettings {
     pub ws_ping_interval: Duration,
     /// Concurrent receive loops feeding push-dispatch, each as one Lambda instance.
     pub push_pollers: u16,
+    pub payments: PaymentSettings,
+    pub webhook_signatures: HmacWebhookSignatures,
 }
 
 impl LocalSettings {
@@ -73,6 +76,8 @@ impl LocalSettings {
                 env.parse_or("WS_PING_INTERVAL_MILLIS", 15_000)?,
             ),
             push_pollers: env.parse_or("PUSH_POLLERS", 4)?,
+            payments: payment_settings_from_env(env)?,
+            webhook_signatures: HmacWebhookSignatures::from_env(env)?,
         })
     }
 }
