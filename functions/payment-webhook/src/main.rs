@@ -3,10 +3,10 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use payment_webhook::{PaymentWebhookFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, config,
+    SystemClock, aws, config,
     payment_webhook::HmacWebhookSignatures,
     postgres,
-    push::LoggingPushPublisher,
+    push::SqsPushPublisher,
     redis::{RedisSeatLocks, RedisStore},
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
@@ -15,6 +15,10 @@ use ticketrush_lambda::{startup::or_exit, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let env = config::Env::process();
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(
         RedisStore::connect(&or_exit(
@@ -31,7 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         )),
         signatures: or_exit(HmacWebhookSignatures::from_env(&env), "configuration"),
         locks: RedisSeatLocks::new(redis),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
         payments: or_exit(config::payment_settings_from_env(&env), "configuration"),
