@@ -31,7 +31,9 @@ use ticketrush_lambda::{
     routes::{Auth, HttpRoute, find_route, path_exists},
 };
 
-use crate::{functions::Functions, health, jwt::JwtSettings, scheduler, settings::LocalSettings};
+use crate::{
+    functions::Functions, health, jwt::JwtSettings, scheduler, settings::LocalSettings, web,
+};
 
 /// API Gateway's own limit is 10 MB; no ticketrush request comes near 64 KB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -63,12 +65,14 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     });
     let app = Router::new()
         .route("/healthz", get(health::healthz))
+        .merge(web::routes(&settings.web))
         .fallback(dispatch)
         .with_state(state);
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
+    println!("  open {url}/ in a browser for the web client");
     println!("  try: curl '{url}/api/concerts/search?size=5&sort=saleOpensAt'");
     axum::serve(
         listener,

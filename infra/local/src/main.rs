@@ -12,6 +12,7 @@ mod samples;
 mod scheduler;
 mod settings;
 mod setup;
+mod web;
 
 #[derive(Parser)]
 #[command(

@@ -13,7 +13,7 @@ use ticketrush_core::{
     abuse::AbuseRules, queue::QueueSettings, realtime::RealtimeSettings, seats::SeatSettings,
 };
 
-use crate::jwt::JwtSettings;
+use crate::{jwt::JwtSettings, web::WebSettings};
 
 /// Everything the local runtime reads from the environment, once.
 #[derive(Debug, Clone)]
@@ -31,6 +31,7 @@ pub struct LocalSettings {
     pub hold_ttl: Duration,
     pub hold_expire_tick: Duration,
     pub abuse: AbuseRules,
+    pub web: WebSettings,
 }
 
 impl LocalSettings {
@@ -51,6 +52,7 @@ impl LocalSettings {
             hold_ttl: hold_ttl_from_env(env)?,
             hold_expire_tick: hold_expire_tick_from_env(env)?,
             abuse: abuse_rules_from_env(env)?,
+            web: WebSettings::from_env(env)?,
         })
     }
 }
