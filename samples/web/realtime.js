@@ -20,7 +20,7 @@ export class Realtime {
     this.socketState = 'closed'; // closed | connecting | open | failed
     this.failures = 0;
     this.topics = new Map(); // topic -> Set(handler)
-    this.polls = new Map(); // fn -> timer id (null while not polling)
+    this.polls = new Map(); // fn -> { id, every } (null while not polling)
     this.resyncs = new Set();
     this.statusListeners = new Set();
     this.pingTimer = null;
@@ -63,7 +63,7 @@ export class Realtime {
     this.reschedulePolls();
     return () => {
       const t = this.polls.get(fn);
-      if (t) clearInterval(t);
+      if (t) clearInterval(t.id);
       this.polls.delete(fn);
     };
   }
@@ -199,11 +199,14 @@ export class Realtime {
     if (handlers) for (const fn of [...handlers]) fn(msg);
   }
 
+  // Keeps every poll on a steady beat: timers restart only when polling starts, stops or
+  // changes interval, never because the socket's state moved.
   reschedulePolls() {
-    const want = this.pollNeeded();
+    const want = this.pollNeeded() ? this.intervalMs : null;
     for (const [fn, timer] of this.polls) {
-      if (timer) clearInterval(timer);
-      this.polls.set(fn, want ? setInterval(fn, this.intervalMs) : null);
+      if (timer && timer.every === want) continue;
+      if (timer) clearInterval(timer.id);
+      this.polls.set(fn, want ? { id: setInterval(fn, want), every: want } : null);
     }
   }
 

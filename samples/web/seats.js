@@ -71,11 +71,13 @@ export function mountSeats(root, ctx, optionId, concertId) {
       rows.get(s.row).push(s);
     }
     map.replaceChildren();
-    for (const [name, rows] of sections) {
+    const natural = (a, b) => a.localeCompare(b, undefined, { numeric: true });
+    for (const name of sections.keys()) {
+      const rows = new Map([...sections.get(name)].sort(([a], [b]) => natural(a, b)));
       const block = el('div', { class: 'section' }, el('h4', {}, name));
       for (const [row, list] of rows) {
         const line = el('div', { class: 'row' }, el('span', { class: 'rowname' }, row));
-        for (const s of list) {
+        for (const s of list.sort((a, b) => a.number - b.number)) {
           const node = el('button', {
             type: 'button',
             class: 'seat',
@@ -140,7 +142,8 @@ export function mountSeats(root, ctx, optionId, concertId) {
         await api.del(`/api/options/${optionId}/seats/${id}/select`, { headers: queueHeader() });
         mine.delete(id);
         entry.seat.status = 'AVAILABLE';
-      } else if (entry.seat.status === 'AVAILABLE') {
+      } else if (entry.seat.status === 'AVAILABLE' || entry.seat.status === 'SELECTING') {
+        // A seat another buyer is choosing may be about to come free: the server decides.
         const r = await api.post(
           `/api/options/${optionId}/seats/${id}/select`,
           { requestId: newRequestId() },

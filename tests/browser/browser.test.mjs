@@ -1,0 +1,308 @@
+// The web client in headless Chromium (Debian's, driven by playwright-core) against real
+// ticketrush-local processes, one per realtime mode, over the sample catalog in their own
+// database. The five checks run concurrently; the longest window is 20 s.
+//
+// Needs: TICKETRUSH_LOCAL (the binary), BROWSER_DATABASE_URL, BROWSER_REDIS_URL, and the
+// usual local secrets and AWS endpoint (the Makefile's `browser-test` target sets them).
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, spawn } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
+import { chromium } from 'playwright-core';
+
+const run = promisify(execFile);
+const ROOT = path.resolve(import.meta.dirname, '../..');
+const BIN = required('TICKETRUSH_LOCAL');
+const DATABASE_URL = required('BROWSER_DATABASE_URL');
+const REDIS_URL = required('BROWSER_REDIS_URL');
+const PORT_BASE = Number(process.env.BROWSER_PORT_BASE || 0);
+const ARTIFACTS = process.env.BROWSER_ARTIFACTS || path.join(ROOT, 'target/browser');
+const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
+const RUN_ID = `${Date.now().toString(36)}${process.pid}`;
+
+// Each mode gets its own server, Redis key prefix, push queue and connection tables, so one
+// server's dispatcher never takes another's pushes.
+const MODES = {
+  websocket: { interval: 2000, port: PORT_BASE && PORT_BASE + 1 },
+  hybrid: { interval: 3000, port: PORT_BASE && PORT_BASE + 2 },
+  polling: { interval: 2000, port: PORT_BASE && PORT_BASE + 3 },
+};
+
+function required(name) {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} must be set (see the Makefile's browser-test target)`);
+  return v;
+}
+
+function serverEnv(mode) {
+  const m = MODES[mode];
+  return {
+    ...process.env,
+    DATABASE_URL,
+    REDIS_URL,
+    REDIS_KEY_PREFIX: `br${RUN_ID}${mode[0]}`,
+    REALTIME_MODE: mode,
+    HYBRID_POLL_INTERVAL_MILLIS: String(m.interval),
+    CONNECTIONS_TABLE: `browser-${mode}-connections`,
+    SUBSCRIPTIONS_TABLE: `browser-${mode}-subscriptions`,
+    PUSH_QUEUE_NAME: `browser-${mode}-push`,
+    PUSH_DLQ_NAME: `browser-${mode}-push-dlq`,
+    TICKETRUSH_BIND: `127.0.0.1:${m.port || 0}`,
+    RUST_LOG: process.env.RUST_LOG || 'warn',
+  };
+}
+
+function startServer(mode) {
+  const child = spawn(BIN, ['serve'], { env: serverEnv(mode), stdio: ['ignore', 'pipe', 'pipe'] });
+  let log = '';
+  child.stderr.on('data', (d) => {
+    log += d;
+    if (process.env.BROWSER_SERVER_LOGS) process.stderr.write(`[${mode}] ${d}`);
+  });
+  return new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${mode} server did not start:\n${log}`)), 20_000);
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = out.match(/is up at (http:\/\/[^\s]+)/);
+      if (m) {
+        clearTimeout(timer);
+        resolve({ child, url: m[1], log: () => log });
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`${mode} server exited (${code}):\n${log}`));
+    });
+  });
+}
+
+const servers = {};
+let browser;
+let adminToken;
+
+before(async () => {
+  mkdirSync(ARTIFACTS, { recursive: true });
+  // The catalog once; then each mode's queue and tables.
+  await run(BIN, ['setup', '--samples', path.join(ROOT, 'samples/catalog.json')], { env: serverEnv('websocket') });
+  await Promise.all(['hybrid', 'polling'].map((m) => run(BIN, ['setup'], { env: serverEnv(m) })));
+  const started = await Promise.all(Object.keys(MODES).map(startServer));
+  Object.keys(MODES).forEach((m, i) => (servers[m] = started[i]));
+  adminToken = (
+    await run(BIN, ['token', '--user', 'ops-admin', '--tier', 'VIP', '--admin'], { env: serverEnv('websocket') })
+  ).stdout.trim();
+  browser = await chromium.launch({
+    executablePath: CHROMIUM,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  for (const s of Object.values(servers)) s.child.kill('SIGINT');
+});
+
+// A page that records its /api requests, WebSockets, frames and script errors.
+async function openPage(context, url) {
+  const page = await context.newPage();
+  const rec = { api: [], sockets: [], sent: [], received: [], errors: [] };
+  page.on('request', (r) => {
+    const u = new URL(r.url());
+    if (u.pathname.startsWith('/api/')) rec.api.push({ at: Date.now(), method: r.method(), path: u.pathname + u.search });
+  });
+  page.on('websocket', (ws) => {
+    rec.sockets.push(ws.url());
+    ws.on('framesent', (f) => rec.sent.push(String(f.payload)));
+    ws.on('framereceived', (f) => rec.received.push({ at: Date.now(), data: String(f.payload) }));
+  });
+  page.on('pageerror', (e) => rec.errors.push(e.message));
+  await page.goto(url);
+  return { page, rec };
+}
+
+async function api(base, method, p, { token, body } = {}) {
+  const headers = { Accept: 'application/json' };
+  if (token) headers.Authorization = `Bearer ${token}`;
+  if (body) headers['Content-Type'] = 'application/json';
+  const resp = await fetch(base + p, { method, headers, body: body && JSON.stringify(body) });
+  const json = await resp.json().catch(() => null);
+  if (!resp.ok) throw new Error(`${method} ${p}: ${resp.status} ${JSON.stringify(json)}`);
+  return json;
+}
+
+async function cardBySlugTitle(base, q) {
+  const r = await api(base, 'GET', `/api/concerts/search?q=${encodeURIComponent(q)}`);
+  assert.equal(r.items.length, 1, `one concert matches ${q}`);
+  return r.items[0];
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const searches = (rec) => rec.api.filter((r) => r.path.startsWith('/api/concerts/search'));
+const shot = (page, name) => page.screenshot({ path: path.join(ARTIFACTS, `${name}.png`), fullPage: false });
+
+describe('web client in Chromium', { concurrency: true }, () => {
+  test('websocket mode: one search, then pushes only; a card flips to OPEN at the server second', async () => {
+    const base = servers.websocket.url;
+    const card = await cardBySlugTitle(base, 'Thunder Bloom');
+    const opensAt = new Date(Date.now() + 10_000);
+    opensAt.setUTCMilliseconds(0);
+    await api(base, 'PUT', `/api/concerts/${card.concertId}/sales-policy`, {
+      token: adminToken,
+      body: { generalSaleStartsAt: opensAt.toISOString(), maxSeatsPerUser: 4, queueGated: true },
+    });
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const started = Date.now();
+    const { page, rec } = await openPage(context, `${base}/`);
+    const sel = `.card[data-concert-id="${card.concertId}"]`;
+    await page.waitForSelector(`${sel} .countdown[data-seconds]`);
+    assert.notEqual(await page.getAttribute(sel, 'data-status'), 'OPEN');
+    // Flip time as seen from outside the page (the server's machine clock).
+    await page.waitForFunction((s) => document.querySelector(s).dataset.status === 'OPEN', sel, {
+      polling: 50,
+      timeout: 20_000,
+    });
+    const flippedAt = Date.now();
+    assert.ok(
+      Math.abs(flippedAt - opensAt.getTime()) <= 1000,
+      `flipped ${flippedAt - opensAt.getTime()} ms from the open instant`,
+    );
+    assert.equal(await page.textContent(`${sel} .reserve`), 'Book now');
+    assert.equal(await page.isEnabled(`${sel} .reserve`), true);
+    await shot(page, 'websocket-cards-after-open');
+
+    await sleep(Math.max(0, started + 20_000 - Date.now()));
+    assert.equal(searches(rec).length, 1, `search calls: ${JSON.stringify(rec.api)}`);
+    assert.deepEqual(
+      rec.api.filter((r) => !r.path.startsWith('/api/concerts/search')),
+      [],
+      'no other /api request',
+    );
+    assert.equal(rec.sockets.length, 1, 'one WebSocket');
+    assert.ok(rec.sent.some((f) => JSON.parse(f).topic === 'concerts.live'), 'subscribed to concerts.live');
+    assert.equal(await page.getAttribute('#mode', 'data-socket'), 'open');
+    assert.equal(await page.isHidden('#banner'), true, 'no fallback banner');
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
+  test('hybrid mode: the socket plus corrective searches at the configured interval', async () => {
+    const { interval } = MODES.hybrid;
+    const context = await browser.newContext();
+    const { page, rec } = await openPage(context, `${servers.hybrid.url}/`);
+    await page.waitForSelector('.card');
+    await sleep(interval * 4 + interval / 2);
+    const at = searches(rec).map((r) => r.at);
+    assert.ok(at.length >= 4, `at least three corrective searches, got ${at.length - 1}`);
+    const gaps = at.slice(1).map((t, i) => t - at[i]);
+    for (const gap of gaps) {
+      assert.ok(Math.abs(gap - interval) <= interval * 0.2, `gap ${gap} ms vs ${interval} ms (gaps ${gaps})`);
+    }
+    assert.equal(rec.sockets.length, 1, 'hybrid opens the WebSocket too');
+    assert.equal(await page.getAttribute('#mode', 'data-socket'), 'open');
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
+  test('polling mode: no WebSocket, searches at the interval; dev login from the header', async () => {
+    const { interval } = MODES.polling;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, rec } = await openPage(context, `${servers.polling.url}/`);
+    await page.waitForSelector('.card');
+    await page.selectOption('#login-user', 'buyer-silver');
+    assert.equal(await page.inputValue('#login-tier'), 'SILVER');
+    await page.click('#login-go');
+    await page.waitForSelector('#who');
+    assert.equal(await page.textContent('#who'), 'buyer-silver (SILVER)');
+    await sleep(interval * 3 + interval / 2);
+    assert.deepEqual(rec.sockets, [], 'no WebSocket in polling mode');
+    assert.ok(searches(rec).length >= 4, `polled: ${searches(rec).length} searches`);
+    assert.match(await page.textContent('#mode'), /polling every 2 s/);
+    await shot(page, 'polling-cards');
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
+  test('two buyers: A selecting shows in B within 1 s, B gets 409, A holds', async () => {
+    const base = servers.websocket.url;
+    const concert = await cardBySlugTitle(base, 'Midnight Orchestra');
+    const detail = await api(base, 'GET', `/api/concerts/${concert.concertId}`);
+    const optionId = detail.performances[0].optionId;
+    const buyers = await Promise.all(
+      ['a', 'b'].map(async (who) => {
+        const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+        const { page, rec } = await openPage(context, `${base}/#/concert/${concert.concertId}`);
+        await page.evaluate((u) => window.ticketrush.session.login(u, 'GOLD'), `buyer-${who}-${RUN_ID}`);
+        await page.click('#join-queue');
+        // Admitted (QUEUE_ACTIVE) brings the buyer back to the performances.
+        await page.click(`.performance[data-option-id="${optionId}"]`, { timeout: 15_000 });
+        await page.waitForSelector('#seatmap[data-ready="true"]');
+        await page.waitForFunction(() => window.ticketrush.realtime.socketLive());
+        return { context, page, rec };
+      }),
+    );
+    const [a, b] = buyers;
+    // Give B's subscription a moment to be registered server-side.
+    await sleep(300);
+    const seatId = await a.page.getAttribute('.seat[data-status="AVAILABLE"]', 'data-seat-id');
+    const seat = `.seat[data-seat-id="${seatId}"]`;
+    const clickedAt = Date.now();
+    await a.page.click(seat);
+    await b.page.waitForSelector(`${seat}[data-status="SELECTING"]`, { timeout: 5_000 });
+    const seenAfter = Date.now() - clickedAt;
+    assert.ok(seenAfter <= 1000, `B saw SELECTING ${seenAfter} ms after A's click`);
+    await a.page.waitForSelector(`${seat}.mine`);
+
+    await b.page.click(seat);
+    await b.page.waitForSelector('#seat-message:not([hidden])');
+    assert.equal(await b.page.textContent('#seat-message'), 'someone else is choosing this seat');
+    await shot(b.page, 'seatmap-b-sees-selecting');
+
+    await a.page.click('#confirm-hold');
+    await a.page.waitForSelector('#reservation:not([hidden])');
+    assert.equal(await a.page.textContent('#reservation-status'), 'HOLD');
+    const secs = Number(await a.page.getAttribute('#hold-countdown', 'data-seconds'));
+    assert.ok(secs > 0, `hold countdown ${secs}`);
+    await shot(a.page, 'seatmap-a-hold');
+    for (const x of buyers) {
+      assert.deepEqual(x.rec.errors, []);
+      await x.context.close();
+    }
+  });
+
+  test('clock skew: an hour off, the countdown still matches the server', async () => {
+    const base = servers.websocket.url;
+    const card = await cardBySlugTitle(base, 'Neon Tides');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    await context.clock.install({ time: Date.now() + 3_600_000 });
+    const { page, rec } = await openPage(context, `${base}/`);
+    const cd = `.card[data-concert-id="${card.concertId}"] .countdown[data-seconds]`;
+    await page.waitForSelector(cd);
+    const skew = (await page.evaluate(() => Date.now())) - Date.now();
+    assert.ok(Math.abs(skew - 3_600_000) < 5_000, `browser clock is ${skew} ms ahead`);
+    for (let i = 0; i < 3; i++) {
+      const before = (await cardBySlugTitle(base, 'Neon Tides')).saleOpensInSeconds;
+      const shown = Number(await page.getAttribute(cd, 'data-seconds'));
+      const afterward = (await cardBySlugTitle(base, 'Neon Tides')).saleOpensInSeconds;
+      assert.ok(
+        shown <= before + 1 && shown >= afterward - 1,
+        `page shows ${shown} s, server said ${before}..${afterward} s`,
+      );
+      await sleep(700);
+    }
+    await shot(page, 'clock-skew-cards');
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
+});
