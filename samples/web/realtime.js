@@ -20,6 +20,7 @@ export class Realtime {
     this.socketState = 'closed'; // closed | connecting | open | failed
     this.failures = 0;
     this.topics = new Map(); // topic -> Set(handler)
+    this.acked = new Set(); // topics the server confirmed (SUBSCRIBED) on this socket
     this.polls = new Map(); // fn -> { id, every } (null while not polling)
     this.resyncs = new Set();
     this.statusListeners = new Set();
@@ -87,6 +88,10 @@ export class Realtime {
       fallback: this.fallback(),
       intervalMs: this.intervalMs,
     };
+  }
+
+  isSubscribed(topic) {
+    return this.socketLive() && this.acked.has(topic);
   }
 
   subscribe(topic, handler) {
@@ -159,6 +164,7 @@ export class Realtime {
   }
 
   closeSocket() {
+    this.acked.clear();
     clearInterval(this.pingTimer);
     clearTimeout(this.reconnectTimer);
     const ws = this.socket;
@@ -167,6 +173,7 @@ export class Realtime {
   }
 
   socketFailed() {
+    this.acked.clear();
     clearInterval(this.pingTimer);
     this.socket = null;
     if (!this.usesSocket()) return;
@@ -195,6 +202,9 @@ export class Realtime {
       this.counters.pongs += 1;
       return;
     }
+    if (msg.type === 'SUBSCRIBED') this.acked.add(msg.topic);
+    if (msg.type === 'UNSUBSCRIBED') this.acked.delete(msg.topic);
+    if (msg.type === 'ERROR') console.warn('push refused', msg.topic, msg.payload);
     const handlers = this.topics.get(msg.topic);
     if (handlers) for (const fn of [...handlers]) fn(msg);
   }

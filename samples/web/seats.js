@@ -44,6 +44,7 @@ export function mountSeats(root, ctx, optionId, concertId) {
   // Subscribe before the snapshot so nothing between the two is missed.
   cleanups.push(
     realtime.subscribe(`seats.${optionId}`, (m) => {
+      if (m.type === 'SUBSCRIBED') map.dataset.live = 'true';
       if (m.type !== 'SEAT_STATUS' || !m.payload) return;
       if (loaded) applyBatch(m.payload);
       else buffered.push(m.payload);

@@ -247,13 +247,11 @@ describe('web client in Chromium', { concurrency: true }, () => {
         // Admitted (QUEUE_ACTIVE) brings the buyer back to the performances.
         await page.click(`.performance[data-option-id="${optionId}"]`, { timeout: 15_000 });
         await page.waitForSelector('#seatmap[data-ready="true"]');
-        await page.waitForFunction(() => window.ticketrush.realtime.socketLive());
+        await page.waitForFunction((t) => window.ticketrush.realtime.isSubscribed(t), `seats.${optionId}`);
         return { context, page, rec };
       }),
     );
     const [a, b] = buyers;
-    // Give B's subscription a moment to be registered server-side.
-    await sleep(300);
     const seatId = await a.page.getAttribute('.seat[data-status="AVAILABLE"]', 'data-seat-id');
     const seat = `.seat[data-seat-id="${seatId}"]`;
     const clickedAt = Date.now();
