@@ -51,8 +51,9 @@ export class Realtime {
   socketLive() {
     return this.usesSocket() && this.socketState === 'open';
   }
+  // Polling in place of a socket that failed, through the reconnect attempts, until one opens.
   fallback() {
-    return this.usesSocket() && this.socketState === 'failed';
+    return this.usesSocket() && this.failures > 0 && this.socketState !== 'open';
   }
   pollNeeded() {
     return this.mode === 'hybrid' || this.mode === 'polling' || this.fallback();

@@ -233,6 +233,24 @@ describe('web client in Chromium', { concurrency: true }, () => {
     await context.close();
   });
 
+  test('websocket mode with the socket refused: falls back to polling and says so', async () => {
+    const { interval } = MODES.websocket;
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    // Every WebSocket this page opens is closed at once, as a broken proxy would.
+    await context.routeWebSocket(/\/ws/, (ws) => ws.close({ code: 1011, reason: 'refused by the test' }));
+    const { page, rec } = await openPage(context, `${servers.websocket.url}/`);
+    await page.waitForSelector('#banner:not([hidden])');
+    assert.match(await page.textContent('#banner'), /falling back to polling every 2 s/);
+    const shownAt = Date.now();
+    await sleep(interval * 2 + interval / 2);
+    const polled = searches(rec).filter((r) => r.at >= shownAt - interval);
+    assert.ok(polled.length >= 2, `polled ${polled.length} times after the fallback`);
+    assert.equal(await page.isVisible('#banner'), true, 'the banner stays while retrying');
+    await shot(page, 'websocket-fallback-banner');
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
   test('two buyers: A selecting shows in B within 1 s, B gets 409, A holds', async () => {
     const base = servers.websocket.url;
     const concert = await cardBySlugTitle(base, 'Midnight Orchestra');
