@@ -7,6 +7,7 @@ pub mod events;
 pub mod fixtures;
 pub mod proxy;
 pub mod runtime;
+pub mod ws;
 
 /// Reads a test setting, with the default that `make test` also uses.
 pub fn setting(name: &str, default: &str) -> String {

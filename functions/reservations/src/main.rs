@@ -3,8 +3,8 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use reservations::{ReservationsFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, config, postgres,
-    push::LoggingPushPublisher,
+    SystemClock, aws, config, postgres,
+    push::SqsPushPublisher,
     redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
@@ -13,6 +13,10 @@ use ticketrush_lambda::{startup::or_exit, telemetry};
 async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let env = config::Env::process();
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(
         RedisStore::connect(&or_exit(
@@ -29,7 +33,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         )),
         locks: RedisSeatLocks::new(redis.clone()),
         room: RedisWaitingRoom::new(redis),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
     };

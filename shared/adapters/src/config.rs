@@ -235,6 +235,70 @@ pub fn abuse_rules_from_env<F: Fn(&str) -> Option<String>>(
     })
 }
 
+/// The push dispatcher's knobs.
+pub fn dispatch_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::dispatch::DispatchSettings, ConfigError> {
+    let concurrency: usize = env.parse_or("PUSH_CONCURRENCY", 64)?;
+    if !(1..=1_000).contains(&concurrency) {
+        return Err(ConfigError::Invalid {
+            name: "PUSH_CONCURRENCY",
+            reason: "must be between 1 and 1000".into(),
+        });
+    }
+    Ok(ticketrush_core::dispatch::DispatchSettings {
+        concurrency,
+        live_shards: live_shards_from_env(env)?,
+        throttle_attempts: env.parse_or("PUSH_THROTTLE_ATTEMPTS", 5)?,
+        throttle_backoff: Duration::from_millis(env.parse_or("PUSH_THROTTLE_BACKOFF_MILLIS", 50)?),
+        max_seat_changes: env.parse_or("PUSH_MAX_SEAT_CHANGES", 5_000)?,
+        realtime: realtime_from_env(env)?,
+    })
+}
+
+/// Shards of the `concerts.live` topic; every WebSocket function must agree on it.
+pub fn live_shards_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<u16, ConfigError> {
+    let shards: u16 = env.parse_or("LIVE_TOPIC_SHARDS", 4)?;
+    if !(1..=256).contains(&shards) {
+        return Err(ConfigError::Invalid {
+            name: "LIVE_TOPIC_SHARDS",
+            reason: "must be between 1 and 256".into(),
+        });
+    }
+    Ok(shards)
+}
+
+/// The WebSocket API's `@connections` endpoint:
+/// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+pub fn management_endpoint_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<String, ConfigError> {
+    let url = env.required("APIGW_MANAGEMENT_ENDPOINT")?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            name: "APIGW_MANAGEMENT_ENDPOINT",
+            reason: "must be an http(s) URL".into(),
+        });
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// How often the sale-status tick runs (locally; in AWS the schedule decides).
+pub fn sale_status_tick_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    let ms: u64 = env.parse_or("SALE_STATUS_TICK_MILLIS", 1_000)?;
+    if ms < 100 {
+        return Err(ConfigError::Invalid {
+            name: "SALE_STATUS_TICK_MILLIS",
+            reason: "must be at least 100".into(),
+        });
+    }
+    Ok(Duration::from_millis(ms))
+}
+
 #[cfg(test)]
 mod tests {
     use std::collections::HashMap;

@@ -5,6 +5,8 @@ pub mod aws;
 pub mod cached_catalog;
 pub mod clock;
 pub mod config;
+pub mod connections;
+pub mod jwt;
 pub mod postgres;
 pub mod push;
 pub mod queue_tokens;

@@ -6,8 +6,11 @@
 pub mod abuse;
 pub mod catalog;
 pub mod clock;
+pub mod connections;
+pub mod dispatch;
 pub mod error;
 pub mod ids;
+pub mod live;
 pub mod push;
 pub mod queue;
 pub mod realtime;

@@ -154,7 +154,65 @@ pub const SCHEDULES: &[Schedule] = &[
         function: "hold-expire",
         aws_expression: "rate(1 minute)",
     },
+    // Each minute as a safety net; the deployment also schedules a one-time run at each
+    // sale-open instant, so a card flips to OPEN on the second.
+    Schedule {
+        function: "sale-status-tick",
+        aws_expression: "rate(1 minute)",
+    },
 ];
+
+/// A WebSocket API route: the route key (`$request.body.action`) and its function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsRoute {
+    pub route_key: &'static str,
+    pub function: &'static str,
+}
+
+/// The `$connect` authorizer (a REQUEST authorizer reading `?token=`).
+pub const WS_AUTHORIZER: &str = "ws-authorize";
+
+/// The WebSocket API's routes: the one table the local runtime serves and the AWS template
+/// must match.
+pub const WS_ROUTES: &[WsRoute] = &[
+    WsRoute {
+        route_key: "$connect",
+        function: "ws-connect",
+    },
+    WsRoute {
+        route_key: "$disconnect",
+        function: "ws-disconnect",
+    },
+    WsRoute {
+        route_key: "subscribe",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "unsubscribe",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "ping",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "$default",
+        function: "ws-message",
+    },
+];
+
+/// The route API Gateway picks for a client message: its `action`, if a route has that key,
+/// else `$default`.
+pub fn ws_route_key(body: &str) -> &'static str {
+    let action = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_owned));
+    WS_ROUTES
+        .iter()
+        .filter(|r| !r.route_key.starts_with('$'))
+        .find(|r| action.as_deref() == Some(r.route_key))
+        .map_or("$default", |r| r.route_key)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
@@ -200,5 +258,16 @@ mod tests {
         assert!(find_route("GET", "/api/concerts/").is_none());
         assert!(find_route("POST", "/api/concerts/search").is_none());
         assert!(path_exists("/api/concerts/search"));
+    }
+
+    #[test]
+    fn ws_messages_route_by_action() {
+        assert_eq!(ws_route_key(r#"{"action":"ping"}"#), "ping");
+        assert_eq!(
+            ws_route_key(r#"{"action":"subscribe","topic":"x"}"#),
+            "subscribe"
+        );
+        assert_eq!(ws_route_key(r#"{"action":"$connect"}"#), "$default");
+        assert_eq!(ws_route_key("garbage"), "$default");
     }
 }

@@ -1,0 +1,442 @@
+//! End to end: live push through ticketrush-local. Real WebSocket clients, the runtime's
+//! WebSocket API and `@connections`, DynamoDB and SQS in the emulator, PostgreSQL and Redis.
+
+use std::{collections::HashMap, time::Duration};
+
+use chrono::Duration as ChronoDuration;
+use futures_util::future::join_all;
+use serde_json::{Value, json};
+use ticketrush_adapters::{
+    aws::PushResources,
+    connections::DynamoDbConnections,
+    push::{SqsPushPublisher, encode},
+};
+use ticketrush_core::{
+    ConcertId, UserId,
+    push::{
+        Connection, ConnectionId, ConnectionRegistry, PushEvent, PushPublisher, ReservationUpdate,
+        Topic, TopicKey,
+    },
+    queue::ActiveToken,
+    reservations::{ReservationId, ReservationStatus},
+};
+use ticketrush_testkit::{
+    aws_config,
+    db::TestDb,
+    fixtures::{ConcertSpec, create, first_option},
+    runtime::LocalRuntime,
+    ws::{PushNames, WsClient},
+};
+
+/// A runtime with push tables and queues of its own.
+async fn runtime(db: &TestDb, names: &PushNames, extra: &[(&str, &str)]) -> LocalRuntime {
+    let mut env: Vec<(&str, String)> = names.env();
+    env.push(("PUSH_VISIBILITY_TIMEOUT_SECS", "1".into()));
+    env.push(("PUSH_MAX_RECEIVE_COUNT", "2".into()));
+    let mut pairs: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    pairs.extend_from_slice(extra);
+    LocalRuntime::start(&db.url, &pairs).await
+}
+
+async fn publisher(names: &PushNames) -> SqsPushPublisher {
+    SqsPushPublisher::new(
+        aws_sdk_sqs::Client::new(&aws_config().await),
+        names.queue.clone(),
+    )
+}
+
+async fn registry(names: &PushNames) -> DynamoDbConnections {
+    DynamoDbConnections::new(
+        aws_sdk_dynamodb::Client::new(&aws_config().await),
+        &PushResources {
+            connections_table: names.connections.clone(),
+            subscriptions_table: names.subscriptions.clone(),
+            push_queue: names.queue.clone(),
+            push_dead_letter_queue: names.dlq.clone(),
+            visibility_timeout_secs: 1,
+            max_receive_count: 2,
+        },
+    )
+}
+
+fn refresh_says(msg: &Value, concert: ConcertId, status: &str) -> bool {
+    msg["type"] == "CONCERTS_REFRESH"
+        && msg["payload"]["items"].as_array().is_some_and(|items| {
+            items
+                .iter()
+                .any(|i| i["concertId"] == concert.get() && i["saleStatus"] == status)
+        })
+}
+
+#[tokio::test]
+async fn every_screen_hears_the_sale_open_exactly_once() {
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            opens_in: Some(ChronoDuration::seconds(10)),
+            ..ConcertSpec::default()
+        },
+    )
+    .await;
+    let rt = runtime(&db, &names, &[]).await;
+    let opens = tokio::time::Instant::now() + Duration::from_secs(9);
+
+    let clients: Vec<WsClient> = join_all((0..200).map(|_| async {
+        WsClient::connect(&rt.base_url, None)
+            .await
+            .expect("connects")
+    }))
+    .await;
+    assert!(
+        tokio::time::Instant::now() < opens,
+        "200 clients should connect before the sale opens"
+    );
+    // Every client listens until a while after the opening, counting refreshes saying OPEN.
+    let listen_until = opens + Duration::from_secs(6);
+    let counts: Vec<usize> = join_all(clients.into_iter().map(|mut c| async move {
+        let mut open = 0;
+        while let Some(msg) = c
+            .next(listen_until.saturating_duration_since(tokio::time::Instant::now()))
+            .await
+        {
+            if refresh_says(&msg, concert, "OPEN") {
+                assert_eq!(msg["payload"]["realtimeMode"], "websocket");
+                assert!(msg["payload"]["hybridPollIntervalMillis"].is_u64());
+                assert!(msg["serverNow"].is_string());
+                assert_eq!(msg["topic"], "concerts.live");
+                open += 1;
+            }
+        }
+        open
+    }))
+    .await;
+    assert!(
+        counts.iter().all(|&n| n == 1),
+        "refreshes per client: {counts:?}"
+    );
+    rt.stop().await;
+    names.remove().await;
+}
+
+#[tokio::test]
+async fn a_click_is_seen_as_selecting_and_a_burst_arrives_coalesced() {
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            rows: 10,
+            seats_per_row: 12,
+            ..ConcertSpec::default()
+        },
+    )
+    .await;
+    let option = first_option(&db.pool, concert).await;
+    let rt = runtime(&db, &names, &[]).await;
+    let mut viewer = WsClient::connect(&rt.base_url, None).await.unwrap();
+    let topic = format!("seats.{option}");
+    assert_eq!(viewer.subscribe(&topic).await["type"], "SUBSCRIBED");
+
+    let http = reqwest::Client::new();
+    let click = |user: String, seat: i64| {
+        let http = http.clone();
+        let url = rt.url(&format!("/api/options/{option}/seats/{seat}/select"));
+        let bearer = rt.token(&user, "BASIC", false);
+        async move {
+            let resp = http
+                .post(url)
+                .bearer_auth(bearer)
+                .json(&json!({"requestId": format!("r-{user}")}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(resp.status(), 200, "{:?}", resp.text().await);
+        }
+    };
+    // Seat ids of the first performance start at the first seat's id.
+    let first: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
+        .bind(option.get())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+
+    let clicked = tokio::time::Instant::now();
+    click("a".into(), first).await;
+    let msg = viewer
+        .next_of("SEAT_STATUS", Duration::from_secs(5))
+        .await
+        .expect("a SEAT_STATUS");
+    let waited = clicked.elapsed();
+    assert_eq!(msg["topic"], topic.as_str());
+    assert_eq!(msg["payload"]["optionId"], option.get());
+    assert_eq!(
+        msg["payload"]["seats"],
+        json!([{"seatId": first, "status": "SELECTING"}])
+    );
+    assert!(waited < Duration::from_secs(1), "seen after {waited:?}");
+
+    // A burst of 100 clicks by 100 buyers.
+    join_all((1..=100).map(|i| click(format!("b{i}"), first + i))).await;
+    let mut seen: HashMap<i64, String> = HashMap::new();
+    let mut messages = 0;
+    while seen.len() < 100 {
+        let msg = viewer
+            .next_of("SEAT_STATUS", Duration::from_secs(5))
+            .await
+            .unwrap_or_else(|| panic!("only {} of 100 seats seen", seen.len()));
+        messages += 1;
+        for s in msg["payload"]["seats"].as_array().unwrap() {
+            seen.insert(
+                s["seatId"].as_i64().unwrap(),
+                s["status"].as_str().unwrap().into(),
+            );
+        }
+    }
+    assert!(seen.values().all(|s| s == "SELECTING"));
+    assert!(
+        messages <= 15,
+        "100 clicks should arrive as a few coalesced messages, got {messages}"
+    );
+    rt.stop().await;
+    names.remove().await;
+}
+
+#[tokio::test]
+async fn personal_topics_reach_only_their_user_and_never_an_anonymous_connection() {
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let rt = runtime(&db, &names, &[]).await;
+    let concert = ConcertId::from_stored(7);
+
+    let token_a = rt.token("alice", "BASIC", false);
+    let token_b = rt.token("bob", "BASIC", false);
+    let mut a = WsClient::connect(&rt.base_url, Some(&token_a))
+        .await
+        .unwrap();
+    let mut b = WsClient::connect(&rt.base_url, Some(&token_b))
+        .await
+        .unwrap();
+    let mut anon = WsClient::connect(&rt.base_url, None).await.unwrap();
+    for client in [&mut a, &mut b] {
+        assert_eq!(client.subscribe("reservations").await["type"], "SUBSCRIBED");
+        assert_eq!(client.subscribe("queue.7").await["type"], "SUBSCRIBED");
+    }
+    for topic in ["reservations", "queue.7"] {
+        let refused = anon.subscribe(topic).await;
+        assert_eq!(refused["type"], "ERROR", "{refused}");
+        assert_eq!(refused["payload"]["code"], "UNAUTHORIZED");
+    }
+    // A bad token is refused at the door.
+    assert_eq!(
+        WsClient::connect(&rt.base_url, Some("not-a-token"))
+            .await
+            .err(),
+        Some(403)
+    );
+    // Malformed and unknown actions get an ERROR, and the connection stays usable.
+    anon.send(json!({"action": "dance"})).await;
+    assert_eq!(
+        anon.next_of("ERROR", Duration::from_secs(5)).await.unwrap()["payload"]["code"],
+        "BAD_MESSAGE"
+    );
+    anon.send(json!({"action": "subscribe", "topic": "seats.x"}))
+        .await;
+    assert_eq!(
+        anon.next_of("ERROR", Duration::from_secs(5)).await.unwrap()["payload"]["code"],
+        "BAD_TOPIC"
+    );
+    anon.send(json!({"action": "ping"})).await;
+    let pong = anon.next_of("PONG", Duration::from_secs(5)).await.unwrap();
+    assert!(pong["payload"]["serverNow"].is_string());
+
+    let alice = UserId::parse("alice").unwrap();
+    let publisher = publisher(&names).await;
+    publisher
+        .publish(PushEvent::QueueActive {
+            concert,
+            user: alice.clone(),
+            token: ActiveToken::parse("tok-1").unwrap(),
+            expires_at: chrono::Utc::now(),
+        })
+        .await;
+    publisher
+        .publish(PushEvent::ReservationStatus {
+            user: alice,
+            update: ReservationUpdate::Changed {
+                reservation: ReservationId::parse("id", "8f14e45f-ceea-467f-a0e6-2a0b5c1b1a8d")
+                    .unwrap(),
+                status: ReservationStatus::Confirmed,
+            },
+        })
+        .await;
+    let active = a
+        .next_of("QUEUE_ACTIVE", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(active["topic"], "queue.7");
+    assert_eq!(active["payload"]["activeToken"], "tok-1");
+    let status = a
+        .next_of("RESERVATION_STATUS", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(status["payload"]["status"], "CONFIRMED");
+    // Both were delivered to alice; anything for bob or the anonymous screen would have
+    // been posted in the same dispatch.
+    assert!(b.next(Duration::from_secs(1)).await.is_none());
+    assert!(anon.next(Duration::from_millis(200)).await.is_none());
+    rt.stop().await;
+    names.remove().await;
+}
+
+#[tokio::test]
+async fn a_vanished_connection_is_removed_after_the_next_push_and_others_still_hear() {
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let rt = runtime(&db, &names, &[("LIVE_TOPIC_SHARDS", "2")]).await;
+    let mut alive = WsClient::connect(&rt.base_url, None).await.unwrap();
+    let vanished = WsClient::connect(&rt.base_url, None).await.unwrap();
+    vanished.vanish();
+
+    // A connection the API no longer has, whose $disconnect never came: only a push finds out.
+    let registry = registry(&names).await;
+    let stale = ConnectionId::parse("StaleConnId0=").unwrap();
+    let now = chrono::Utc::now();
+    registry
+        .register(&Connection {
+            id: stale.clone(),
+            user: None,
+            connected_at: now,
+            expires_at: now + ChronoDuration::hours(2),
+        })
+        .await
+        .unwrap();
+    for key in TopicKey::public(Topic::ConcertsLive, 2) {
+        registry.subscribe(&key, &stale, now).await.unwrap();
+    }
+
+    publisher(&names)
+        .await
+        .publish(PushEvent::ConcertChanged { concert })
+        .await;
+    let msg = alive
+        .next_of("CONCERTS_REFRESH", Duration::from_secs(10))
+        .await
+        .expect("the live client still hears");
+    assert_eq!(msg["payload"]["items"][0]["concertId"], concert.get());
+
+    let mut removed = false;
+    for _ in 0..50 {
+        let left: usize = {
+            let mut n = 0;
+            for key in TopicKey::public(Topic::ConcertsLive, 2) {
+                n += registry
+                    .subscribers(&key, None)
+                    .await
+                    .unwrap()
+                    .connections
+                    .iter()
+                    .filter(|c| **c == stale)
+                    .count();
+            }
+            n
+        };
+        if left == 0 && registry.connection(&stale).await.unwrap().is_none() {
+            removed = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        removed,
+        "the stale connection and its subscriptions are gone"
+    );
+    // The vanished client is gone too, and only the live one is still subscribed.
+    let mut subscribed = 0;
+    for key in TopicKey::public(Topic::ConcertsLive, 2) {
+        subscribed += registry
+            .subscribers(&key, None)
+            .await
+            .unwrap()
+            .connections
+            .len();
+    }
+    assert_eq!(subscribed, 1);
+    rt.stop().await;
+    names.remove().await;
+}
+
+#[tokio::test]
+async fn a_poisoned_message_does_not_block_its_batch_and_ends_in_the_dlq() {
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let rt = runtime(&db, &names, &[("PUSH_POLLERS", "1")]).await;
+    let mut client = WsClient::connect(&rt.base_url, None).await.unwrap();
+
+    let sqs = aws_sdk_sqs::Client::new(&aws_config().await);
+    let url = sqs
+        .get_queue_url()
+        .queue_name(&names.queue)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let good = encode(&PushEvent::ConcertChanged { concert });
+    let mut batch = sqs.send_message_batch().queue_url(&url);
+    for (i, body) in [
+        good.as_str(),
+        "{\"event\":\"NOPE\"}",
+        good.as_str(),
+        good.as_str(),
+    ]
+    .iter()
+    .enumerate()
+    {
+        batch = batch.entries(
+            aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                .id(i.to_string())
+                .message_body(*body)
+                .build()
+                .unwrap(),
+        );
+    }
+    batch.send().await.unwrap();
+    for i in 0..3 {
+        client
+            .next_of("CONCERTS_REFRESH", Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| panic!("refresh {i} of 3 delivered"));
+    }
+
+    let dlq = sqs
+        .get_queue_url()
+        .queue_name(&names.dlq)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let mut dead = Vec::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dlq)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        dead.extend(out.messages.unwrap_or_default());
+        if !dead.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(dead.len(), 1);
+    assert_eq!(dead[0].body.as_deref(), Some("{\"event\":\"NOPE\"}"));
+    rt.stop().await;
+    names.remove().await;
+}
