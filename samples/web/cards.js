@@ -60,7 +60,7 @@ export function mountCards(root, ctx) {
   cleanups.push(realtime.onResync(snapshot));
   const ticker = setInterval(() => {
     for (const entry of cards.values()) paint(entry, clock);
-  }, 200);
+  }, 100);
   cleanups.push(() => clearInterval(ticker));
   snapshot();
   return () => cleanups.forEach((fn) => fn());
