@@ -15,10 +15,11 @@ export function mountSeats(root, ctx, optionId, concertId) {
   const picked = el('span', { id: 'picked' }, 'none');
   const confirm = el('button', { type: 'button', id: 'confirm-hold', class: 'primary', disabled: true }, 'Confirm hold');
   const map = el('div', { class: 'seatmap', id: 'seatmap' }, 'Loading seats…');
+  const title = el('h2', {}, 'Seats');
   const reservation = el('section', { class: 'reservation', id: 'reservation', hidden: true });
   root.replaceChildren(
     el('p', {}, el('a', { href: concertId ? `#/concert/${concertId}` : '#/' }, '← back')),
-    el('h2', {}, `Seats · performance ${optionId}`),
+    title,
     legend(),
     el('div', { class: 'seatbar' }, el('span', {}, 'Your seats: ', picked), confirm),
     msg,
@@ -112,6 +113,7 @@ export function mountSeats(root, ctx, optionId, concertId) {
 
   load().then(
     (data) => {
+      title.textContent = `Seats · ${new Date(data.startsAt).toLocaleString()}`;
       render(data);
       loaded = true;
       for (const b of buffered) applyBatch(b);

@@ -26,7 +26,8 @@ const RUN_ID = `${Date.now().toString(36)}${process.pid}`;
 // server's dispatcher never takes another's pushes.
 const MODES = {
   websocket: { interval: 2000, port: PORT_BASE && PORT_BASE + 1 },
-  hybrid: { interval: 4000, port: PORT_BASE && PORT_BASE + 2 },
+  // One admitted buyer per concert at a time, so the queue test has someone waiting.
+  hybrid: { interval: 4000, port: PORT_BASE && PORT_BASE + 2, env: { QUEUE_MAX_ACTIVE: '1' } },
   polling: { interval: 2000, port: PORT_BASE && PORT_BASE + 3 },
 };
 
@@ -50,6 +51,7 @@ function serverEnv(mode) {
     PUSH_QUEUE_NAME: `browser-${mode}-push`,
     PUSH_DLQ_NAME: `browser-${mode}-push-dlq`,
     TICKETRUSH_BIND: `127.0.0.1:${m.port || 0}`,
+    ...(m.env || {}),
     RUST_LOG: process.env.RUST_LOG || 'warn',
   };
 }
@@ -177,7 +179,10 @@ describe('web client in Chromium', { concurrency: true }, () => {
       Math.abs(flippedAt - opensAt.getTime()) <= 1000,
       `flipped ${flippedAt - opensAt.getTime()} ms from the open instant`,
     );
-    t.diagnostic(`card flipped to OPEN ${flippedAt - opensAt.getTime()} ms after the open instant`);
+    const offset = await page.evaluate(() => window.ticketrush.clock.offsetMs);
+    t.diagnostic(
+      `card flipped to OPEN ${flippedAt - opensAt.getTime()} ms after the open instant (page's server-clock offset ${offset} ms; same machine, so 0 is exact)`,
+    );
     assert.equal(await page.textContent(`${sel} .reserve`), 'Book now');
     assert.equal(await page.isEnabled(`${sel} .reserve`), true);
     await shot(page, 'websocket-cards-after-open');
@@ -243,6 +248,47 @@ describe('web client in Chromium', { concurrency: true }, () => {
     await context.close();
   });
 
+  test('queue: the rank arrives live and QUEUE_ACTIVE moves the buyer on', async (t) => {
+    const base = servers.hybrid.url;
+    const concert = await cardBySlugTitle(base, 'Echo Valley');
+    const login = async (user) =>
+      (await api(base, 'POST', '/local/dev-token', { body: { user, tier: 'BASIC' } })).token;
+    // The one active place goes to a buyer outside the browser.
+    const first = await login(`buyer-first-${RUN_ID}`);
+    let standing = await api(base, 'POST', `/api/queue/${concert.concertId}/join`, { token: first });
+    for (let i = 0; standing.status !== 'ACTIVE' && i < 50; i++) {
+      await sleep(200);
+      standing = await api(base, 'GET', `/api/queue/${concert.concertId}/status`, { token: first });
+    }
+    assert.equal(standing.status, 'ACTIVE');
+
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+    const { page, rec } = await openPage(context, `${base}/`);
+    await page.waitForSelector('.card');
+    await page.evaluate((u) => window.ticketrush.session.login(u, 'BASIC'), `buyer-second-${RUN_ID}`);
+    await page.goto(`${base}/#/queue/${concert.concertId}`);
+    await page.waitForFunction(() => document.querySelector('#queue-rank')?.textContent === '1');
+    await page.waitForFunction(
+      (topic) => window.ticketrush.realtime.isSubscribed(topic),
+      `queue.${concert.concertId}`,
+    );
+    const rankPush = () => rec.received.some((f) => JSON.parse(f.data).type === 'QUEUE_RANK');
+    for (let i = 0; !rankPush() && i < 50; i++) await sleep(100);
+    assert.ok(rankPush(), 'a QUEUE_RANK push arrived');
+    await shot(page, 'queue-waiting');
+
+    await api(base, 'DELETE', `/api/queue/${concert.concertId}`, { token: first });
+    await page.waitForSelector('.performance', { timeout: 10_000 });
+    const pushed = rec.received.some((f) => JSON.parse(f.data).type === 'QUEUE_ACTIVE');
+    t.diagnostic(`admitted by ${pushed ? 'a QUEUE_ACTIVE push' : 'a status read'}`);
+    assert.ok(
+      pushed || rec.api.some((r) => r.path.endsWith('/status')),
+      'admission came from a push or a status read',
+    );
+    assert.deepEqual(rec.errors, []);
+    await context.close();
+  });
+
   test('websocket mode with the socket refused: falls back to polling and says so', async (t) => {
     const { interval } = MODES.websocket;
     const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
@@ -280,6 +326,10 @@ describe('web client in Chromium', { concurrency: true }, () => {
       }),
     );
     const [a, b] = buyers;
+    for (const x of buyers) {
+      // Admitted by the join answer or a QUEUE_ACTIVE push, never by polling the status.
+      assert.deepEqual(x.rec.api.filter((r) => r.path.endsWith('/status')), []);
+    }
     const seatId = await a.page.getAttribute('.seat[data-status="AVAILABLE"]', 'data-seat-id');
     const seat = `.seat[data-seat-id="${seatId}"]`;
     const clickedAt = Date.now();
@@ -300,6 +350,7 @@ describe('web client in Chromium', { concurrency: true }, () => {
     assert.equal(await a.page.textContent('#reservation-status'), 'HOLD');
     const secs = Number(await a.page.getAttribute('#hold-countdown', 'data-seconds'));
     assert.ok(secs > 0, `hold countdown ${secs}`);
+    await b.page.waitForSelector(`${seat}[data-status="HOLD"]`, { timeout: 5_000 });
     await shot(a.page, 'seatmap-a-hold');
     for (const x of buyers) {
       assert.deepEqual(x.rec.errors, []);
