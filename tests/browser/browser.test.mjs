@@ -307,7 +307,7 @@ describe('web client in Chromium', { concurrency: true }, () => {
     await context.close();
   });
 
-  test('two buyers: A selecting shows in B within 1 s, B gets 409, A holds', async (t) => {
+  test('two buyers: A selecting shows in B within 1 s, B gets 409, A releases one seat and holds the other', async (t) => {
     const base = servers.websocket.url;
     const concert = await cardBySlugTitle(base, 'Midnight Orchestra');
     const detail = await api(base, 'GET', `/api/concerts/${concert.concertId}`);
@@ -344,6 +344,16 @@ describe('web client in Chromium', { concurrency: true }, () => {
     await b.page.waitForSelector('#seat-message:not([hidden])');
     assert.equal(await b.page.textContent('#seat-message'), 'someone else is choosing this seat');
     await shot(b.page, 'seatmap-b-sees-selecting');
+
+    // A second seat: selected, then released by clicking it again; B sees both.
+    const otherId = await a.page.getAttribute('.seat[data-status="AVAILABLE"]', 'data-seat-id');
+    const other = `.seat[data-seat-id="${otherId}"]`;
+    await a.page.click(other);
+    await a.page.waitForSelector(`${other}.mine`);
+    await b.page.waitForSelector(`${other}[data-status="SELECTING"]`, { timeout: 5_000 });
+    await a.page.click(other);
+    await a.page.waitForSelector(`${other}[data-status="AVAILABLE"]:not(.mine)`);
+    await b.page.waitForSelector(`${other}[data-status="AVAILABLE"]`, { timeout: 5_000 });
 
     await a.page.click('#confirm-hold');
     await a.page.waitForSelector('#reservation:not([hidden])');
