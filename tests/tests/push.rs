@@ -440,3 +440,56 @@ async fn a_poisoned_message_does_not_block_its_batch_and_ends_in_the_dlq() {
     rt.stop().await;
     names.remove().await;
 }
+
+/// A measurement, not a check: the time from publishing one event until the last of N
+/// connected clients has it, through the whole local path (SQS in the emulator,
+/// push-dispatch, DynamoDB, `@connections`, the sockets). Run with
+/// `PUSH_FANOUT_CLIENTS=1000 cargo test -p ticketrush-testkit --test push fanout -- --ignored --nocapture`.
+#[tokio::test]
+#[ignore = "a measurement; run on demand"]
+async fn fanout_publish_to_last_receipt() {
+    let n: usize = std::env::var("PUSH_FANOUT_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000);
+    let db = TestDb::new().await;
+    let names = PushNames::new();
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let rt = runtime(&db, &names, &[]).await;
+    let mut clients = Vec::with_capacity(n);
+    for chunk in (0..n).collect::<Vec<_>>().chunks(100) {
+        clients.extend(
+            join_all(chunk.iter().map(|_| WsClient::connect(&rt.base_url, None)))
+                .await
+                .into_iter()
+                .map(|c| c.expect("connects")),
+        );
+    }
+    let publisher = publisher(&names).await;
+    for round in 0..3 {
+        let started = tokio::time::Instant::now();
+        publisher
+            .publish(PushEvent::ConcertChanged { concert })
+            .await;
+        let published = started.elapsed();
+        let receipts: Vec<Duration> = join_all(clients.iter_mut().map(|c| async move {
+            c.next_of("CONCERTS_REFRESH", Duration::from_secs(60))
+                .await
+                .expect("every client hears");
+            started.elapsed()
+        }))
+        .await;
+        let mut sorted = receipts.clone();
+        sorted.sort();
+        println!(
+            "fanout round {round}: N={n} publish {:?}, first {:?}, p50 {:?}, p99 {:?}, last {:?}",
+            published,
+            sorted[0],
+            sorted[n / 2],
+            sorted[n * 99 / 100],
+            sorted[n - 1]
+        );
+    }
+    rt.stop().await;
+    names.remove().await;
+}

@@ -398,3 +398,54 @@ pub fn refresh_messages(
     out.extend(refresh_messages(b, realtime, at, cap));
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::{realtime::RealtimeMode, sale::SaleStatus};
+
+    fn card(id: i64, title_len: usize) -> ConcertCard {
+        ConcertCard {
+            concert_id: ConcertId::from_stored(id),
+            title: "t".repeat(title_len),
+            artist: "a".into(),
+            venue: "v".into(),
+            sale_status: SaleStatus::Open,
+            sale_opens_at: None,
+            sale_opens_in_seconds: Some(0),
+            reservation_button_visible: true,
+            reservation_button_enabled: true,
+            reservation_button_label: "Reserve".into(),
+            available_seat_count: 1,
+            total_seat_count: 2,
+            remaining_rate: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_large_refresh_is_split_under_the_cap_and_keeps_every_card() {
+        let realtime = RealtimeSettings {
+            realtime_mode: RealtimeMode::Websocket,
+            hybrid_poll_interval_millis: 30_000,
+        };
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        let cards: Vec<ConcertCard> = (1..=300).map(|i| card(i, 1_000)).collect();
+        let messages = refresh_messages(&cards, realtime, at, MAX_MESSAGE_BYTES);
+        assert!(messages.len() > 1);
+        let mut ids = Vec::new();
+        for m in &messages {
+            assert!(m.len() <= MAX_MESSAGE_BYTES);
+            let v: serde_json::Value = serde_json::from_slice(m).unwrap();
+            assert_eq!(v["type"], "CONCERTS_REFRESH");
+            assert_eq!(v["payload"]["realtimeMode"], "websocket");
+            for item in v["payload"]["items"].as_array().unwrap() {
+                ids.push(item["concertId"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+        let small = refresh_messages(&cards[..2], realtime, at, MAX_MESSAGE_BYTES);
+        assert_eq!(small.len(), 1);
+    }
+}
