@@ -26,16 +26,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await,
         "REDIS_URL",
     );
+    let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let function = ReservationsFunction {
-        ledger: postgres::PostgresReservations::new(or_exit(
-            postgres::connect_lazy(&pg),
-            "DATABASE_URL",
-        )),
+        ledger: postgres::PostgresReservations::new(pool.clone()),
+        gateway: postgres::SandboxPayments::new(pool),
         locks: RedisSeatLocks::new(redis.clone()),
         room: RedisWaitingRoom::new(redis),
         publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
+        payments: or_exit(config::payment_settings_from_env(&env), "configuration"),
     };
     run(service_fn(|req| async {
         Ok::<_, Infallible>(handle(&function, req).await)

@@ -13,6 +13,7 @@ use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
 use hold_expire::HoldExpireFunction;
 use lambda_http::{Body, Request, Response};
+use payment_webhook::PaymentWebhookFunction;
 use push_dispatch::PushDispatchFunction;
 use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
@@ -28,7 +29,8 @@ use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
     connections::DynamoDbConnections,
-    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations},
+    payment_webhook::HmacWebhookSignatures,
+    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments},
     push::{ApiGatewayPusher, SqsPushPublisher, TokioPause},
     queue_tokens::HmacQueueTokens,
     redis::{
@@ -74,8 +76,16 @@ pub struct Functions {
     sales_policy: SalesPolicyFunction<PostgresCatalog, PostgresCatalogAdmin, SqsPushPublisher>,
     reservations: ReservationsFunction<
         PostgresReservations,
+        SandboxPayments,
         RedisSeatLocks,
         RedisWaitingRoom,
+        SqsPushPublisher,
+        SystemClock,
+    >,
+    payment_webhook: PaymentWebhookFunction<
+        PostgresReservations,
+        HmacWebhookSignatures,
+        RedisSeatLocks,
         SqsPushPublisher,
         SystemClock,
     >,
@@ -199,11 +209,22 @@ impl Functions {
             },
             reservations: ReservationsFunction {
                 ledger: PostgresReservations::new(pool.clone()),
+                gateway: SandboxPayments::new(pool.clone()),
                 locks: locks.clone(),
                 room: room.clone(),
                 publisher: publisher.clone(),
                 clock: SystemClock,
                 seats: settings.seats,
+                payments: settings.payments,
+            },
+            payment_webhook: PaymentWebhookFunction {
+                ledger: PostgresReservations::new(pool.clone()),
+                signatures: settings.webhook_signatures.clone(),
+                locks: locks.clone(),
+                publisher: publisher.clone(),
+                clock: SystemClock,
+                seats: settings.seats,
+                payments: settings.payments,
             },
             hold_expire: HoldExpireFunction {
                 catalog: catalog.clone(),
@@ -272,6 +293,7 @@ impl Functions {
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
             "reservations" => reservations::handle(&self.reservations, req).await,
+            "payment-webhook" => payment_webhook::handle(&self.payment_webhook, req).await,
             "admin-sales-policy" => admin_sales_policy::handle(&self.sales_policy, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,

@@ -5,13 +5,14 @@ use ticketrush_adapters::{
     config::{
         ConfigError, Env, PostgresConfig, RedisConfig, abuse_rules_from_env,
         catalog_cache_ttl_from_env, dispatch_settings_from_env, hold_expire_tick_from_env,
-        hold_ttl_from_env, queue_settings_from_env, realtime_from_env, sale_status_tick_from_env,
-        seat_settings_from_env,
+        hold_ttl_from_env, payment_settings_from_env, queue_settings_from_env, realtime_from_env,
+        sale_status_tick_from_env, seat_settings_from_env,
     },
+    payment_webhook::HmacWebhookSignatures,
     queue_tokens::HmacQueueTokens,
 };
 use ticketrush_core::{
-    abuse::AbuseRules, dispatch::DispatchSettings, queue::QueueSettings,
+    abuse::AbuseRules, dispatch::DispatchSettings, payments::PaymentSettings, queue::QueueSettings,
     realtime::RealtimeSettings, seats::SeatSettings,
 };
 
@@ -42,6 +43,8 @@ pub struct LocalSettings {
     /// Concurrent receive loops feeding push-dispatch, each as one Lambda instance.
     pub push_pollers: u16,
     pub web: WebSettings,
+    pub payments: PaymentSettings,
+    pub webhook_signatures: HmacWebhookSignatures,
 }
 
 impl LocalSettings {
@@ -75,6 +78,8 @@ impl LocalSettings {
             ),
             push_pollers: env.parse_or("PUSH_POLLERS", 4)?,
             web: WebSettings::from_env(env)?,
+            payments: payment_settings_from_env(env)?,
+            webhook_signatures: HmacWebhookSignatures::from_env(env)?,
         })
     }
 }

@@ -172,6 +172,30 @@ pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(
 }
 
 /// Seat soft-lock settings.
+/// Refund cutoff and webhook freshness.
+pub fn payment_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::payments::PaymentSettings, ConfigError> {
+    let cutoff_hours: u64 = env.parse_or("REFUND_CUTOFF_HOURS", 24)?;
+    let tolerance: u64 = env.parse_or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?;
+    if cutoff_hours > 24 * 90 {
+        return Err(ConfigError::Invalid {
+            name: "REFUND_CUTOFF_HOURS",
+            reason: "must be at most 2160 (90 days)".into(),
+        });
+    }
+    if !(1..=3_600).contains(&tolerance) {
+        return Err(ConfigError::Invalid {
+            name: "PAYMENT_WEBHOOK_TOLERANCE_SECS",
+            reason: "must be between 1 and 3600".into(),
+        });
+    }
+    Ok(ticketrush_core::payments::PaymentSettings {
+        refund_cutoff: Duration::from_secs(cutoff_hours * 3600),
+        webhook_tolerance: Duration::from_secs(tolerance),
+    })
+}
+
 pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<ticketrush_core::seats::SeatSettings, ConfigError> {

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod config;
 pub mod connections;
 pub mod jwt;
+pub mod payment_webhook;
 pub mod postgres;
 pub mod push;
 pub mod queue_tokens;

@@ -11,6 +11,7 @@ pub mod dispatch;
 pub mod error;
 pub mod ids;
 pub mod live;
+pub mod payments;
 pub mod push;
 pub mod queue;
 pub mod realtime;

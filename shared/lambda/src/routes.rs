@@ -8,6 +8,8 @@ pub enum Auth {
     Optional,
     /// A valid token is needed.
     Required,
+    /// No token: the caller proves itself by signing the body (the payment gateway's webhook).
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +109,27 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     },
     HttpRoute {
         method: "POST",
+        path: "/api/reservations/{id}/confirm",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
         path: "/api/reservations/{id}/cancel",
         function: "reservations",
         auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/reservations/{id}/refund",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/payments/webhook",
+        function: "payment-webhook",
+        auth: Auth::Signed,
     },
     HttpRoute {
         method: "GET",
