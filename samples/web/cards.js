@@ -48,11 +48,22 @@ export function mountCards(root, ctx) {
       note.textContent = `Could not load concerts: ${e.message}`;
     });
 
+  // Pushed cards are computed for the general public. A logged-in buyer may see a sale
+  // differently (a presale for their tier), so each pushed card of a concert on this page is
+  // read again with their token: one request per changed card, only when a push arrives.
+  const applyPushed = (card) => {
+    if (!cards.has(String(card.concertId))) return;
+    if (!ctx.session.token()) return upsert(card, false);
+    api.get(`/api/concerts/${card.concertId}`).then(
+      (detail) => upsert(detail, false),
+      () => upsert(card, false),
+    );
+  };
   cleanups.push(
     realtime.subscribe('concerts.live', (msg) => {
       if (msg.type !== 'CONCERTS_REFRESH' || !msg.payload) return;
       const p = msg.payload;
-      for (const card of p.items || []) upsert(card, false);
+      for (const card of p.items || []) applyPushed(card);
       if (p.realtimeMode) realtime.configure(p.realtimeMode, p.hybridPollIntervalMillis);
     }),
   );

@@ -214,6 +214,61 @@ describe('web client in Chromium', { concurrency: true }, () => {
     await context.close();
   });
 
+  test('websocket mode: a presale member keeps their own view when the public card is pushed', async () => {
+    const base = servers.websocket.url;
+    const card = await cardBySlugTitle(base, 'LUMEN Fan');
+    const sel = `.card[data-concert-id="${card.concertId}"]`;
+    const open = async (login) => {
+      const context = await browser.newContext({ viewport: { width: 1280, height: 900 } });
+      const { page, rec } = await openPage(context, `${base}/`);
+      await page.waitForSelector(sel);
+      if (login) {
+        await page.evaluate((u) => window.ticketrush.session.login(u, 'GOLD'), `buyer-gold-${RUN_ID}`);
+        await page.waitForSelector('#who');
+        await page.waitForSelector(sel);
+      }
+      await page.waitForFunction((t) => window.ticketrush.realtime.isSubscribed(t), 'concerts.live');
+      return { context, page, rec };
+    };
+    const [gold, anon] = await Promise.all([open(true), open(false)]);
+    assert.equal(await gold.page.textContent(`${sel} .reserve`), 'Presale: book now');
+    assert.equal(await anon.page.textContent(`${sel} .reserve`), 'Presale for GOLD and above');
+
+    const now = Date.now();
+    await api(base, 'PUT', `/api/concerts/${card.concertId}/sales-policy`, {
+      token: adminToken,
+      body: {
+        presaleStartsAt: new Date(now - 600_000).toISOString(),
+        presaleMinTier: 'GOLD',
+        generalSaleStartsAt: new Date(now + 172_800_000).toISOString(),
+        maxSeatsPerUser: 3,
+        queueGated: true,
+      },
+    });
+    const refreshed = (rec) =>
+      rec.received.some((f) => {
+        const m = JSON.parse(f.data);
+        return m.type === 'CONCERTS_REFRESH' && m.payload.items.some((c) => c.concertId === card.concertId);
+      });
+    for (const x of [gold, anon]) {
+      for (let i = 0; !refreshed(x.rec) && i < 100; i++) await sleep(100);
+      assert.ok(refreshed(x.rec), 'the refresh was pushed');
+    }
+    // The member's page reads its own card again; the public page takes the pushed one.
+    const reread = () => gold.rec.api.some((r) => r.path === `/api/concerts/${card.concertId}`);
+    for (let i = 0; !reread() && i < 50; i++) await sleep(100);
+    assert.ok(reread(), 'the member re-read the card');
+    await sleep(300);
+    assert.equal(await gold.page.textContent(`${sel} .reserve`), 'Presale: book now');
+    assert.equal(await gold.page.isEnabled(`${sel} .reserve`), true);
+    assert.equal(await anon.page.textContent(`${sel} .reserve`), 'Presale for GOLD and above');
+    assert.deepEqual(anon.rec.api.filter((r) => !r.path.startsWith('/api/concerts/search')), []);
+    for (const x of [gold, anon]) {
+      assert.deepEqual(x.rec.errors, []);
+      await x.context.close();
+    }
+  });
+
   test('hybrid mode: the socket plus corrective searches at the configured interval', async (t) => {
     const { interval } = MODES.hybrid;
     const context = await browser.newContext();
