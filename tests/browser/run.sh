@@ -25,4 +25,4 @@ fi
 psql -q -X -d "$PG_ADMIN_URL" -c "DROP DATABASE IF EXISTS ${BROWSER_DATABASE_URL##*/} WITH (FORCE)"
 export TICKETRUSH_LOCAL="$BIN"
 cd "$DIR"
-exec node --test --test-reporter=spec browser.test.mjs
+exec node --test --test-reporter=spec clock.test.mjs browser.test.mjs
