@@ -107,5 +107,11 @@ async fn dev_login_signs_a_token_the_authorizer_accepts_and_refuses_bad_input() 
             assert_eq!(problem["field"], field, "{bad}");
         }
     }
+    let get = client.get(rt.url("/local/dev-token")).send().await.unwrap();
+    assert_eq!(get.status(), StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(
+        get.json::<Value>().await.unwrap()["code"],
+        "METHOD_NOT_ALLOWED"
+    );
     rt.stop().await;
 }

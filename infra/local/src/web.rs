@@ -42,7 +42,10 @@ impl WebSettings {
 /// `POST /local/dev-token`, `/` and one route per file of the web client. Files are read on
 /// each request, so edits show on reload; files added later need a restart.
 pub fn routes(settings: &WebSettings) -> Router<Arc<AppState>> {
-    let mut router = Router::new().route("/local/dev-token", post(dev_token));
+    let mut router = Router::new().route(
+        "/local/dev-token",
+        post(dev_token).fallback(dev_token_method_not_allowed),
+    );
     let index = settings.dir.join("index.html");
     if !index.is_file() {
         tracing::warn!(dir = %settings.dir.display(), "no web client to serve (index.html missing)");
@@ -95,6 +98,17 @@ struct DevToken {
     tier: Tier,
     #[serde(with = "ticketrush_core::time")]
     expires_at: DateTime<Utc>,
+}
+
+async fn dev_token_method_not_allowed() -> Response {
+    to_axum(
+        Problem::new(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "METHOD_NOT_ALLOWED",
+            "POST /local/dev-token with {user, tier}",
+        )
+        .into_response(),
+    )
 }
 
 /// A token for any sample user and tier, signed with the local JWT secret (never admin).
