@@ -35,7 +35,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         )),
         signatures: or_exit(HmacWebhookSignatures::from_env(&env), "configuration"),
         locks: RedisSeatLocks::new(redis),
-        publisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
         payments: or_exit(config::payment_settings_from_env(&env), "configuration"),
