@@ -61,7 +61,10 @@ export function mountQueue(root, ctx, concertId) {
   );
   cleanups.push(realtime.addPoll(status));
   cleanups.push(realtime.onResync(status));
-  const presence = setInterval(() => realtime.socketLive() && status(), PRESENCE_MS);
+  // Only when nothing else reads the status often enough (live push, or a long interval).
+  const presence = setInterval(() => {
+    if (!realtime.pollNeeded() || realtime.intervalMs > PRESENCE_MS) status();
+  }, PRESENCE_MS);
   cleanups.push(() => clearInterval(presence));
 
   api.post(`/api/queue/${concertId}/join`, {}).then(show, (e) => {
