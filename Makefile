@@ -60,3 +60,13 @@ TIER ?= BASIC
 .PHONY: token
 token:
 	@$(CARGO) run -q -p ticketrush-local -- token --user "$(BUYER)" --tier "$(TIER)" $(if $(ADMIN),--admin,)
+
+# The web client in headless Chromium against ticketrush-local in each realtime mode, over the
+# sample catalog in its own database (dropped and reloaded each run). Screenshots: target/browser/.
+export BROWSER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_browser
+export BROWSER_REDIS_URL ?= $(TEST_REDIS_URL)
+export PG_ADMIN_URL
+.PHONY: browser-test
+browser-test: services
+	$(CARGO) build -p ticketrush-local
+	bash tests/browser/run.sh "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/ticketrush-local"

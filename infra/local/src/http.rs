@@ -33,7 +33,7 @@ use ticketrush_lambda::{
 
 use crate::{
     connections_api, functions::Functions, health, jwt::JwtSettings, scheduler,
-    settings::LocalSettings, sqs_source, websocket,
+    settings::LocalSettings, sqs_source, web, websocket,
 };
 
 /// API Gateway's own limit is 10 MB; no ticketrush request comes near 64 KB.
@@ -109,10 +109,12 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
         .route("/ws", get(websocket::connect))
         .route("/@connections/{id}", connections())
         .route("/{stage}/@connections/{id}", connections())
+        .merge(web::routes(&settings.web))
         .fallback(dispatch)
         .with_state(state);
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
+    println!("  open {url}/ in a browser for the web client");
     println!("  try: curl '{url}/api/concerts/search?size=5&sort=saleOpensAt'");
     println!("  live: websocat '{}/ws'", url.replacen("http", "ws", 1));
     axum::serve(

@@ -14,6 +14,7 @@ mod scheduler;
 mod settings;
 mod setup;
 mod sqs_source;
+mod web;
 mod websocket;
 
 #[derive(Parser)]

@@ -16,7 +16,7 @@ use ticketrush_core::{
     realtime::RealtimeSettings, seats::SeatSettings,
 };
 
-use crate::jwt::JwtSettings;
+use crate::{jwt::JwtSettings, web::WebSettings};
 
 /// Everything the local runtime reads from the environment, once.
 #[derive(Debug, Clone)]
@@ -42,6 +42,7 @@ pub struct LocalSettings {
     pub ws_ping_interval: Duration,
     /// Concurrent receive loops feeding push-dispatch, each as one Lambda instance.
     pub push_pollers: u16,
+    pub web: WebSettings,
     pub payments: PaymentSettings,
     pub webhook_signatures: HmacWebhookSignatures,
 }
@@ -76,6 +77,7 @@ impl LocalSettings {
                 env.parse_or("WS_PING_INTERVAL_MILLIS", 15_000)?,
             ),
             push_pollers: env.parse_or("PUSH_POLLERS", 4)?,
+            web: WebSettings::from_env(env)?,
             payments: payment_settings_from_env(env)?,
             webhook_signatures: HmacWebhookSignatures::from_env(env)?,
         })
