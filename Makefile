@@ -19,6 +19,8 @@ export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 CARGO ?= cargo
+# Where cargo puts binaries (honours CARGO_TARGET_DIR).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 .PHONY: dev test services lint unit-and-integration test-db
 .DEFAULT_GOAL := dev
@@ -43,6 +45,7 @@ test: services lint test-db
 	$(CARGO) build --workspace --all-targets --locked
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
 	$(CARGO) nextest run --workspace --no-fail-fast
+	bash tests/browser/run.sh "$(TARGET_DIR)/debug/ticketrush-local"
 
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all
@@ -50,7 +53,7 @@ export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
 bench: services
 	$(CARGO) build --release -p ticketrush-local -p ticketrush-bench
-	bin="$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"; \
+	bin="$(TARGET_DIR)/release"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
 
@@ -69,4 +72,4 @@ export PG_ADMIN_URL
 .PHONY: browser-test
 browser-test: services
 	$(CARGO) build -p ticketrush-local
-	bash tests/browser/run.sh "$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/debug/ticketrush-local"
+	bash tests/browser/run.sh "$(TARGET_DIR)/debug/ticketrush-local"
