@@ -28,7 +28,12 @@ async fn a_connection_is_recorded_with_its_user_and_hears_the_live_cards() {
     let id = ConnectionId::parse("L0SM9cOFvHcCIhw=").unwrap();
     let recorded = registry.connection(&id).await.unwrap().expect("recorded");
     assert_eq!(recorded.user, Some(UserId::parse("buyer-1").unwrap()));
-    assert_eq!((recorded.expires_at - recorded.connected_at).num_hours(), 2);
+    // The TTL attribute is whole epoch seconds, so up to a second is truncated.
+    let lifetime = (recorded.expires_at - recorded.connected_at).num_milliseconds();
+    assert!(
+        (7_199_000..=7_200_000).contains(&lifetime),
+        "two hours, got {lifetime} ms"
+    );
     let key = TopicKey::for_subscription(Topic::ConcertsLive, &id, None, 4).unwrap();
     assert_eq!(
         registry.subscribers(&key, None).await.unwrap().connections,
