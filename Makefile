@@ -11,6 +11,7 @@ export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
 export JWT_SECRET ?= local-dev-secret-not-for-production
 export QUEUE_TOKEN_SECRET ?= local-dev-queue-token-secret-not-for-production
+export PAYMENT_WEBHOOK_SECRET ?= local-dev-payment-webhook-secret-not-for-production
 export TICKETRUSH_BIND ?= 127.0.0.1:8080
 # Tests get their own database (a schema per test inside it) and their own Redis database.
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_test
@@ -18,6 +19,8 @@ export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
 
 CARGO ?= cargo
+# Where cargo puts binaries (honours CARGO_TARGET_DIR).
+TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
 .PHONY: dev test services lint unit-and-integration test-db
 .DEFAULT_GOAL := dev
@@ -44,6 +47,7 @@ test: services lint test-db template-check
 	$(MAKE) --no-print-directory boot-check
 	$(CARGO) check -q -p ticketrush-testkit --features localstack --tests --locked
 	$(CARGO) nextest run --workspace --no-fail-fast -E 'not (package(ticketrush-testkit) and binary(boot))'
+	bash tests/browser/run.sh "$(TARGET_DIR)/debug/ticketrush-local"
 
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all
@@ -51,7 +55,7 @@ export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
 bench: services
 	$(CARGO) build --release -p ticketrush-local -p ticketrush-bench
-	bin="$$($(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')/release"; \
+	bin="$(TARGET_DIR)/release"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
 
@@ -104,3 +108,13 @@ deploy: aws-tools
 	cd infra/aws && PATH="$(CURDIR)/.venv/bin:$$PATH" sam build --beta-features
 	cd infra/aws && if [ -f samconfig.toml ]; then PATH="$(CURDIR)/.venv/bin:$$PATH" sam deploy; \
 	  else PATH="$(CURDIR)/.venv/bin:$$PATH" sam deploy --guided --capabilities CAPABILITY_IAM; fi
+
+# The web client in headless Chromium against ticketrush-local in each realtime mode, over the
+# sample catalog in its own database (dropped and reloaded each run). Screenshots: target/browser/.
+export BROWSER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_browser
+export BROWSER_REDIS_URL ?= $(TEST_REDIS_URL)
+export PG_ADMIN_URL
+.PHONY: browser-test
+browser-test: services
+	$(CARGO) build -p ticketrush-local
+	bash tests/browser/run.sh "$(TARGET_DIR)/debug/ticketrush-local"

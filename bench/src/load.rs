@@ -52,7 +52,7 @@ impl Measured {
 }
 
 /// Runs `work(i)` from `concurrency` tasks until either bound is reached.
-async fn drive<F, Fut>(concurrency: usize, bounds: Bounds, work: F) -> Measured
+pub(crate) async fn drive<F, Fut>(concurrency: usize, bounds: Bounds, work: F) -> Measured
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = bool> + Send,
@@ -106,7 +106,7 @@ const SEARCHES: &[&str] = &[
     "/api/concerts/search?venue=hall&sort=startsAt",
 ];
 
-fn token(user: &str) -> String {
+pub(crate) fn token(user: &str) -> String {
     let now = Utc::now().timestamp();
     let claims = serde_json::json!({
         "sub": user, "tier": "BASIC", "iss": "ticketrush-local", "aud": "ticketrush", "iat": now, "exp": now + 3600,
@@ -148,8 +148,9 @@ pub async fn run(
         max_connections: 16,
         ..PostgresConfig::from_env(&env)?
     })?;
-    let catalog = PostgresCatalog::new(pool);
+    let catalog = PostgresCatalog::new(pool.clone());
     match scenario {
+        "hold-confirm" => crate::holds::run(server, &pool, concurrency, bounds).await,
         "search" => {
             let base = server.base_url.clone();
             let app = drive(concurrency, bounds, move |i| {

@@ -3,6 +3,7 @@
 //! same run, and writes `bench/results/latest.{md,json}`. Loopback only; every loop is
 //! bounded in count and time.
 
+mod holds;
 mod load;
 mod report;
 mod server;
@@ -17,7 +18,7 @@ struct Args {
     /// The release `ticketrush-local` binary.
     #[arg(long)]
     server: PathBuf,
-    /// `all`, or one of: search, queue-join, seat-select.
+    /// `all`, or one of: search, queue-join, seat-select, hold-confirm.
     #[arg(long, default_value = "all")]
     scenario: String,
     /// Concurrency levels.
@@ -33,7 +34,7 @@ struct Args {
     out: PathBuf,
 }
 
-pub const SCENARIOS: &[&str] = &["search", "queue-join", "seat-select"];
+pub const SCENARIOS: &[&str] = &["search", "queue-join", "seat-select", "hold-confirm"];
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {

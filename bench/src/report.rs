@@ -64,6 +64,9 @@ fn baseline(scenario: &str) -> &'static str {
         "seat-select" => {
             "one iteration = select then release (2 requests); raw: the same select and release Lua scripts through redis-rs (RedisSeatLocks), no HTTP"
         }
+        "hold-confirm" => {
+            "one iteration = POST /api/holds for two seats the buyer selected beforehand (untimed), fresh seats each time; raw: pgbench (clients capped at 64) running the ledger's hold transaction (reservation insert, conditional seat update, reservation_seats) on fresh pairs, plus one nextval for the pair"
+        }
         _ => "",
     }
 }

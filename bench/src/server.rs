@@ -22,9 +22,10 @@ impl Server {
             .arg("serve")
             .env("TICKETRUSH_BIND", "127.0.0.1:0")
             .env("JWT_SECRET", BENCH_JWT_SECRET)
+            .env("QUEUE_TOKEN_SECRET", BENCH_QUEUE_TOKEN_SECRET)
             .env(
-                "QUEUE_TOKEN_SECRET",
-                "bench-queue-token-secret-0123456789abcdef",
+                "PAYMENT_WEBHOOK_SECRET",
+                "bench-payment-webhook-secret-0123456789abcdef",
             )
             .env("REDIS_KEY_PREFIX", BENCH_REDIS_PREFIX)
             .env("QUEUE_CAPACITY", "100000000")

@@ -31,3 +31,9 @@ pub fn body(resp: &lambda_http::Response<lambda_http::Body>) -> serde_json::Valu
         other => panic!("expected a text body, got {other:?}"),
     }
 }
+
+/// Any event a function takes, read as its aws_lambda_events type.
+pub fn typed<T: serde::de::DeserializeOwned>(name: &str) -> T {
+    serde_json::from_str(&text(name))
+        .unwrap_or_else(|e| panic!("events/{name} does not have the function's event shape: {e}"))
+}

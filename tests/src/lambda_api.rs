@@ -68,6 +68,11 @@ impl RuntimeApi {
             .route(&format!("{PREFIX}/invocation/{{id}}/error"), post(error))
             .route(&format!("{PREFIX}/init/error"), post(init_error))
             .route("/cfn-response", put(cfn_response))
+            // The WebSocket @connections API, accepting every post.
+            .route(
+                "/@connections/{id}",
+                post(StatusCode::OK).get(StatusCode::OK).delete(StatusCode::NO_CONTENT),
+            )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

@@ -9,6 +9,7 @@ pub mod fixtures;
 pub mod lambda_api;
 pub mod proxy;
 pub mod runtime;
+pub mod ws;
 
 /// Reads a test setting, with the default that `make test` also uses.
 pub fn setting(name: &str, default: &str) -> String {

@@ -11,6 +11,7 @@ use crate::{setting, unique};
 
 pub const TEST_JWT_SECRET: &str = "test-secret-0123456789abcdef";
 pub const TEST_QUEUE_TOKEN_SECRET: &str = "test-queue-token-secret-0123456789abcdef";
+pub const TEST_PAYMENT_WEBHOOK_SECRET: &str = "test-payment-webhook-secret-0123456789abcdef";
 
 /// The binary next to the test executable (target/<profile>/), unless overridden.
 pub fn local_binary() -> PathBuf {
@@ -52,6 +53,10 @@ pub fn base_env(database_url: &str) -> Vec<(&'static str, String)> {
         ),
         ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
         ("QUEUE_TOKEN_SECRET", TEST_QUEUE_TOKEN_SECRET.to_owned()),
+        (
+            "PAYMENT_WEBHOOK_SECRET",
+            TEST_PAYMENT_WEBHOOK_SECRET.to_owned(),
+        ),
         ("RUST_LOG", setting("TEST_RUST_LOG", "warn")),
     ]
 }

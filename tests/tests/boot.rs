@@ -14,11 +14,15 @@ use std::{
     time::{Duration, Instant},
 };
 
+use ticketrush_adapters::aws::{self, PushResources};
 use ticketrush_testkit::{
     aws_config,
     db::TestDb,
     lambda_api::{Record, RuntimeApi, rss_kib},
-    runtime::{TEST_QUEUE_TOKEN_SECRET, base_env, local_binary},
+    runtime::{
+        TEST_JWT_SECRET, TEST_PAYMENT_WEBHOOK_SECRET, TEST_QUEUE_TOKEN_SECRET, base_env,
+        local_binary,
+    },
     setting, unique,
 };
 use tokio::process::Command;
@@ -144,8 +148,9 @@ async fn boot(name: &str, bin: &Path, event: Vec<u8>, env: &[(String, String)]) 
     }
 }
 
-/// The secrets a function may ask for, stored in the emulator: `*_SECRET_ARN` settings.
-async fn secret_env(db: &TestDb) -> Vec<(String, String)> {
+/// What the functions need: the secrets (stored in the emulator, given as `*_SECRET_ARN`),
+/// push tables and queues, and the @connections endpoint.
+async fn function_env(db: &TestDb, connections: std::net::SocketAddr) -> Vec<(String, String)> {
     let client = aws_sdk_secretsmanager::Client::new(&aws_config().await);
     let mut env = vec![
         (
@@ -171,7 +176,36 @@ async fn secret_env(db: &TestDb) -> Vec<(String, String)> {
             setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15"),
         ),
         ("QUEUE_TOKEN_SECRET", TEST_QUEUE_TOKEN_SECRET.to_owned()),
+        ("JWT_SECRET", TEST_JWT_SECRET.to_owned()),
+        (
+            "PAYMENT_WEBHOOK_SECRET",
+            TEST_PAYMENT_WEBHOOK_SECRET.to_owned(),
+        ),
     ];
+    // Push tables and queues of this run's own, as the template creates them.
+    let names = PushResources {
+        connections_table: unique("connections-"),
+        subscriptions_table: unique("subscriptions-"),
+        push_queue: unique("push-"),
+        push_dead_letter_queue: unique("push-dlq-"),
+        visibility_timeout_secs: 30,
+        max_receive_count: 3,
+    };
+    let sdk = aws_config().await;
+    aws::provision(
+        &aws_sdk_dynamodb::Client::new(&sdk),
+        &aws_sdk_sqs::Client::new(&sdk),
+        &names,
+    )
+    .await
+    .expect("provision push tables and queues");
+    env.extend([
+        ("CONNECTIONS_TABLE".into(), names.connections_table),
+        ("SUBSCRIPTIONS_TABLE".into(), names.subscriptions_table),
+        ("PUSH_QUEUE_NAME".into(), names.push_queue),
+        ("PUSH_DLQ_NAME".into(), names.push_dead_letter_queue),
+        ("APIGW_MANAGEMENT_ENDPOINT".into(), format!("http://{connections}")),
+    ]);
     for (name, value) in secrets {
         let arn = client
             .create_secret()
@@ -214,7 +248,9 @@ fn wrong_answer(name: &str, event: &serde_json::Value, boot: &Boot) -> Option<St
 #[tokio::test]
 async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event() {
     let db = TestDb::new().await;
-    let env = secret_env(&db).await;
+    // Plays the WebSocket @connections API for the functions that post to it.
+    let connections = RuntimeApi::start("connections", Vec::new()).await;
+    let env = function_env(&db, connections.addr).await;
     // The sample catalog, so the sample events find concert 1 and its seats.
     let setup = Command::new(local_binary())
         .args(["setup", "--samples"])

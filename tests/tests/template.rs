@@ -7,18 +7,9 @@ use std::{
 };
 
 use serde_yaml::Value;
-use ticketrush_lambda::routes::{Auth, HTTP_ROUTES, PUSH_QUEUE_CONSUMER, SCHEDULES, WS_ROUTES};
-
-/// Functions the template may declare before their crate is in this tree: the live-push
-/// crates. The allowance ends by itself once a crate exists.
-const ARRIVING: &[&str] = &[
-    "ws-authorize",
-    "ws-connect",
-    "ws-disconnect",
-    "ws-message",
-    "push-dispatch",
-    "sale-status-tick",
-];
+use ticketrush_lambda::routes::{
+    Auth, HTTP_ROUTES, PUSH_QUEUE_CONSUMER, SCHEDULES, WS_AUTHORIZER, WS_ROUTES,
+};
 
 /// Deployed but not routed or scheduled: the custom resource runs it on deploy.
 const DEPLOY_ONLY: &[&str] = &["migrate"];
@@ -137,23 +128,6 @@ impl Template {
     }
 }
 
-fn crate_exists(name: &str) -> bool {
-    root()
-        .join("functions")
-        .join(name)
-        .join("Cargo.toml")
-        .exists()
-}
-
-/// Names the template may carry without a crate or a local route: still to arrive.
-fn arriving() -> BTreeSet<&'static str> {
-    ARRIVING
-        .iter()
-        .copied()
-        .filter(|n| !crate_exists(n))
-        .collect()
-}
-
 #[test]
 fn every_function_crate_is_deployed_and_every_deployed_function_has_a_crate() {
     let template = Template::load();
@@ -169,11 +143,7 @@ fn every_function_crate_is_deployed_and_every_deployed_function_has_a_crate() {
         missing.is_empty(),
         "crates not in the template: {missing:?}"
     );
-    let arriving = arriving();
-    let orphans: Vec<_> = deployed
-        .iter()
-        .filter(|d| !crates.contains(*d) && !arriving.contains(d.as_str()))
-        .collect();
+    let orphans: Vec<_> = deployed.difference(&crates).collect();
     assert!(
         orphans.is_empty(),
         "template functions without a crate: {orphans:?}"
@@ -190,8 +160,8 @@ fn http_routes_match_the_route_table_both_ways() {
             assert_eq!(text(&p["ApiId"]), "HttpApi", "{function}: ApiId");
             assert_eq!(tag_of(&p["ApiId"]).as_deref(), Some("Ref"));
             let auth = match p["Auth"]["Authorizer"].as_str() {
-                Some("NONE") => "optional",
-                Some("JwtAuthorizer") => "required",
+                Some("NONE") => "none",
+                Some("JwtAuthorizer") => "jwt",
                 other => panic!("{function}: unexpected authorizer {other:?}"),
             };
             (
@@ -207,8 +177,10 @@ fn http_routes_match_the_route_table_both_ways() {
         .map(|r| {
             let auth = match r.auth {
                 // Public in AWS too; see infra/aws/README.md.
-                Auth::Optional => "optional",
-                Auth::Required => "required",
+                Auth::Optional => "none",
+                // The function checks the body's signature itself.
+                Auth::Signed => "none",
+                Auth::Required => "jwt",
             };
             (
                 r.method.to_owned(),
@@ -233,12 +205,10 @@ fn http_routes_match_the_route_table_both_ways() {
 #[test]
 fn schedules_match_both_ways() {
     let template = Template::load();
-    let arriving = arriving();
     let declared: BTreeSet<(String, String)> = template
         .events("ScheduleV2")
         .into_iter()
         .map(|(f, p)| (f, text(&p["ScheduleExpression"]).to_owned()))
-        .filter(|(f, _)| !arriving.contains(f.as_str()))
         .collect();
     let served: BTreeSet<(String, String)> = SCHEDULES
         .iter()
@@ -292,7 +262,7 @@ fn websocket_routes_match_both_ways() {
             (
                 r.route_key.to_owned(),
                 r.function.to_owned(),
-                r.authorizer.map(str::to_owned),
+                (r.route_key == "$connect").then(|| WS_AUTHORIZER.to_owned()),
             )
         })
         .collect();

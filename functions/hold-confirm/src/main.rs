@@ -3,10 +3,10 @@ use std::convert::Infallible;
 use hold_confirm::{HoldConfirmFunction, handle};
 use lambda_http::{run, service_fn};
 use ticketrush_adapters::{
-    SystemClock,
+    SystemClock, aws,
     cached_catalog::CachedCatalog,
     config, postgres,
-    push::LoggingPushPublisher,
+    push::SqsPushPublisher,
     redis::{RedisSeatLocks, RedisStore},
 };
 use ticketrush_core::reservations::HoldSettings;
@@ -19,6 +19,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         ticketrush_adapters::secrets::process_env().await,
         "configuration",
     );
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
     let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
@@ -29,7 +33,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         ),
         locks: RedisSeatLocks::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
         ledger: postgres::PostgresReservations::new(pool),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         settings: HoldSettings {
             hold_ttl: or_exit(config::hold_ttl_from_env(&env), "configuration"),

@@ -2,8 +2,8 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use hold_expire::{HoldExpireFunction, handle};
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use ticketrush_adapters::{
-    SystemClock, config, postgres,
-    push::LoggingPushPublisher,
+    SystemClock, aws, config, postgres,
+    push::SqsPushPublisher,
     redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
@@ -13,6 +13,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let env = or_exit(
         ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
         "configuration",
     );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
@@ -31,7 +35,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         ledger: postgres::PostgresReservations::new(pool),
         room: RedisWaitingRoom::new(redis.clone()),
         scheduler: RedisSchedulerLock::new(redis),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
         tick: or_exit(config::hold_expire_tick_from_env(&env), "configuration"),

@@ -2,8 +2,8 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use lambda_runtime::{LambdaEvent, run, service_fn};
 use queue_activate::{QueueActivateFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, config, postgres,
-    push::LoggingPushPublisher,
+    SystemClock, aws, config, postgres,
+    push::SqsPushPublisher,
     queue_tokens::HmacQueueTokens,
     redis::{RedisSchedulerLock, RedisStore, RedisWaitingRoom},
 };
@@ -14,6 +14,10 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     telemetry::init();
     let env = or_exit(
         ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
         "configuration",
     );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
@@ -32,7 +36,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         )),
         room: RedisWaitingRoom::new(redis.clone()),
         lock: RedisSchedulerLock::new(redis),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
         clock: SystemClock,
         settings: or_exit(config::queue_settings_from_env(&env), "configuration"),

@@ -1,39 +1,64 @@
-//! The reservation lifecycle routes: read one, list mine, pay, cancel.
+//! The reservation lifecycle routes: read one, list mine, pay, confirm (through the payment
+//! gateway), cancel and refund.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
+use serde::Deserialize;
 use ticketrush_core::{
     Clock,
+    payments::{
+        Confirmation, PaymentGateway, PaymentLedger, PaymentMethod, PaymentSettings,
+        confirm_payment, refund_reservation,
+    },
     push::PushPublisher,
     queue::WaitingRoom,
     reservations::{
         Caller, Page, ReservationId, ReservationLedger, cancel_reservation, get_reservation,
         list_reservations, pay_reservation,
     },
-    seats::{SeatLocks, SeatSettings},
+    seats::{RequestId, SeatLocks, SeatSettings},
 };
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
     json,
     problem::respond,
-    request::{path, query, route_key},
+    request::{json_body, optional_json_body, path, query, route_key},
 };
 
-pub struct ReservationsFunction<D, L, W, P, C> {
+pub struct ReservationsFunction<D, G, L, W, P, C> {
     pub ledger: D,
+    pub gateway: G,
     pub locks: L,
     pub room: W,
     pub publisher: P,
     pub clock: C,
     pub seats: SeatSettings,
+    pub payments: PaymentSettings,
 }
 
-pub async fn handle<D, L, W, P, C>(
-    f: &ReservationsFunction<D, L, W, P, C>,
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ConfirmBody {
+    request_id: String,
+    payment_method: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RefundBody {
+    /// Admins only: refund past the cutoff, with the reason kept in the audit trail.
+    override_reason: Option<String>,
+}
+
+const MAX_OVERRIDE_REASON: usize = 500;
+
+pub async fn handle<D, G, L, W, P, C>(
+    f: &ReservationsFunction<D, G, L, W, P, C>,
     req: Request,
 ) -> Response<Body>
 where
-    D: ReservationLedger,
+    D: ReservationLedger + PaymentLedger,
+    G: PaymentGateway,
     L: SeatLocks,
     W: WaitingRoom,
     P: PushPublisher,
@@ -42,12 +67,13 @@ where
     respond(route(f, &req).await)
 }
 
-async fn route<D, L, W, P, C>(
-    f: &ReservationsFunction<D, L, W, P, C>,
+async fn route<D, G, L, W, P, C>(
+    f: &ReservationsFunction<D, G, L, W, P, C>,
     req: &Request,
 ) -> Result<Response<Body>, Problem>
 where
-    D: ReservationLedger,
+    D: ReservationLedger + PaymentLedger,
+    G: PaymentGateway,
     L: SeatLocks,
     W: WaitingRoom,
     P: PushPublisher,
@@ -78,6 +104,30 @@ where
                 pay_reservation(&f.ledger, &f.publisher, caller, &id()?, f.clock.now()).await?;
             Ok(json(StatusCode::OK, &paying))
         }
+        Some("POST /api/reservations/{id}/confirm") => {
+            let id = id()?;
+            let body: ConfirmBody = json_body(req)?;
+            let request = RequestId::parse(&body.request_id)?;
+            let method = PaymentMethod::parse(&body.payment_method)?;
+            let confirmation = confirm_payment(
+                &f.ledger,
+                &f.gateway,
+                &f.locks,
+                &f.publisher,
+                f.seats,
+                caller,
+                &id,
+                &request,
+                &method,
+                f.clock.now(),
+            )
+            .await?;
+            Ok(match confirmation {
+                Confirmation::Confirmed(r) => json(StatusCode::OK, &r),
+                // The gateway has not answered: the outcome arrives by webhook and push.
+                Confirmation::Pending(r) => json(StatusCode::ACCEPTED, &r),
+            })
+        }
         Some("POST /api/reservations/{id}/cancel") => {
             let cancelled = cancel_reservation(
                 &f.ledger,
@@ -90,6 +140,35 @@ where
             )
             .await?;
             Ok(json(StatusCode::OK, &cancelled))
+        }
+        Some("POST /api/reservations/{id}/refund") => {
+            let id = id()?;
+            let body: Option<RefundBody> = optional_json_body(req)?;
+            let reason = body.and_then(|b| b.override_reason);
+            if let Some(reason) = &reason
+                && (reason.trim().is_empty() || reason.len() > MAX_OVERRIDE_REASON)
+            {
+                return Err(ticketrush_core::ValidationError::new(
+                    "overrideReason",
+                    format!("must be 1 to {MAX_OVERRIDE_REASON} characters"),
+                )
+                .into());
+            }
+            let refunded = refund_reservation(
+                &f.ledger,
+                &f.gateway,
+                &f.locks,
+                &f.room,
+                &f.publisher,
+                f.seats,
+                f.payments,
+                caller,
+                &id,
+                reason,
+                f.clock.now(),
+            )
+            .await?;
+            Ok(json(StatusCode::OK, &refunded))
         }
         other => Err(Problem::not_found(format!(
             "no reservations route {}",

@@ -3,8 +3,8 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use reservations::{ReservationsFunction, handle};
 use ticketrush_adapters::{
-    SystemClock, config, postgres,
-    push::LoggingPushPublisher,
+    SystemClock, aws, config, postgres,
+    push::SqsPushPublisher,
     redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_lambda::{startup::or_exit, telemetry};
@@ -16,6 +16,10 @@ async fn main() -> Result<(), lambda_http::Error> {
         ticketrush_adapters::secrets::process_env().await,
         "configuration",
     );
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
+        "configuration",
+    );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
     let redis = or_exit(
         RedisStore::connect(&or_exit(
@@ -25,16 +29,16 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await,
         "REDIS_URL",
     );
+    let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let function = ReservationsFunction {
-        ledger: postgres::PostgresReservations::new(or_exit(
-            postgres::connect_lazy(&pg),
-            "DATABASE_URL",
-        )),
+        ledger: postgres::PostgresReservations::new(pool.clone()),
+        gateway: postgres::SandboxPayments::new(pool),
         locks: RedisSeatLocks::new(redis.clone()),
         room: RedisWaitingRoom::new(redis),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
+        payments: or_exit(config::payment_settings_from_env(&env), "configuration"),
     };
     run(service_fn(|req| async {
         Ok::<_, Infallible>(handle(&function, req).await)

@@ -8,12 +8,13 @@ use reservations::{ReservationsFunction, handle};
 use serde_json::Value;
 use ticketrush_adapters::{
     SystemClock,
-    postgres::PostgresReservations,
+    postgres::{PostgresReservations, SandboxPayments},
     push::LoggingPushPublisher,
     redis::{RedisSeatLocks, RedisWaitingRoom},
 };
 use ticketrush_core::{
     SeatId, UserId,
+    payments::PaymentSettings,
     reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
     seats::{RequestId, SeatSettings},
 };
@@ -33,6 +34,7 @@ async fn sample_event_reads_only_the_callers_reservation() {
     let redis = redis_store().await;
     let f = ReservationsFunction {
         ledger: ledger.clone(),
+        gateway: SandboxPayments::new(db.pool.clone()),
         locks: RedisSeatLocks::new(redis.clone()),
         room: RedisWaitingRoom::new(redis),
         publisher: LoggingPushPublisher,
@@ -40,6 +42,10 @@ async fn sample_event_reads_only_the_callers_reservation() {
         seats: SeatSettings {
             lock_ttl: Duration::from_secs(30),
             flush_window: Duration::from_millis(200),
+        },
+        payments: PaymentSettings {
+            refund_cutoff: Duration::from_secs(24 * 3600),
+            webhook_tolerance: Duration::from_secs(300),
         },
     };
     let resp = handle(&f, events::http_request("reservations.json")).await;

@@ -3,10 +3,10 @@ use std::convert::Infallible;
 use lambda_http::{run, service_fn};
 use seat_select::{SeatSelectFunction, handle};
 use ticketrush_adapters::{
-    SystemClock,
+    SystemClock, aws,
     cached_catalog::CachedCatalog,
     config, postgres,
-    push::LoggingPushPublisher,
+    push::SqsPushPublisher,
     queue_tokens::HmacQueueTokens,
     redis::{RedisSeatLocks, RedisStore},
 };
@@ -17,6 +17,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     telemetry::init();
     let env = or_exit(
         ticketrush_adapters::secrets::process_env().await,
+        "configuration",
+    );
+    let publisher = or_exit(
+        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
         "configuration",
     );
     let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
@@ -30,7 +34,7 @@ async fn main() -> Result<(), lambda_http::Error> {
         ),
         locks: RedisSeatLocks::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
         tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
-        publisher: LoggingPushPublisher,
+        publisher: publisher.clone(),
         clock: SystemClock,
         settings: or_exit(config::seat_settings_from_env(&env), "configuration"),
     };

@@ -2,15 +2,25 @@
 
 use admin_sales_policy::SalesPolicyFunction;
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use aws_lambda_events::event::{
+    apigw::{
+        ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+        ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
+    },
+    sqs::{SqsBatchResponse, SqsEvent},
+};
 use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
 use hold_expire::HoldExpireFunction;
 use lambda_http::{Body, Request, Response};
+use payment_webhook::PaymentWebhookFunction;
+use push_dispatch::PushDispatchFunction;
 use queue_activate::QueueActivateFunction;
 use queue_join::QueueJoinFunction;
 use queue_leave::QueueLeaveFunction;
 use queue_status::QueueStatusFunction;
 use reservations::ReservationsFunction;
+use sale_status_tick::SaleStatusTickFunction;
 use search::SearchFunction;
 use seat_map::SeatMapFunction;
 use seat_release::SeatReleaseFunction;
@@ -18,13 +28,21 @@ use seat_select::SeatSelectFunction;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
-    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations},
-    push::LoggingPushPublisher,
+    connections::DynamoDbConnections,
+    payment_webhook::HmacWebhookSignatures,
+    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments},
+    push::{ApiGatewayPusher, SqsPushPublisher, TokioPause},
     queue_tokens::HmacQueueTokens,
-    redis::{RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom},
+    redis::{
+        RedisPublishedStatuses, RedisSchedulerLock, RedisSeatLocks, RedisStore, RedisWaitingRoom,
+    },
 };
 use ticketrush_core::reservations::HoldSettings;
 use ticketrush_lambda::Problem;
+use ws_authorize::WsAuthorizeFunction;
+use ws_connect::WsConnectFunction;
+use ws_disconnect::WsDisconnectFunction;
+use ws_message::WsMessageFunction;
 
 use crate::settings::LocalSettings;
 
@@ -36,15 +54,15 @@ pub struct Functions {
         CachedCatalog<PostgresCatalog>,
         RedisSeatLocks,
         HmacQueueTokens,
-        LoggingPushPublisher,
+        SqsPushPublisher,
         SystemClock,
     >,
-    seat_release: SeatReleaseFunction<RedisSeatLocks, LoggingPushPublisher>,
+    seat_release: SeatReleaseFunction<RedisSeatLocks, SqsPushPublisher>,
     hold_confirm: HoldConfirmFunction<
         CachedCatalog<PostgresCatalog>,
         RedisSeatLocks,
         PostgresReservations,
-        LoggingPushPublisher,
+        SqsPushPublisher,
         SystemClock,
     >,
     queue_join: QueueJoinFunction<
@@ -55,12 +73,20 @@ pub struct Functions {
     >,
     queue_status: QueueStatusFunction<RedisWaitingRoom, HmacQueueTokens, SystemClock>,
     queue_leave: QueueLeaveFunction<RedisWaitingRoom, SystemClock>,
-    sales_policy: SalesPolicyFunction<PostgresCatalog, PostgresCatalogAdmin, LoggingPushPublisher>,
+    sales_policy: SalesPolicyFunction<PostgresCatalog, PostgresCatalogAdmin, SqsPushPublisher>,
     reservations: ReservationsFunction<
         PostgresReservations,
+        SandboxPayments,
         RedisSeatLocks,
         RedisWaitingRoom,
-        LoggingPushPublisher,
+        SqsPushPublisher,
+        SystemClock,
+    >,
+    payment_webhook: PaymentWebhookFunction<
+        PostgresReservations,
+        HmacWebhookSignatures,
+        RedisSeatLocks,
+        SqsPushPublisher,
         SystemClock,
     >,
     hold_expire: HoldExpireFunction<
@@ -69,22 +95,55 @@ pub struct Functions {
         PostgresReservations,
         RedisWaitingRoom,
         RedisSchedulerLock,
-        LoggingPushPublisher,
+        SqsPushPublisher,
         SystemClock,
     >,
     queue_activate: QueueActivateFunction<
         PostgresCatalog,
         RedisWaitingRoom,
         RedisSchedulerLock,
-        LoggingPushPublisher,
+        SqsPushPublisher,
         HmacQueueTokens,
+        SystemClock,
+    >,
+    sale_status_tick: SaleStatusTickFunction<
+        PostgresCatalog,
+        RedisPublishedStatuses,
+        RedisSchedulerLock,
+        SqsPushPublisher,
+        SystemClock,
+    >,
+    ws_authorize: WsAuthorizeFunction,
+    ws_connect: WsConnectFunction<DynamoDbConnections, SystemClock>,
+    ws_disconnect: WsDisconnectFunction<DynamoDbConnections>,
+    ws_message: WsMessageFunction<DynamoDbConnections, ApiGatewayPusher, SystemClock>,
+    push_dispatch: PushDispatchFunction<
+        DynamoDbConnections,
+        ApiGatewayPusher,
+        RedisSeatLocks,
+        PostgresCatalog,
+        TokioPause,
         SystemClock,
     >,
 }
 
 impl Functions {
-    pub fn new(settings: &LocalSettings, pool: sqlx::PgPool, redis: RedisStore) -> Self {
+    /// `management_endpoint` is where the push functions reach `@connections`.
+    pub fn new(
+        settings: &LocalSettings,
+        pool: sqlx::PgPool,
+        redis: RedisStore,
+        sdk: &aws_config::SdkConfig,
+        management_endpoint: &str,
+    ) -> Self {
         let catalog = PostgresCatalog::new(pool.clone());
+        let publisher = SqsPushPublisher::new(
+            aws_sdk_sqs::Client::new(sdk),
+            settings.push.push_queue.clone(),
+        );
+        let registry = DynamoDbConnections::new(aws_sdk_dynamodb::Client::new(sdk), &settings.push);
+        let pusher = ApiGatewayPusher::new(sdk, management_endpoint);
+        let live_shards = settings.dispatch.live_shards;
         let room = RedisWaitingRoom::new(redis.clone());
         let locks = RedisSeatLocks::new(redis.clone());
         Self {
@@ -105,7 +164,7 @@ impl Functions {
                 catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
                 locks: locks.clone(),
                 tokens: settings.queue_tokens.clone(),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 clock: SystemClock,
                 settings: settings.seats,
             },
@@ -113,7 +172,7 @@ impl Functions {
                 catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
                 locks: locks.clone(),
                 ledger: PostgresReservations::new(pool.clone()),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 clock: SystemClock,
                 settings: HoldSettings {
                     hold_ttl: settings.hold_ttl,
@@ -123,7 +182,7 @@ impl Functions {
             },
             seat_release: SeatReleaseFunction {
                 locks: locks.clone(),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 settings: settings.seats,
             },
             queue_join: QueueJoinFunction {
@@ -146,15 +205,26 @@ impl Functions {
             sales_policy: SalesPolicyFunction {
                 catalog: catalog.clone(),
                 admin: PostgresCatalogAdmin::new(pool.clone()),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
             },
             reservations: ReservationsFunction {
                 ledger: PostgresReservations::new(pool.clone()),
+                gateway: SandboxPayments::new(pool.clone()),
                 locks: locks.clone(),
                 room: room.clone(),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 clock: SystemClock,
                 seats: settings.seats,
+                payments: settings.payments,
+            },
+            payment_webhook: PaymentWebhookFunction {
+                ledger: PostgresReservations::new(pool.clone()),
+                signatures: settings.webhook_signatures.clone(),
+                locks: locks.clone(),
+                publisher: publisher.clone(),
+                clock: SystemClock,
+                seats: settings.seats,
+                payments: settings.payments,
             },
             hold_expire: HoldExpireFunction {
                 catalog: catalog.clone(),
@@ -162,16 +232,50 @@ impl Functions {
                 ledger: PostgresReservations::new(pool.clone()),
                 room: room.clone(),
                 scheduler: RedisSchedulerLock::new(redis.clone()),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 clock: SystemClock,
                 seats: settings.seats,
                 tick: settings.hold_expire_tick,
+            },
+            sale_status_tick: SaleStatusTickFunction {
+                catalog: catalog.clone(),
+                statuses: RedisPublishedStatuses::new(redis.clone()),
+                scheduler: RedisSchedulerLock::new(redis.clone()),
+                publisher: publisher.clone(),
+                clock: SystemClock,
+                tick: settings.sale_status_tick,
+            },
+            ws_authorize: WsAuthorizeFunction {
+                jwt: settings.jwt.clone(),
+            },
+            ws_connect: WsConnectFunction {
+                registry: registry.clone(),
+                clock: SystemClock,
+                live_shards,
+            },
+            ws_disconnect: WsDisconnectFunction {
+                registry: registry.clone(),
+            },
+            ws_message: WsMessageFunction {
+                registry: registry.clone(),
+                pusher: pusher.clone(),
+                clock: SystemClock,
+                live_shards,
+            },
+            push_dispatch: PushDispatchFunction {
+                registry,
+                pusher,
+                locks: RedisSeatLocks::new(redis.clone()),
+                catalog: catalog.clone(),
+                pause: TokioPause,
+                clock: SystemClock,
+                settings: settings.dispatch,
             },
             queue_activate: QueueActivateFunction {
                 catalog,
                 room,
                 lock: RedisSchedulerLock::new(redis),
-                publisher: LoggingPushPublisher,
+                publisher: publisher.clone(),
                 tokens: settings.queue_tokens.clone(),
                 clock: SystemClock,
                 settings: settings.queue.clone(),
@@ -189,6 +293,7 @@ impl Functions {
             "seat-release" => seat_release::handle(&self.seat_release, req).await,
             "hold-confirm" => hold_confirm::handle(&self.hold_confirm, req).await,
             "reservations" => reservations::handle(&self.reservations, req).await,
+            "payment-webhook" => payment_webhook::handle(&self.payment_webhook, req).await,
             "admin-sales-policy" => admin_sales_policy::handle(&self.sales_policy, req).await,
             "queue-join" => queue_join::handle(&self.queue_join, req).await,
             "queue-status" => queue_status::handle(&self.queue_status, req).await,
@@ -212,6 +317,12 @@ impl Functions {
             "hold-expire" => hold_expire::handle(&self.hold_expire, event, invocation_id)
                 .await
                 .map(|_| ()),
+            "sale-status-tick" => {
+                sale_status_tick::handle(&self.sale_status_tick, event, invocation_id)
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| ticketrush_core::StoreError::Internal(e.to_string()))
+            }
             other => {
                 tracing::error!(function = other, "no local binding for scheduled function");
                 Ok(())
@@ -220,5 +331,35 @@ impl Functions {
         if let Err(err) = outcome {
             tracing::warn!(function, error = %err, "scheduled invocation failed; the next tick retries");
         }
+    }
+
+    /// The `$connect` authorizer.
+    pub fn authorize_ws(
+        &self,
+        event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+    ) -> ApiGatewayCustomAuthorizerResponse {
+        ws_authorize::handle(&self.ws_authorize, event)
+    }
+
+    /// Calls the WebSocket function a route key names, as API Gateway would.
+    pub async fn invoke_ws(
+        &self,
+        function: &str,
+        event: &ApiGatewayWebsocketProxyRequest,
+    ) -> ApiGatewayProxyResponse {
+        match function {
+            "ws-connect" => ws_connect::handle(&self.ws_connect, event).await,
+            "ws-disconnect" => ws_disconnect::handle(&self.ws_disconnect, event).await,
+            "ws-message" => ws_message::handle(&self.ws_message, event).await,
+            other => {
+                tracing::error!(function = other, "no local binding for WebSocket function");
+                ticketrush_lambda::websocket::status(500)
+            }
+        }
+    }
+
+    /// Calls push-dispatch with a batch from the push queue, as the SQS event source would.
+    pub async fn invoke_push_dispatch(&self, event: SqsEvent) -> SqsBatchResponse {
+        push_dispatch::handle(&self.push_dispatch, event).await
     }
 }

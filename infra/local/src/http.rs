@@ -9,7 +9,7 @@ use axum::{
     extract::{ConnectInfo, Request as AxumRequest, State},
     http::{HeaderMap, Method, StatusCode},
     response::{IntoResponse, Response as AxumResponse},
-    routing::get,
+    routing::{get, post},
 };
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use chrono::Utc;
@@ -31,7 +31,10 @@ use ticketrush_lambda::{
     routes::{Auth, HttpRoute, find_route, path_exists},
 };
 
-use crate::{functions::Functions, health, jwt::JwtSettings, scheduler, settings::LocalSettings};
+use crate::{
+    connections_api, functions::Functions, health, jwt::JwtSettings, scheduler,
+    settings::LocalSettings, sqs_source, web, websocket,
+};
 
 /// API Gateway's own limit is 10 MB; no ticketrush request comes near 64 KB.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -40,36 +43,80 @@ pub struct AppState {
     pub functions: Arc<Functions>,
     pub jwt: JwtSettings,
     pub health: health::Dependencies,
+    pub sockets: Arc<websocket::Sockets>,
+    pub ws_ping_interval: std::time::Duration,
 }
 
 pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Error>> {
     let pool = postgres::connect_lazy(&settings.postgres)?;
     let redis = RedisStore::connect(&settings.redis).await?;
     let sdk = aws::sdk_config().await;
-    let functions = Arc::new(Functions::new(&settings, pool.clone(), redis.clone()));
-    let (queue_tick, expire_tick) = (settings.queue.tick, settings.hold_expire_tick);
+    let listener = tokio::net::TcpListener::bind(settings.bind).await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    // Idempotent: a runtime started with its own table and queue names has them at once.
+    if let Err(err) = aws::provision(&dynamo, &sqs, &settings.push).await {
+        tracing::warn!(error = %err, "push tables and queues not provisioned");
+    }
+    // push-dispatch reaches @connections here, through the real SDK client, unless told
+    // otherwise.
+    let endpoint = settings
+        .management_endpoint
+        .clone()
+        .unwrap_or_else(|| url.clone());
+    let functions = Arc::new(Functions::new(
+        &settings,
+        pool.clone(),
+        redis.clone(),
+        &sdk,
+        &endpoint,
+    ));
+    let (queue_tick, expire_tick, status_tick) = (
+        settings.queue.tick,
+        settings.hold_expire_tick,
+        settings.sale_status_tick,
+    );
     scheduler::start(functions.clone(), move |function| match function {
         "hold-expire" => expire_tick,
+        "sale-status-tick" => status_tick,
         _ => queue_tick,
     });
+    sqs_source::start(
+        functions.clone(),
+        sqs,
+        settings.push.push_queue.clone(),
+        settings.push_pollers,
+    );
     let state = Arc::new(AppState {
         functions,
         jwt: settings.jwt.clone(),
         health: health::Dependencies {
             pool,
             redis,
-            dynamo: aws_sdk_dynamodb::Client::new(&sdk),
+            dynamo,
         },
+        sockets: Arc::new(websocket::Sockets::default()),
+        ws_ping_interval: settings.ws_ping_interval,
     });
+    let connections = || {
+        post(connections_api::post)
+            .get(connections_api::get)
+            .delete(connections_api::delete)
+    };
     let app = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/ws", get(websocket::connect))
+        .route("/@connections/{id}", connections())
+        .route("/{stage}/@connections/{id}", connections())
+        .merge(web::routes(&settings.web))
         .fallback(dispatch)
         .with_state(state);
-    let listener = tokio::net::TcpListener::bind(settings.bind).await?;
-    let url = format!("http://{}", listener.local_addr()?);
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
+    println!("  open {url}/ in a browser for the web client");
     println!("  try: curl '{url}/api/concerts/search?size=5&sort=saleOpensAt'");
+    println!("  live: websocat '{}/ws'", url.replacen("http", "ws", 1));
     axum::serve(
         listener,
         app.into_make_service_with_connect_info::<SocketAddr>(),
@@ -142,9 +189,12 @@ fn authorize(
 ) -> Result<Option<HashMap<String, String>>, Problem> {
     let unauthorized =
         |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail);
+    if route.auth == Auth::Signed {
+        return Ok(None);
+    }
     let Some(header) = headers.get("authorization") else {
         return match route.auth {
-            Auth::Optional => Ok(None),
+            Auth::Optional | Auth::Signed => Ok(None),
             Auth::Required => Err(unauthorized(
                 "this endpoint needs an Authorization: Bearer token".into(),
             )),

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use ticketrush_adapters::config::Env;
 use ticketrush_lambda::{startup::or_exit, telemetry};
 
+mod connections_api;
 mod functions;
 mod health;
 mod http;
@@ -12,6 +13,9 @@ mod samples;
 mod scheduler;
 mod settings;
 mod setup;
+mod sqs_source;
+mod web;
+mod websocket;
 
 #[derive(Parser)]
 #[command(

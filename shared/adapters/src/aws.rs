@@ -16,6 +16,10 @@ pub struct PushResources {
     pub subscriptions_table: String,
     pub push_queue: String,
     pub push_dead_letter_queue: String,
+    /// How long a received push message stays hidden; a failed one comes back after it.
+    pub visibility_timeout_secs: u32,
+    /// Receives before a message moves to the dead-letter queue.
+    pub max_receive_count: u32,
 }
 
 impl PushResources {
@@ -25,6 +29,8 @@ impl PushResources {
             subscriptions_table: env.parse_or("SUBSCRIPTIONS_TABLE", "subscriptions".to_owned())?,
             push_queue: env.parse_or("PUSH_QUEUE_NAME", "push".to_owned())?,
             push_dead_letter_queue: env.parse_or("PUSH_DLQ_NAME", "push-dlq".to_owned())?,
+            visibility_timeout_secs: env.parse_or("PUSH_VISIBILITY_TIMEOUT_SECS", 30)?,
+            max_receive_count: env.parse_or("PUSH_MAX_RECEIVE_COUNT", 3)?,
         })
     }
 }
@@ -56,8 +62,23 @@ pub async fn provision(
     sqs: &aws_sdk_sqs::Client,
     names: &PushResources,
 ) -> Result<(), StoreError> {
-    let existing = dynamo.list_tables().send().await.map_err(unavailable)?;
-    let existing = existing.table_names();
+    let exists = |table: &str| {
+        let table = table.to_owned();
+        async move {
+            match dynamo.describe_table().table_name(table).send().await {
+                Ok(_) => Ok(true),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
+                {
+                    Ok(false)
+                }
+                Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(
+                    &e,
+                ))),
+            }
+        }
+    };
     let attr = |name: &str| {
         AttributeDefinition::builder()
             .attribute_name(name)
@@ -72,7 +93,7 @@ pub async fn provision(
             .build()
             .map_err(unavailable)
     };
-    if !existing.iter().any(|t| t == &names.connections_table) {
+    if !exists(&names.connections_table).await? {
         dynamo
             .create_table()
             .table_name(&names.connections_table)
@@ -97,7 +118,7 @@ pub async fn provision(
             .map_err(unavailable)?;
         enable_ttl(dynamo, &names.connections_table).await?;
     }
-    if !existing.iter().any(|t| t == &names.subscriptions_table) {
+    if !exists(&names.subscriptions_table).await? {
         dynamo
             .create_table()
             .table_name(&names.subscriptions_table)
@@ -146,7 +167,10 @@ pub async fn provision(
                 .cloned()
         })
         .unwrap_or_default();
-    let redrive = format!(r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"3"}}"#);
+    let redrive = format!(
+        r#"{{"deadLetterTargetArn":"{dlq_arn}","maxReceiveCount":"{}"}}"#,
+        names.max_receive_count
+    );
     sqs.create_queue()
         .queue_name(&names.push_queue)
         .attributes(
@@ -155,7 +179,7 @@ pub async fn provision(
         )
         .attributes(
             aws_sdk_sqs::types::QueueAttributeName::VisibilityTimeout,
-            "30",
+            names.visibility_timeout_secs.to_string(),
         )
         .send()
         .await

@@ -174,6 +174,30 @@ pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(
 }
 
 /// Seat soft-lock settings.
+/// Refund cutoff and webhook freshness.
+pub fn payment_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::payments::PaymentSettings, ConfigError> {
+    let cutoff_hours: u64 = env.parse_or("REFUND_CUTOFF_HOURS", 24)?;
+    let tolerance: u64 = env.parse_or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?;
+    if cutoff_hours > 24 * 90 {
+        return Err(ConfigError::Invalid {
+            name: "REFUND_CUTOFF_HOURS",
+            reason: "must be at most 2160 (90 days)".into(),
+        });
+    }
+    if !(1..=3_600).contains(&tolerance) {
+        return Err(ConfigError::Invalid {
+            name: "PAYMENT_WEBHOOK_TOLERANCE_SECS",
+            reason: "must be between 1 and 3600".into(),
+        });
+    }
+    Ok(ticketrush_core::payments::PaymentSettings {
+        refund_cutoff: Duration::from_secs(cutoff_hours * 3600),
+        webhook_tolerance: Duration::from_secs(tolerance),
+    })
+}
+
 pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(
     env: &Env<F>,
 ) -> Result<ticketrush_core::seats::SeatSettings, ConfigError> {
@@ -235,6 +259,70 @@ pub fn abuse_rules_from_env<F: Fn(&str) -> Option<String>>(
         repeat_window: Duration::from_secs(env.parse_or("ABUSE_REPEAT_WINDOW_SECS", 10)?),
         device_window: Duration::from_secs(env.parse_or("ABUSE_DEVICE_WINDOW_SECS", 600)?),
     })
+}
+
+/// The push dispatcher's knobs.
+pub fn dispatch_settings_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<ticketrush_core::dispatch::DispatchSettings, ConfigError> {
+    let concurrency: usize = env.parse_or("PUSH_CONCURRENCY", 64)?;
+    if !(1..=1_000).contains(&concurrency) {
+        return Err(ConfigError::Invalid {
+            name: "PUSH_CONCURRENCY",
+            reason: "must be between 1 and 1000".into(),
+        });
+    }
+    Ok(ticketrush_core::dispatch::DispatchSettings {
+        concurrency,
+        live_shards: live_shards_from_env(env)?,
+        throttle_attempts: env.parse_or("PUSH_THROTTLE_ATTEMPTS", 5)?,
+        throttle_backoff: Duration::from_millis(env.parse_or("PUSH_THROTTLE_BACKOFF_MILLIS", 50)?),
+        max_seat_changes: env.parse_or("PUSH_MAX_SEAT_CHANGES", 5_000)?,
+        realtime: realtime_from_env(env)?,
+    })
+}
+
+/// Shards of the `concerts.live` topic; every WebSocket function must agree on it.
+pub fn live_shards_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<u16, ConfigError> {
+    let shards: u16 = env.parse_or("LIVE_TOPIC_SHARDS", 4)?;
+    if !(1..=256).contains(&shards) {
+        return Err(ConfigError::Invalid {
+            name: "LIVE_TOPIC_SHARDS",
+            reason: "must be between 1 and 256".into(),
+        });
+    }
+    Ok(shards)
+}
+
+/// The WebSocket API's `@connections` endpoint:
+/// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+pub fn management_endpoint_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<String, ConfigError> {
+    let url = env.required("APIGW_MANAGEMENT_ENDPOINT")?;
+    if !(url.starts_with("https://") || url.starts_with("http://")) {
+        return Err(ConfigError::Invalid {
+            name: "APIGW_MANAGEMENT_ENDPOINT",
+            reason: "must be an http(s) URL".into(),
+        });
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+/// How often the sale-status tick runs (locally; in AWS the schedule decides).
+pub fn sale_status_tick_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<Duration, ConfigError> {
+    let ms: u64 = env.parse_or("SALE_STATUS_TICK_MILLIS", 1_000)?;
+    if ms < 100 {
+        return Err(ConfigError::Invalid {
+            name: "SALE_STATUS_TICK_MILLIS",
+            reason: "must be at least 100".into(),
+        });
+    }
+    Ok(Duration::from_millis(ms))
 }
 
 #[cfg(test)]

@@ -1,40 +1,438 @@
-//! Push publishers.
+//! The push path's adapters: events onto the SQS push queue (and back off it), posts to
+//! connections through API Gateway's management API, and waiting on tokio.
 
-use ticketrush_core::push::{PushEvent, PushPublisher};
+use std::time::Duration;
 
-/// Logs each event instead of delivering it. The default wiring until the SQS publisher
-/// and the WebSocket API exist; the state it reports can always be read back over HTTP.
+use aws_sdk_apigatewaymanagement::{
+    error::{ProvideErrorMetadata, SdkError},
+    operation::post_to_connection::PostToConnectionError,
+    primitives::Blob,
+};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+use tokio::sync::OnceCell;
+
+use crate::{
+    aws::PushResources,
+    config::{ConfigError, Env},
+};
+use ticketrush_core::{
+    ConcertId, OptionId, StoreError, UserId, ValidationError,
+    push::{
+        ConnectionId, ConnectionPusher, Pause, PostOutcome, PushEvent, PushPublisher,
+        ReservationUpdate,
+    },
+    queue::ActiveToken,
+    reservations::{ReservationId, ReservationStatus},
+};
+
+/// Logs each event instead of delivering it: for tests of use cases whose pushes are not
+/// what the test is about. Never on a runtime path.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LoggingPushPublisher;
 
 impl PushPublisher for LoggingPushPublisher {
     async fn publish(&self, event: PushEvent) {
-        match event {
-            PushEvent::QueueActive {
-                concert,
-                user,
-                expires_at,
-                ..
-            } => {
-                tracing::info!(event = "QUEUE_ACTIVE", %concert, %user, %expires_at, "push (logged, not delivered)");
-            }
-            PushEvent::QueueRank {
-                concert,
-                user,
-                rank,
-                ..
-            } => {
-                tracing::debug!(event = "QUEUE_RANK", %concert, %user, rank, "push (logged, not delivered)");
-            }
-            PushEvent::ReservationStatus { user, update } => {
-                tracing::info!(event = "RESERVATION_STATUS", %user, ?update, "push (logged, not delivered)");
-            }
-            PushEvent::ConcertChanged { concert } => {
-                tracing::info!(event = "CONCERTS_REFRESH", %concert, "push (logged, not delivered)");
-            }
-            PushEvent::SeatsChanged { option } => {
-                tracing::debug!(event = "SEAT_STATUS", %option, "push (logged, not delivered)");
+        tracing::debug!(?event, "push (logged, not delivered)");
+    }
+}
+
+/// An event as it travels on the queue.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(
+    tag = "event",
+    rename_all = "SCREAMING_SNAKE_CASE",
+    rename_all_fields = "camelCase"
+)]
+enum WireEvent {
+    QueueActive {
+        concert_id: i64,
+        user_id: String,
+        active_token: String,
+        expires_at: DateTime<Utc>,
+    },
+    QueueRank {
+        concert_id: i64,
+        user_id: String,
+        rank: u64,
+        estimated_wait_seconds: u64,
+    },
+    SeatsChanged {
+        option_id: i64,
+    },
+    ConcertChanged {
+        concert_id: i64,
+    },
+    ConcertsRefresh {
+        concert_ids: Vec<i64>,
+        at: DateTime<Utc>,
+    },
+    ReservationStatus {
+        user_id: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reservation_id: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        request_id: Option<String>,
+        status: String,
+    },
+}
+
+#[derive(Debug, Error)]
+pub enum WireError {
+    #[error("not a push event: {0}")]
+    Malformed(#[from] serde_json::Error),
+    #[error("invalid push event: {0}")]
+    Invalid(#[from] ValidationError),
+}
+
+/// The queue message body for an event.
+pub fn encode(event: &PushEvent) -> String {
+    let wire = match event {
+        PushEvent::QueueActive {
+            concert,
+            user,
+            token,
+            expires_at,
+        } => WireEvent::QueueActive {
+            concert_id: concert.get(),
+            user_id: user.to_string(),
+            active_token: token.as_str().to_owned(),
+            expires_at: *expires_at,
+        },
+        PushEvent::QueueRank {
+            concert,
+            user,
+            rank,
+            estimated_wait_seconds,
+        } => WireEvent::QueueRank {
+            concert_id: concert.get(),
+            user_id: user.to_string(),
+            rank: *rank,
+            estimated_wait_seconds: *estimated_wait_seconds,
+        },
+        PushEvent::SeatsChanged { option } => WireEvent::SeatsChanged {
+            option_id: option.get(),
+        },
+        PushEvent::ConcertChanged { concert } => WireEvent::ConcertChanged {
+            concert_id: concert.get(),
+        },
+        PushEvent::ConcertsRefresh { concerts, at } => WireEvent::ConcertsRefresh {
+            concert_ids: concerts.iter().map(|c| c.get()).collect(),
+            at: *at,
+        },
+        PushEvent::ReservationStatus { user, update } => match update {
+            ReservationUpdate::Failed { request_id } => WireEvent::ReservationStatus {
+                user_id: user.to_string(),
+                reservation_id: None,
+                request_id: Some(request_id.clone()),
+                status: "FAILED".into(),
+            },
+            ReservationUpdate::Changed {
+                reservation,
+                status,
+            } => WireEvent::ReservationStatus {
+                user_id: user.to_string(),
+                reservation_id: Some(reservation.to_string()),
+                request_id: None,
+                status: status.as_str().into(),
+            },
+        },
+    };
+    serde_json::to_string(&wire).expect("a wire event is plain data")
+}
+
+/// An event read back from a queue message, checked as any other input.
+pub fn decode(body: &str) -> Result<PushEvent, WireError> {
+    let positive = |field: &'static str, v: i64| {
+        (v > 0)
+            .then_some(v)
+            .ok_or_else(|| ValidationError::new(field, "must be positive"))
+    };
+    let concert = |v: i64| positive("concertId", v).map(ConcertId::from_stored);
+    Ok(match serde_json::from_str::<WireEvent>(body)? {
+        WireEvent::QueueActive {
+            concert_id,
+            user_id,
+            active_token,
+            expires_at,
+        } => PushEvent::QueueActive {
+            concert: concert(concert_id)?,
+            user: UserId::parse(&user_id)?,
+            token: ActiveToken::parse(&active_token)?,
+            expires_at,
+        },
+        WireEvent::QueueRank {
+            concert_id,
+            user_id,
+            rank,
+            estimated_wait_seconds,
+        } => PushEvent::QueueRank {
+            concert: concert(concert_id)?,
+            user: UserId::parse(&user_id)?,
+            rank,
+            estimated_wait_seconds,
+        },
+        WireEvent::SeatsChanged { option_id } => PushEvent::SeatsChanged {
+            option: OptionId::from_stored(positive("optionId", option_id)?),
+        },
+        WireEvent::ConcertChanged { concert_id } => PushEvent::ConcertChanged {
+            concert: concert(concert_id)?,
+        },
+        WireEvent::ConcertsRefresh { concert_ids, at } => PushEvent::ConcertsRefresh {
+            concerts: concert_ids
+                .into_iter()
+                .map(concert)
+                .collect::<Result<_, _>>()?,
+            at,
+        },
+        WireEvent::ReservationStatus {
+            user_id,
+            reservation_id,
+            request_id,
+            status,
+        } => {
+            let update = match (reservation_id, request_id) {
+                (Some(id), _) => ReservationUpdate::Changed {
+                    reservation: ReservationId::parse("reservationId", &id)?,
+                    status: ReservationStatus::from_stored(&status)
+                        .ok_or_else(|| ValidationError::new("status", "unknown status"))?,
+                },
+                (None, Some(request_id)) => ReservationUpdate::Failed { request_id },
+                (None, None) => {
+                    return Err(ValidationError::new(
+                        "reservationId",
+                        "a reservation id or a request id is needed",
+                    )
+                    .into());
+                }
+            };
+            PushEvent::ReservationStatus {
+                user: UserId::parse(&user_id)?,
+                update,
             }
         }
+    })
+}
+
+/// Publishes onto the push queue. A failure is logged and never reaches the caller: the
+/// state an event reports can always be read back, and the next change publishes again.
+#[derive(Clone)]
+pub struct SqsPushPublisher {
+    client: aws_sdk_sqs::Client,
+    queue: String,
+    url: std::sync::Arc<OnceCell<String>>,
+}
+
+impl SqsPushPublisher {
+    /// `queue` is the queue's URL, or its name (looked up once, on first use).
+    pub fn new(client: aws_sdk_sqs::Client, queue: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue: queue.into(),
+            url: std::sync::Arc::new(OnceCell::new()),
+        }
+    }
+
+    /// The queue from `PUSH_QUEUE_URL`, or else `PUSH_QUEUE_NAME`.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        sdk: &aws_config::SdkConfig,
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        let queue = match env.optional("PUSH_QUEUE_URL") {
+            Some(url) => url,
+            None => PushResources::from_env(env)?.push_queue,
+        };
+        Ok(Self::new(aws_sdk_sqs::Client::new(sdk), queue))
+    }
+
+    async fn url(&self) -> Result<&str, String> {
+        self.url
+            .get_or_try_init(|| async {
+                if self.queue.starts_with("https://") || self.queue.starts_with("http://") {
+                    return Ok(self.queue.clone());
+                }
+                self.client
+                    .get_queue_url()
+                    .queue_name(&self.queue)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e)))?
+                    .queue_url
+                    .ok_or_else(|| "no queue url".to_owned())
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+impl PushPublisher for SqsPushPublisher {
+    async fn publish(&self, event: PushEvent) {
+        // Boxed: the SDK's future is deep, and every use case that publishes would carry it.
+        Box::pin(self.send(event)).await
+    }
+}
+
+impl SqsPushPublisher {
+    async fn send(&self, event: PushEvent) {
+        let body = encode(&event);
+        let sent = match self.url().await {
+            Ok(url) => self
+                .client
+                .send_message()
+                .queue_url(url)
+                .message_body(&body)
+                .send()
+                .await
+                .map(|_| ())
+                .map_err(|e| format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e))),
+            Err(e) => Err(e),
+        };
+        if let Err(error) = sent {
+            tracing::warn!(%error, event = %body, "push event not published");
+        }
+    }
+}
+
+/// Posts through API Gateway's `@connections` management API.
+#[derive(Clone)]
+pub struct ApiGatewayPusher {
+    client: aws_sdk_apigatewaymanagement::Client,
+}
+
+impl ApiGatewayPusher {
+    /// `endpoint` is the WebSocket API's management URL:
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
+    pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
+            .endpoint_url(endpoint)
+            .build();
+        Self {
+            client: aws_sdk_apigatewaymanagement::Client::from_conf(config),
+        }
+    }
+
+    /// The endpoint from `APIGW_MANAGEMENT_ENDPOINT`.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        sdk: &aws_config::SdkConfig,
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            sdk,
+            &crate::config::management_endpoint_from_env(env)?,
+        ))
+    }
+}
+
+/// Error codes API Gateway uses to say "slow down".
+fn is_throttling(code: Option<&str>) -> bool {
+    matches!(
+        code,
+        Some(
+            "LimitExceededException"
+                | "TooManyRequestsException"
+                | "ThrottlingException"
+                | "Throttling"
+        )
+    )
+}
+
+impl ConnectionPusher for ApiGatewayPusher {
+    async fn post(&self, id: &ConnectionId, message: &[u8]) -> Result<PostOutcome, StoreError> {
+        let sent = self
+            .client
+            .post_to_connection()
+            .connection_id(id.as_str())
+            .data(Blob::new(message))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(PostOutcome::Delivered),
+            Err(SdkError::ServiceError(e)) => match e.err() {
+                PostToConnectionError::GoneException(_) => Ok(PostOutcome::Gone),
+                PostToConnectionError::LimitExceededException(_) => Ok(PostOutcome::Throttled),
+                other if is_throttling(other.code()) => Ok(PostOutcome::Throttled),
+                other => Err(StoreError::Internal(format!(
+                    "PostToConnection: {}",
+                    aws_sdk_apigatewaymanagement::error::DisplayErrorContext(other)
+                ))),
+            },
+            Err(e) => Err(StoreError::Unavailable(format!(
+                "PostToConnection: {}",
+                aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
+            ))),
+        }
+    }
+}
+
+/// Waits on the tokio timer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TokioPause;
+
+impl Pause for TokioPause {
+    async fn pause(&self, duration: Duration) {
+        tokio::time::sleep(duration).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_survives_the_queue() {
+        let at = Utc::now();
+        let user = UserId::parse("u-1").unwrap();
+        let events = vec![
+            PushEvent::QueueActive {
+                concert: ConcertId::from_stored(3),
+                user: user.clone(),
+                token: ActiveToken::parse("a.b-c").unwrap(),
+                expires_at: at,
+            },
+            PushEvent::QueueRank {
+                concert: ConcertId::from_stored(3),
+                user: user.clone(),
+                rank: 7,
+                estimated_wait_seconds: 30,
+            },
+            PushEvent::SeatsChanged {
+                option: OptionId::from_stored(9),
+            },
+            PushEvent::ConcertChanged {
+                concert: ConcertId::from_stored(3),
+            },
+            PushEvent::ConcertsRefresh {
+                concerts: vec![ConcertId::from_stored(1), ConcertId::from_stored(2)],
+                at,
+            },
+            PushEvent::ReservationStatus {
+                user: user.clone(),
+                update: ReservationUpdate::Failed {
+                    request_id: "r1".into(),
+                },
+            },
+            PushEvent::ReservationStatus {
+                user,
+                update: ReservationUpdate::Changed {
+                    reservation: ReservationId::parse("id", "8f14e45f-ceea-467f-a0e6-2a0b5c1b1a8d")
+                        .unwrap(),
+                    status: ReservationStatus::Confirmed,
+                },
+            },
+        ];
+        for event in events {
+            assert_eq!(decode(&encode(&event)).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn bad_messages_are_refused() {
+        assert!(matches!(decode("not json"), Err(WireError::Malformed(_))));
+        assert!(matches!(
+            decode(r#"{"event":"SEATS_CHANGED","optionId":0}"#),
+            Err(WireError::Invalid(_))
+        ));
+        assert!(decode(r#"{"event":"NOPE"}"#).is_err());
     }
 }

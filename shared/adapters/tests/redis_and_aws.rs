@@ -53,6 +53,8 @@ async fn provisioning_is_idempotent() {
         subscriptions_table: unique("subscriptions-"),
         push_queue: unique("push-"),
         push_dead_letter_queue: unique("push-dlq-"),
+        visibility_timeout_secs: 30,
+        max_receive_count: 3,
     };
     aws::provision(&dynamo, &sqs, &names).await.unwrap();
     aws::provision(&dynamo, &sqs, &names).await.unwrap();

@@ -6,8 +6,12 @@
 pub mod abuse;
 pub mod catalog;
 pub mod clock;
+pub mod connections;
+pub mod dispatch;
 pub mod error;
 pub mod ids;
+pub mod live;
+pub mod payments;
 pub mod push;
 pub mod queue;
 pub mod realtime;

@@ -171,6 +171,9 @@ pub struct Reservation {
     pub status: ReservationStatus,
     #[serde(with = "time")]
     pub hold_expires_at: DateTime<Utc>,
+    /// When the performance starts; refunds close a while before.
+    #[serde(with = "time")]
+    pub starts_at: DateTime<Utc>,
     pub seats: Vec<ReservedSeat>,
 }
 
@@ -729,7 +732,7 @@ fn owned_by(reservation: &Reservation, caller: Caller<'_>) -> bool {
     caller.admin || &reservation.user == caller.user
 }
 
-async fn load_for<D: ReservationLedger>(
+pub(crate) async fn load_for<D: ReservationLedger>(
     ledger: &D,
     caller: Caller<'_>,
     id: &ReservationId,
@@ -820,31 +823,48 @@ where
 {
     let reservation = load_for(ledger, caller, id).await?;
     let cancelled = apply(ledger, &reservation, Transition::Cancel, "cancelled").await?;
-    let changes: Vec<(SeatId, SeatStatus)> = cancelled
-        .seats
-        .iter()
-        .map(|s| (s.seat_id, SeatStatus::Available))
-        .collect();
-    // The ledger has committed; Redis follow-ups that fail are repaired by the expiry
-    // tick's sweep and never allow a double sale.
-    if let Ok(true) = locks
-        .record_ledger(cancelled.option_id, &changes, settings.flush_window)
-        .await
-    {
-        publisher
-            .publish(PushEvent::SeatsChanged {
-                option: cancelled.option_id,
-            })
-            .await;
-    }
+    seats_changed(
+        locks,
+        publisher,
+        settings,
+        &cancelled,
+        SeatStatus::Available,
+    )
+    .await;
     let _ = room
-        .credit_freed_seats(cancelled.concert_id, changes.len() as u32)
+        .credit_freed_seats(cancelled.concert_id, cancelled.seats.len() as u32)
         .await;
     notify(publisher, &cancelled).await;
     Ok(cancelled)
 }
 
-async fn notify<P: PushPublisher>(publisher: &P, reservation: &Reservation) {
+/// Logs the reservation's seats as `status` for viewers. The ledger has committed; a Redis
+/// follow-up that fails is repaired by the expiry tick's re-sync and never allows a double sale.
+pub(crate) async fn seats_changed<L: SeatLocks, P: PushPublisher>(
+    locks: &L,
+    publisher: &P,
+    settings: SeatSettings,
+    reservation: &Reservation,
+    status: SeatStatus,
+) {
+    let changes: Vec<(SeatId, SeatStatus)> = reservation
+        .seats
+        .iter()
+        .map(|s| (s.seat_id, status))
+        .collect();
+    if let Ok(true) = locks
+        .record_ledger(reservation.option_id, &changes, settings.flush_window)
+        .await
+    {
+        publisher
+            .publish(PushEvent::SeatsChanged {
+                option: reservation.option_id,
+            })
+            .await;
+    }
+}
+
+pub(crate) async fn notify<P: PushPublisher>(publisher: &P, reservation: &Reservation) {
     publisher
         .publish(PushEvent::ReservationStatus {
             user: reservation.user.clone(),

@@ -152,6 +152,27 @@ pub trait SeatLocks: Send + Sync {
         cursor: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<ChangeBatch, StoreError>> + Send;
+
+    /// How long the option's current coalescing window still stands; None when none does.
+    fn flush_window_left(
+        &self,
+        option: OptionId,
+    ) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
+
+    /// Where the viewers' last flush of this option stopped reading its log.
+    fn flush_cursor(
+        &self,
+        option: OptionId,
+    ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
+
+    /// Moves the flush cursor from `from` to `to`, only if it still is at `from`: true if
+    /// moved. Two flushes of one option never push the same changes twice.
+    fn advance_flush_cursor(
+        &self,
+        option: OptionId,
+        from: Option<&str>,
+        to: &str,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 /// Seat changes read from a performance's log.

@@ -33,6 +33,14 @@ pub fn identity(req: &Request) -> Result<Option<Identity>, IdentityError> {
     else {
         return Ok(None);
     };
+    from_claims(claims)
+}
+
+/// The caller a token's claims describe (`sub`, `tier`, `admin`, as API Gateway passes them:
+/// strings); `None` without a subject.
+pub fn from_claims(
+    claims: &std::collections::HashMap<String, String>,
+) -> Result<Option<Identity>, IdentityError> {
     let Some(sub) = claims.get("sub") else {
         return Ok(None);
     };

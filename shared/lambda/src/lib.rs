@@ -9,6 +9,7 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod telemetry;
+pub mod websocket;
 
 pub use identity::Identity;
 pub use problem::{IntoProblem, Problem};

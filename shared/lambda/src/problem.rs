@@ -8,6 +8,7 @@ use ticketrush_core::{
     StoreError, ValidationError,
     abuse::AbuseError,
     catalog::{ConcertDetailError, PolicyAdminError, SearchError, SeatMapError},
+    payments::{PaymentError, RefundError, WebhookError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
     reservations::{HoldError, LifecycleError},
     seats::{ReleaseError, SelectError},
@@ -279,6 +280,55 @@ impl IntoProblem for LifecycleError {
                 Problem::new(StatusCode::CONFLICT, "HOLD_EXPIRED", self.to_string())
             }
             LifecycleError::Store(e) => e.into_problem(),
+        }
+    }
+}
+
+impl IntoProblem for PaymentError {
+    fn into_problem(self) -> Problem {
+        match self {
+            PaymentError::Lifecycle(e) => e.into_problem(),
+            PaymentError::Declined(_) | PaymentError::DeclinedBefore => Problem::new(
+                StatusCode::PAYMENT_REQUIRED,
+                "PAYMENT_DECLINED",
+                self.to_string(),
+            ),
+        }
+    }
+}
+
+impl IntoProblem for RefundError {
+    fn into_problem(self) -> Problem {
+        match self {
+            RefundError::Lifecycle(e) => e.into_problem(),
+            RefundError::NotPaid(_) => {
+                Problem::new(StatusCode::CONFLICT, "NOT_PAID", self.to_string())
+            }
+            RefundError::WindowClosed { .. } => Problem::new(
+                StatusCode::CONFLICT,
+                "REFUND_WINDOW_CLOSED",
+                self.to_string(),
+            ),
+            RefundError::OverrideNotAllowed => {
+                Problem::new(StatusCode::FORBIDDEN, "FORBIDDEN", self.to_string())
+            }
+        }
+    }
+}
+
+impl IntoProblem for WebhookError {
+    fn into_problem(self) -> Problem {
+        match self {
+            WebhookError::BadSignature => Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "WEBHOOK_SIGNATURE_INVALID",
+                self.to_string(),
+            ),
+            WebhookError::Stale { .. } => {
+                Problem::new(StatusCode::BAD_REQUEST, "WEBHOOK_STALE", self.to_string())
+            }
+            WebhookError::UnknownPayment(_) => Problem::not_found(self.to_string()),
+            WebhookError::Store(e) => e.into_problem(),
         }
     }
 }

@@ -34,6 +34,23 @@ pub const MAX_JSON_BODY_BYTES: usize = 16 * 1024;
 
 /// The JSON body as `T`, or a problem that says what is wrong with it.
 pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, crate::Problem> {
+    parse_json(body_bytes(req)?)
+}
+
+/// The JSON body as `T`, or None when there is no body (for optional bodies).
+pub fn optional_json_body<T: serde::de::DeserializeOwned>(
+    req: &Request,
+) -> Result<Option<T>, crate::Problem> {
+    let bytes = body_bytes(req)?;
+    if bytes.is_empty() {
+        Ok(None)
+    } else {
+        parse_json(bytes).map(Some)
+    }
+}
+
+/// The raw body, exactly as sent (signatures cover these bytes), within the size limit.
+pub fn body_bytes(req: &Request) -> Result<&[u8], crate::Problem> {
     use lambda_http::{Body, http::StatusCode};
     let bytes: &[u8] = match req.body() {
         Body::Empty => b"",
@@ -48,6 +65,10 @@ pub fn json_body<T: serde::de::DeserializeOwned>(req: &Request) -> Result<T, cra
             format!("the body is limited to {MAX_JSON_BODY_BYTES} bytes"),
         ));
     }
+    Ok(bytes)
+}
+
+fn parse_json<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, crate::Problem> {
     if bytes.is_empty() {
         return Err(ValidationError::new("body", "a JSON body is required").into());
     }

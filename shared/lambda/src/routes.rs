@@ -8,6 +8,8 @@ pub enum Auth {
     Optional,
     /// A valid token is needed.
     Required,
+    /// No token: the caller proves itself by signing the body (the payment gateway's webhook).
+    Signed,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -107,9 +109,27 @@ pub const HTTP_ROUTES: &[HttpRoute] = &[
     },
     HttpRoute {
         method: "POST",
+        path: "/api/reservations/{id}/confirm",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
         path: "/api/reservations/{id}/cancel",
         function: "reservations",
         auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/reservations/{id}/refund",
+        function: "reservations",
+        auth: Auth::Required,
+    },
+    HttpRoute {
+        method: "POST",
+        path: "/api/payments/webhook",
+        function: "payment-webhook",
+        auth: Auth::Signed,
     },
     HttpRoute {
         method: "GET",
@@ -154,7 +174,65 @@ pub const SCHEDULES: &[Schedule] = &[
         function: "hold-expire",
         aws_expression: "rate(1 minute)",
     },
+    // Each minute as a safety net; the deployment also schedules a one-time run at each
+    // sale-open instant, so a card flips to OPEN on the second.
+    Schedule {
+        function: "sale-status-tick",
+        aws_expression: "rate(1 minute)",
+    },
 ];
+
+/// A WebSocket API route: the route key (`$request.body.action`) and its function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WsRoute {
+    pub route_key: &'static str,
+    pub function: &'static str,
+}
+
+/// The `$connect` authorizer (a REQUEST authorizer reading `?token=`).
+pub const WS_AUTHORIZER: &str = "ws-authorize";
+
+/// The WebSocket API's routes: the one table the local runtime serves and the AWS template
+/// must match.
+pub const WS_ROUTES: &[WsRoute] = &[
+    WsRoute {
+        route_key: "$connect",
+        function: "ws-connect",
+    },
+    WsRoute {
+        route_key: "$disconnect",
+        function: "ws-disconnect",
+    },
+    WsRoute {
+        route_key: "subscribe",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "unsubscribe",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "ping",
+        function: "ws-message",
+    },
+    WsRoute {
+        route_key: "$default",
+        function: "ws-message",
+    },
+];
+
+/// The route API Gateway picks for a client message: its `action`, if a route has that key,
+/// else `$default`.
+pub fn ws_route_key(body: &str) -> &'static str {
+    let action = serde_json::from_str::<serde_json::Value>(body)
+        .ok()
+        .and_then(|v| v.get("action").and_then(|a| a.as_str()).map(str::to_owned));
+    WS_ROUTES
+        .iter()
+        .filter(|r| !r.route_key.starts_with('$'))
+        .find(|r| action.as_deref() == Some(r.route_key))
+        .map_or("$default", |r| r.route_key)
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Schedule {
@@ -162,50 +240,6 @@ pub struct Schedule {
     /// The EventBridge Scheduler expression in AWS.
     pub aws_expression: &'static str,
 }
-
-/// A WebSocket API route: the route key (`$connect`, `$disconnect`, `$default` or an
-/// `action` value) and the function behind it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct WsRoute {
-    pub route_key: &'static str,
-    pub function: &'static str,
-    /// The REQUEST authorizer that runs first (only on `$connect`, reading `?token=`).
-    pub authorizer: Option<&'static str>,
-}
-
-/// The WebSocket API's routes. `push-dispatch` has none: the push queue (SQS) triggers it.
-pub const WS_ROUTES: &[WsRoute] = &[
-    WsRoute {
-        route_key: "$connect",
-        function: "ws-connect",
-        authorizer: Some("ws-authorize"),
-    },
-    WsRoute {
-        route_key: "$disconnect",
-        function: "ws-disconnect",
-        authorizer: None,
-    },
-    WsRoute {
-        route_key: "subscribe",
-        function: "ws-message",
-        authorizer: None,
-    },
-    WsRoute {
-        route_key: "unsubscribe",
-        function: "ws-message",
-        authorizer: None,
-    },
-    WsRoute {
-        route_key: "ping",
-        function: "ws-message",
-        authorizer: None,
-    },
-    WsRoute {
-        route_key: "$default",
-        function: "ws-message",
-        authorizer: None,
-    },
-];
 
 /// The function the push queue triggers (an SQS event source with partial batch failures).
 pub const PUSH_QUEUE_CONSUMER: &str = "push-dispatch";
@@ -247,5 +281,16 @@ mod tests {
         assert!(find_route("GET", "/api/concerts/").is_none());
         assert!(find_route("POST", "/api/concerts/search").is_none());
         assert!(path_exists("/api/concerts/search"));
+    }
+
+    #[test]
+    fn ws_messages_route_by_action() {
+        assert_eq!(ws_route_key(r#"{"action":"ping"}"#), "ping");
+        assert_eq!(
+            ws_route_key(r#"{"action":"subscribe","topic":"x"}"#),
+            "subscribe"
+        );
+        assert_eq!(ws_route_key(r#"{"action":"$connect"}"#), "$default");
+        assert_eq!(ws_route_key("garbage"), "$default");
     }
 }

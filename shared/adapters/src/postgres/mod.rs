@@ -2,7 +2,9 @@
 
 mod catalog;
 mod catalog_admin;
+mod payments;
 mod reservations;
+mod sandbox_payments;
 
 use std::str::FromStr;
 
@@ -15,6 +17,7 @@ use ticketrush_core::StoreError;
 pub use catalog::PostgresCatalog;
 pub use catalog_admin::PostgresCatalogAdmin;
 pub use reservations::PostgresReservations;
+pub use sandbox_payments::SandboxPayments;
 
 use crate::config::PostgresConfig;
 

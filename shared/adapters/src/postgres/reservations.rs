@@ -15,7 +15,7 @@ use super::store_error;
 /// Reservations in PostgreSQL, the ledger of record.
 #[derive(Clone)]
 pub struct PostgresReservations {
-    pool: PgPool,
+    pub(super) pool: PgPool,
 }
 
 impl PostgresReservations {
@@ -23,13 +23,19 @@ impl PostgresReservations {
         Self { pool }
     }
 
-    async fn load<'e, E>(&self, executor: E, id: &str) -> Result<Option<Reservation>, StoreError>
+    pub(super) async fn load<'e, E>(
+        &self,
+        executor: E,
+        id: &str,
+    ) -> Result<Option<Reservation>, StoreError>
     where
         E: sqlx::Executor<'e, Database = Postgres> + Copy,
     {
         let Some(row) = sqlx::query(
-            r#"SELECT id::text AS id, user_id, fingerprint, concert_id, performance_id, status, hold_expires_at
-               FROM reservations WHERE id = $1::uuid"#,
+            r#"SELECT r.id::text AS id, r.user_id, r.fingerprint, r.concert_id, r.performance_id, r.status,
+                      r.hold_expires_at, p.starts_at
+               FROM reservations r JOIN performances p ON p.id = r.performance_id
+               WHERE r.id = $1::uuid"#,
         )
         .bind(id)
         .fetch_optional(executor)
@@ -72,6 +78,7 @@ impl PostgresReservations {
                 StoreError::Internal(format!("stored reservation status {status:?}"))
             })?,
             hold_expires_at: row.try_get("hold_expires_at").map_err(store_error)?,
+            starts_at: row.try_get("starts_at").map_err(store_error)?,
             seats,
         }))
     }
@@ -187,34 +194,11 @@ impl ReservationLedger for PostgresReservations {
         from: ReservationStatus,
         to: ReservationStatus,
     ) -> Result<Option<Reservation>, StoreError> {
-        let seat_status = match to {
-            ReservationStatus::Hold | ReservationStatus::Paying => "HOLD",
-            ReservationStatus::Confirmed => "CONFIRMED",
-            _ => "AVAILABLE",
-        };
-        // One statement: the reservation moves only if it is still `from`, and its seats
-        // follow it; seats given back lose their reservation.
-        let changed: i64 = sqlx::query_scalar(
-            r#"WITH changed AS (
-                   UPDATE reservations SET status = $3, updated_at = now()
-                   WHERE id = $1::uuid AND status = $2
-                   RETURNING id
-               ), seats_moved AS (
-                   UPDATE seats SET status = $4, updated_at = now(),
-                       reservation_id = CASE WHEN $4 = 'AVAILABLE' THEN NULL ELSE reservation_id END
-                   WHERE reservation_id IN (SELECT id FROM changed)
-                   RETURNING id
-               )
-               SELECT count(*) FROM changed"#,
-        )
-        .bind(id.as_str())
-        .bind(from.as_str())
-        .bind(to.as_str())
-        .bind(seat_status)
-        .fetch_one(&self.pool)
-        .await
-        .map_err(store_error)?;
-        if changed == 0 {
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        if !move_reservation(&mut conn, id, from, to)
+            .await
+            .map_err(store_error)?
+        {
             return Ok(None);
         }
         self.load(&self.pool, id.as_str()).await
@@ -407,4 +391,39 @@ impl AbuseLedger for PostgresReservations {
             .map(|_| ())
             .map_err(store_error)
     }
+}
+
+/// Moves the reservation from `from` to `to` if it is still `from`, its seats with it (seats
+/// given back lose their reservation), in one statement. False if it was not `from`.
+pub(super) async fn move_reservation(
+    conn: &mut sqlx::PgConnection,
+    id: &ReservationId,
+    from: ReservationStatus,
+    to: ReservationStatus,
+) -> Result<bool, sqlx::Error> {
+    let seat_status = match to {
+        ReservationStatus::Hold | ReservationStatus::Paying => "HOLD",
+        ReservationStatus::Confirmed => "CONFIRMED",
+        _ => "AVAILABLE",
+    };
+    let changed: i64 = sqlx::query_scalar(
+        r#"WITH changed AS (
+               UPDATE reservations SET status = $3, updated_at = now()
+               WHERE id = $1::uuid AND status = $2
+               RETURNING id
+           ), seats_moved AS (
+               UPDATE seats SET status = $4, updated_at = now(),
+                   reservation_id = CASE WHEN $4 = 'AVAILABLE' THEN NULL ELSE reservation_id END
+               WHERE reservation_id IN (SELECT id FROM changed)
+               RETURNING id
+           )
+           SELECT count(*) FROM changed"#,
+    )
+    .bind(id.as_str())
+    .bind(from.as_str())
+    .bind(to.as_str())
+    .bind(seat_status)
+    .fetch_one(conn)
+    .await?;
+    Ok(changed > 0)
 }

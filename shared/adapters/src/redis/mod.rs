@@ -1,9 +1,11 @@
 //! Redis: the fast gate. Every key starts with the configured prefix.
 
+mod published_statuses;
 mod scheduler_lock;
 mod seat_locks;
 mod waiting_room;
 
+pub use published_statuses::RedisPublishedStatuses;
 pub use scheduler_lock::RedisSchedulerLock;
 pub use seat_locks::RedisSeatLocks;
 pub use waiting_room::RedisWaitingRoom;

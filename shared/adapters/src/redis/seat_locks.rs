@@ -181,6 +181,22 @@ return {n, first}
     )
 });
 
+/// Moves the viewers' read cursor only from where the caller found it. ARGV: from ("" for
+/// none), to, ttl ms (the cursor outlives the log's idle life, then starts over).
+static ADVANCE_CURSOR: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local current = redis.call('GET', KEYS[1]) or ''
+if current ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[3])
+return 1
+"#,
+    )
+});
+
+/// How long a flush cursor lives without a flush.
+const CURSOR_TTL: Duration = Duration::from_secs(24 * 3600);
+
 #[derive(Clone)]
 pub struct RedisSeatLocks {
     store: RedisStore,
@@ -192,6 +208,7 @@ struct OptionKeys {
     taken: String,
     log: String,
     flush: String,
+    flushed: String,
 }
 
 impl OptionKeys {
@@ -231,6 +248,7 @@ impl RedisSeatLocks {
             taken: format!("{base}:taken"),
             log: format!("{base}:log"),
             flush: format!("{base}:flush"),
+            flushed: format!("{base}:flushed"),
             base,
         }
     }
@@ -486,5 +504,46 @@ impl SeatLocks for RedisSeatLocks {
             changes,
             cursor: last,
         })
+    }
+
+    async fn flush_window_left(&self, option: OptionId) -> Result<Option<Duration>, StoreError> {
+        let k = self.keys(option);
+        let mut conn = self.store.conn.clone();
+        let ms: i64 = redis::cmd("PTTL")
+            .arg(&k.flush)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        // -2: no marker; -1 cannot happen (the marker is always set with PX).
+        Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    async fn flush_cursor(&self, option: OptionId) -> Result<Option<String>, StoreError> {
+        let k = self.keys(option);
+        let mut conn = self.store.conn.clone();
+        redis::cmd("GET")
+            .arg(&k.flushed)
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)
+    }
+
+    async fn advance_flush_cursor(
+        &self,
+        option: OptionId,
+        from: Option<&str>,
+        to: &str,
+    ) -> Result<bool, StoreError> {
+        let k = self.keys(option);
+        let mut conn = self.store.conn.clone();
+        let moved: i64 = ADVANCE_CURSOR
+            .key(&k.flushed)
+            .arg(from.unwrap_or(""))
+            .arg(to)
+            .arg(CURSOR_TTL.as_millis() as u64)
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(moved == 1)
     }
 }

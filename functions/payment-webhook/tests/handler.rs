@@ -1,0 +1,120 @@
+//! The payment-webhook handler driven by its events/ sample against real PostgreSQL and Redis.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use payment_webhook::{PaymentWebhookFunction, handle};
+use ticketrush_adapters::{
+    SystemClock,
+    config::Secret,
+    payment_webhook::{HmacWebhookSignatures, SIGNATURE_HEADER},
+    postgres::PostgresReservations,
+    push::LoggingPushPublisher,
+    redis::RedisSeatLocks,
+};
+use ticketrush_core::{
+    SeatId, UserId,
+    payments::{Payment, PaymentId, PaymentLedger, PaymentSettings, PaymentStatus},
+    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger, ReservationStatus},
+    seats::{RequestId, SeatSettings},
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events,
+    fixtures::{ConcertSpec, create, first_option},
+    redis_store,
+    runtime::TEST_PAYMENT_WEBHOOK_SECRET,
+};
+
+#[tokio::test]
+async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
+    let db = TestDb::new().await;
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let option = first_option(&db.pool, concert).await;
+    let ledger = PostgresReservations::new(db.pool.clone());
+    let signatures = HmacWebhookSignatures::new(Secret::new(TEST_PAYMENT_WEBHOOK_SECRET.into()));
+    let f = PaymentWebhookFunction {
+        ledger: ledger.clone(),
+        signatures: signatures.clone(),
+        locks: RedisSeatLocks::new(redis_store().await),
+        publisher: LoggingPushPublisher,
+        clock: SystemClock,
+        seats: SeatSettings {
+            lock_ttl: Duration::from_secs(30),
+            flush_window: Duration::from_millis(200),
+        },
+        payments: PaymentSettings {
+            refund_cutoff: Duration::from_secs(24 * 3600),
+            webhook_tolerance: Duration::from_secs(300),
+        },
+    };
+
+    // A PAYING reservation whose charge the gateway left pending, as the sample names it.
+    let buyer = UserId::parse("buyer-gold").unwrap();
+    let request = HoldRequest::new(
+        option,
+        vec![SeatId::from_stored(1)],
+        RequestId::parse("r").unwrap(),
+    )
+    .unwrap();
+    let HoldOutcome::Held(held) = ledger
+        .hold(NewHold {
+            user: &buyer,
+            concert,
+            request: &request,
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("hold")
+    };
+    let id = held.reservation_id.clone();
+    ledger
+        .transition(&id, ReservationStatus::Hold, ReservationStatus::Paying)
+        .await
+        .unwrap()
+        .unwrap();
+    ledger
+        .settle(
+            &Payment {
+                payment_id: PaymentId::from_stored("pay_sample0001".into()),
+                reservation_id: id.clone(),
+                idempotency_key: "k".into(),
+                amount: 100,
+                status: PaymentStatus::Pending,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+
+    // The sample's signature is a placeholder: refused, nothing applied.
+    let resp = handle(&f, events::http_request("payment-webhook.json")).await;
+    assert_eq!(resp.status(), 401);
+    assert_eq!(events::body(&resp)["code"], "WEBHOOK_SIGNATURE_INVALID");
+
+    // The same event, signed now with the shared secret: applied once.
+    let sample: serde_json::Value =
+        serde_json::from_str(&events::text("payment-webhook.json")).unwrap();
+    let body = sample["body"].as_str().unwrap();
+    let signed = |at| {
+        let mut event = sample.clone();
+        event["headers"][SIGNATURE_HEADER] = signatures.sign(at, body.as_bytes()).into();
+        lambda_http::request::from_str(&event.to_string()).unwrap()
+    };
+    let resp = handle(&f, signed(Utc::now())).await;
+    assert_eq!(resp.status(), 200);
+    let answer = events::body(&resp);
+    assert_eq!(answer["result"], "APPLIED", "{answer}");
+    assert_eq!(answer["reservation"]["status"], "CONFIRMED");
+    let resp = handle(&f, signed(Utc::now())).await;
+    assert_eq!(events::body(&resp)["result"], "DUPLICATE");
+    let resp = handle(&f, signed(Utc::now() - chrono::Duration::hours(1))).await;
+    assert_eq!(resp.status(), 400);
+    assert_eq!(events::body(&resp)["code"], "WEBHOOK_STALE");
+    assert_eq!(
+        ledger.reservation(&id).await.unwrap().unwrap().status,
+        ReservationStatus::Confirmed
+    );
+}

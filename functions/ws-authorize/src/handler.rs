@@ -1,0 +1,52 @@
+//! `ws-authorize`: the WebSocket API's `$connect` REQUEST authorizer. `?token=` is checked
+//! with the same rules as the HTTP API's JWT authorizer; no token connects anonymously, a
+//! bad one is refused.
+
+use aws_lambda_events::event::apigw::{
+    ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
+};
+use ticketrush_adapters::jwt::JwtSettings;
+use ticketrush_lambda::{identity::from_claims, websocket};
+
+pub struct WsAuthorizeFunction {
+    pub jwt: JwtSettings,
+}
+
+pub fn handle(
+    f: &WsAuthorizeFunction,
+    event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> ApiGatewayCustomAuthorizerResponse {
+    let arn = event.method_arn.as_deref().unwrap_or("*");
+    let Some(token) = event
+        .query_string_parameters
+        .first("token")
+        .filter(|t| !t.is_empty())
+    else {
+        return websocket::policy(
+            true,
+            websocket::ANONYMOUS,
+            arn,
+            websocket::authorizer_context(None),
+        );
+    };
+    let identity = f
+        .jwt
+        .verify(token)
+        .map_err(|reason| reason.to_string())
+        .and_then(|claims| from_claims(&claims).map_err(|e| e.to_string()));
+    match identity {
+        Ok(Some(identity)) => websocket::policy(
+            true,
+            identity.user.as_str(),
+            arn,
+            websocket::authorizer_context(Some(&identity)),
+        ),
+        Ok(None) => deny(arn, "the token has no subject"),
+        Err(reason) => deny(arn, &reason),
+    }
+}
+
+fn deny(arn: &str, reason: &str) -> ApiGatewayCustomAuthorizerResponse {
+    tracing::info!(reason, "WebSocket connection refused");
+    websocket::policy(false, websocket::ANONYMOUS, arn, Default::default())
+}

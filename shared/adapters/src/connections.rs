@@ -1,0 +1,248 @@
+//! Connections and subscriptions in DynamoDB: `connections` keyed by connection id (with the
+//! user for the `byUser` index and a TTL), `subscriptions` keyed by topic key and connection
+//! id (with the `byConnection` index to clean up after a connection).
+
+use aws_sdk_dynamodb::{
+    error::{DisplayErrorContext, SdkError},
+    types::{AttributeValue, DeleteRequest, WriteRequest},
+};
+use chrono::{DateTime, Utc};
+use ticketrush_core::{
+    StoreError, UserId,
+    push::{Connection, ConnectionId, ConnectionRegistry, SubscriberPage, TopicKey},
+    time,
+};
+
+use crate::{
+    aws::PushResources,
+    config::{ConfigError, Env},
+};
+
+/// Subscribers read per page.
+const PAGE: i32 = 500;
+/// DynamoDB's batch write limit.
+const BATCH: usize = 25;
+
+#[derive(Clone)]
+pub struct DynamoDbConnections {
+    client: aws_sdk_dynamodb::Client,
+    connections: String,
+    subscriptions: String,
+}
+
+impl DynamoDbConnections {
+    pub fn new(client: aws_sdk_dynamodb::Client, names: &PushResources) -> Self {
+        Self {
+            client,
+            connections: names.connections_table.clone(),
+            subscriptions: names.subscriptions_table.clone(),
+        }
+    }
+
+    /// The tables named by `CONNECTIONS_TABLE` and `SUBSCRIPTIONS_TABLE`.
+    pub fn from_env<F: Fn(&str) -> Option<String>>(
+        sdk: &aws_config::SdkConfig,
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self::new(
+            aws_sdk_dynamodb::Client::new(sdk),
+            &PushResources::from_env(env)?,
+        ))
+    }
+}
+
+fn store_error<E, R>(err: SdkError<E, R>) -> StoreError
+where
+    E: std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    let text = DisplayErrorContext(&err).to_string();
+    match err {
+        SdkError::ServiceError(_) => StoreError::Internal(text),
+        _ => StoreError::Unavailable(text),
+    }
+}
+
+fn s(v: &str) -> AttributeValue {
+    AttributeValue::S(v.to_owned())
+}
+
+fn epoch(t: DateTime<Utc>) -> AttributeValue {
+    AttributeValue::N(t.timestamp().to_string())
+}
+
+impl ConnectionRegistry for DynamoDbConnections {
+    async fn register(&self, connection: &Connection) -> Result<(), StoreError> {
+        let mut put = self
+            .client
+            .put_item()
+            .table_name(&self.connections)
+            .item("connectionId", s(connection.id.as_str()))
+            .item("connectedAt", s(&time::format(&connection.connected_at)))
+            .item("expiresAt", epoch(connection.expires_at));
+        if let Some(user) = &connection.user {
+            put = put.item("userId", s(user.as_str()));
+        }
+        put.send().await.map(|_| ()).map_err(store_error)
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        let item = self
+            .client
+            .get_item()
+            .table_name(&self.connections)
+            .key("connectionId", s(id.as_str()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(store_error)?
+            .item;
+        let Some(item) = item else { return Ok(None) };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let connected_at = text("connectedAt")
+            .and_then(|t| time::parse_instant(&t))
+            .unwrap_or_default();
+        let expires_at = item
+            .get("expiresAt")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse::<i64>().ok())
+            .and_then(|secs| DateTime::from_timestamp(secs, 0))
+            .unwrap_or_default();
+        Ok(Some(Connection {
+            id: id.clone(),
+            user: text("userId").and_then(|u| UserId::parse(&u).ok()),
+            connected_at,
+            expires_at,
+        }))
+    }
+
+    async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.subscriptions)
+                .index_name("byConnection")
+                .key_condition_expression("connectionId = :c")
+                .expression_attribute_values(":c", s(id.as_str()))
+                .set_exclusive_start_key(start.take())
+                .send()
+                .await
+                .map_err(store_error)?;
+            let keys: Vec<String> = page
+                .items()
+                .iter()
+                .filter_map(|i| i.get("topic").and_then(|t| t.as_s().ok()).cloned())
+                .collect();
+            for chunk in keys.chunks(BATCH) {
+                let requests = chunk
+                    .iter()
+                    .map(|topic| {
+                        let delete = DeleteRequest::builder()
+                            .key("topic", s(topic))
+                            .key("connectionId", s(id.as_str()))
+                            .build()
+                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                        Ok(WriteRequest::builder().delete_request(delete).build())
+                    })
+                    .collect::<Result<Vec<_>, StoreError>>()?;
+                let mut pending = Some(std::collections::HashMap::from([(
+                    self.subscriptions.clone(),
+                    requests,
+                )]));
+                // Unprocessed items are retried until none are left.
+                while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
+                    let out = self
+                        .client
+                        .batch_write_item()
+                        .set_request_items(Some(items))
+                        .send()
+                        .await
+                        .map_err(store_error)?;
+                    pending = out.unprocessed_items;
+                }
+            }
+            match page.last_evaluated_key {
+                Some(k) if !k.is_empty() => start = Some(k),
+                _ => break,
+            }
+        }
+        self.client
+            .delete_item()
+            .table_name(&self.connections)
+            .key("connectionId", s(id.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn subscribe(
+        &self,
+        key: &TopicKey,
+        id: &ConnectionId,
+        expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.subscriptions)
+            .item("topic", s(key.as_str()))
+            .item("connectionId", s(id.as_str()))
+            .item("expiresAt", epoch(expires_at))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn unsubscribe(&self, key: &TopicKey, id: &ConnectionId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.subscriptions)
+            .key("topic", s(key.as_str()))
+            .key("connectionId", s(id.as_str()))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    async fn subscribers(
+        &self,
+        key: &TopicKey,
+        page: Option<&str>,
+    ) -> Result<SubscriberPage, StoreError> {
+        let start = page.map(|after| {
+            std::collections::HashMap::from([
+                ("topic".to_owned(), s(key.as_str())),
+                ("connectionId".to_owned(), s(after)),
+            ])
+        });
+        let out = self
+            .client
+            .query()
+            .table_name(&self.subscriptions)
+            .key_condition_expression("topic = :t")
+            .expression_attribute_values(":t", s(key.as_str()))
+            .projection_expression("connectionId")
+            .limit(PAGE)
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(store_error)?;
+        let connections = out
+            .items()
+            .iter()
+            .filter_map(|i| i.get("connectionId").and_then(|c| c.as_s().ok()))
+            .filter_map(|c| ConnectionId::parse(c).ok())
+            .collect();
+        let next = out
+            .last_evaluated_key
+            .as_ref()
+            .and_then(|k| k.get("connectionId"))
+            .and_then(|c| c.as_s().ok())
+            .cloned();
+        Ok(SubscriberPage { connections, next })
+    }
+}

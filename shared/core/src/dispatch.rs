@@ -1,0 +1,451 @@
+//! Delivering one published event: find who listens, build the message, post it to each
+//! connection with bounded concurrency, forget the connections that are gone.
+
+use std::{
+    collections::{HashMap, HashSet},
+    time::Duration,
+};
+
+use chrono::{DateTime, Utc};
+use futures_util::{StreamExt, stream};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    ConcertId, OptionId, SeatId, StoreError,
+    catalog::{CatalogFilter, CatalogRepository, ConcertCard, SeatStatus},
+    push::{
+        ConnectionId, ConnectionPusher, ConnectionRegistry, MessageType, Pause, PostOutcome,
+        PushEvent, ReservationUpdate, ServerMessage, Topic, TopicKey,
+    },
+    realtime::RealtimeSettings,
+    seats::SeatLocks,
+    time,
+};
+
+/// API Gateway refuses messages above 128 KB.
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+
+/// The dispatcher's knobs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DispatchSettings {
+    /// Posts in flight at once, per event.
+    pub concurrency: usize,
+    /// Shards of `concerts.live`.
+    pub live_shards: u16,
+    /// Tries per connection while throttled; the pause doubles each time.
+    pub throttle_attempts: u32,
+    pub throttle_backoff: Duration,
+    /// Most seat changes read per flush.
+    pub max_seat_changes: u32,
+    pub realtime: RealtimeSettings,
+}
+
+/// What one event's delivery did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub messages: u32,
+    pub delivered: u32,
+    pub gone: u32,
+}
+
+#[derive(Debug, Error)]
+pub enum DispatchError {
+    /// Some posts could not be made (throttled past every retry, or the endpoint failed);
+    /// the event should be delivered again.
+    #[error("{failed} of {attempted} posts failed: {last}")]
+    Undelivered {
+        attempted: u32,
+        failed: u32,
+        last: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// The ports a delivery needs.
+pub struct Dispatcher<'a, R, P, L, C, W> {
+    pub registry: &'a R,
+    pub pusher: &'a P,
+    pub locks: &'a L,
+    pub catalog: &'a C,
+    pub pause: &'a W,
+    pub settings: DispatchSettings,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct RefreshPayload<'a> {
+    items: &'a [ConcertCard],
+    #[serde(flatten)]
+    realtime: RealtimeSettings,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatChange {
+    seat_id: SeatId,
+    status: SeatStatus,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct SeatPayload {
+    option_id: OptionId,
+    seats: Vec<SeatChange>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueActivePayload<'a> {
+    concert_id: ConcertId,
+    active_token: &'a str,
+    #[serde(with = "time")]
+    expires_at: DateTime<Utc>,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueRankPayload {
+    concert_id: ConcertId,
+    rank: u64,
+    estimated_wait_seconds: u64,
+}
+
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ReservationPayload<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reservation_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_id: Option<&'a str>,
+    status: &'a str,
+}
+
+impl<R, P, L, C, W> Dispatcher<'_, R, P, L, C, W>
+where
+    R: ConnectionRegistry,
+    P: ConnectionPusher,
+    L: SeatLocks,
+    C: CatalogRepository,
+    W: Pause,
+{
+    /// Delivers one event to every connection that listens for it.
+    pub async fn dispatch(
+        &self,
+        event: &PushEvent,
+        now: DateTime<Utc>,
+    ) -> Result<DispatchReport, DispatchError> {
+        match event {
+            PushEvent::QueueActive {
+                concert,
+                user,
+                token,
+                expires_at,
+            } => {
+                let topic = Topic::Queue(*concert);
+                let payload = QueueActivePayload {
+                    concert_id: *concert,
+                    active_token: token.as_str(),
+                    expires_at: *expires_at,
+                };
+                let msg = ServerMessage::new(MessageType::QueueActive, Some(topic), now, payload);
+                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                    .await
+            }
+            PushEvent::QueueRank {
+                concert,
+                user,
+                rank,
+                estimated_wait_seconds,
+            } => {
+                let topic = Topic::Queue(*concert);
+                let payload = QueueRankPayload {
+                    concert_id: *concert,
+                    rank: *rank,
+                    estimated_wait_seconds: *estimated_wait_seconds,
+                };
+                let msg = ServerMessage::new(MessageType::QueueRank, Some(topic), now, payload);
+                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                    .await
+            }
+            PushEvent::ReservationStatus { user, update } => {
+                let topic = Topic::Reservations;
+                let payload = match update {
+                    ReservationUpdate::Failed { request_id } => ReservationPayload {
+                        reservation_id: None,
+                        request_id: Some(request_id),
+                        status: "FAILED",
+                    },
+                    ReservationUpdate::Changed {
+                        reservation,
+                        status,
+                    } => ReservationPayload {
+                        reservation_id: Some(reservation.as_str()),
+                        request_id: None,
+                        status: status.as_str(),
+                    },
+                };
+                let msg =
+                    ServerMessage::new(MessageType::ReservationStatus, Some(topic), now, payload);
+                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                    .await
+            }
+            PushEvent::SeatsChanged { option } => self.flush_seats(*option, now).await,
+            PushEvent::ConcertChanged { concert } => {
+                let Some(record) = self.catalog.concert(*concert).await? else {
+                    return Ok(DispatchReport::default());
+                };
+                self.refresh(&[record.listing.card(now, None)], now).await
+            }
+            PushEvent::ConcertsRefresh { concerts, at } => {
+                let wanted: HashSet<ConcertId> = concerts.iter().copied().collect();
+                let cards: Vec<ConcertCard> = self
+                    .catalog
+                    .listings(&CatalogFilter::default())
+                    .await?
+                    .iter()
+                    .filter(|l| wanted.contains(&l.id))
+                    .map(|l| l.card(*at, None))
+                    .collect();
+                self.refresh(&cards, *at).await
+            }
+        }
+    }
+
+    /// CONCERTS_REFRESH to every shard of `concerts.live`, split so no message passes the cap.
+    async fn refresh(
+        &self,
+        cards: &[ConcertCard],
+        at: DateTime<Utc>,
+    ) -> Result<DispatchReport, DispatchError> {
+        if cards.is_empty() {
+            return Ok(DispatchReport::default());
+        }
+        let messages = refresh_messages(cards, self.settings.realtime, at, MAX_MESSAGE_BYTES);
+        let keys = TopicKey::public(Topic::ConcertsLive, self.settings.live_shards);
+        self.deliver(&keys, &messages).await
+    }
+
+    /// One coalesced SEAT_STATUS with everything logged for the option since the last flush.
+    async fn flush_seats(
+        &self,
+        option: OptionId,
+        now: DateTime<Utc>,
+    ) -> Result<DispatchReport, DispatchError> {
+        // A change made while the window's marker stands is in the log once it lapses;
+        // reading earlier would strand the window's last changes.
+        if let Some(left) = self.locks.flush_window_left(option).await? {
+            self.pause.pause(left + Duration::from_millis(2)).await;
+        }
+        let from = self.locks.flush_cursor(option).await?;
+        let batch = self
+            .locks
+            .changes_since(option, from.as_deref(), self.settings.max_seat_changes)
+            .await?;
+        let Some(to) = batch
+            .cursor
+            .as_deref()
+            .filter(|to| Some(*to) != from.as_deref())
+        else {
+            return Ok(DispatchReport::default());
+        };
+        if !self
+            .locks
+            .advance_flush_cursor(option, from.as_deref(), to)
+            .await?
+        {
+            // Another flush of this option read the same changes and pushes them.
+            return Ok(DispatchReport::default());
+        }
+        // The latest status of each seat, in the order the seats first changed.
+        let mut latest: HashMap<SeatId, usize> = HashMap::new();
+        let mut seats: Vec<SeatChange> = Vec::new();
+        for (seat_id, status) in batch.changes {
+            match latest.get(&seat_id) {
+                Some(&i) => seats[i].status = status,
+                None => {
+                    latest.insert(seat_id, seats.len());
+                    seats.push(SeatChange { seat_id, status });
+                }
+            }
+        }
+        let topic = Topic::Seats(option);
+        let msg = ServerMessage::new(
+            MessageType::SeatStatus,
+            Some(topic),
+            now,
+            SeatPayload {
+                option_id: option,
+                seats,
+            },
+        );
+        self.deliver(
+            &TopicKey::public(topic, self.settings.live_shards),
+            &[msg.to_bytes()],
+        )
+        .await
+    }
+
+    /// Posts every message to every subscriber under the keys, `concurrency` at a time.
+    async fn deliver(
+        &self,
+        keys: &[TopicKey],
+        messages: &[Vec<u8>],
+    ) -> Result<DispatchReport, DispatchError> {
+        let mut report = DispatchReport {
+            messages: messages.len() as u32,
+            ..DispatchReport::default()
+        };
+        let mut failures: Vec<String> = Vec::new();
+        let mut attempted = 0_u32;
+        for key in keys {
+            let mut page: Option<String> = None;
+            loop {
+                let batch = self.registry.subscribers(key, page.as_deref()).await?;
+                let outcomes: Vec<(ConnectionId, Result<PostOutcome, StoreError>)> =
+                    stream::iter(batch.connections)
+                        .map(|id| async move {
+                            let outcome = self.post_all(&id, messages).await;
+                            (id, outcome)
+                        })
+                        .buffer_unordered(self.settings.concurrency.max(1))
+                        .collect()
+                        .await;
+                for (id, outcome) in &outcomes {
+                    let (id, outcome) = (id, outcome.as_ref().map_err(ToString::to_string));
+                    attempted += 1;
+                    match outcome {
+                        Ok(&PostOutcome::Delivered) => report.delivered += 1,
+                        Ok(&PostOutcome::Gone) => {
+                            report.gone += 1;
+                            // A vanished browser: its records go, whatever else fails.
+                            if let Err(err) = self.registry.remove(id).await {
+                                failures.push(err.to_string());
+                            }
+                        }
+                        Ok(&PostOutcome::Throttled) => {
+                            failures.push(format!("{id}: still throttled"));
+                        }
+                        Err(err) => failures.push(format!("{id}: {err}")),
+                    }
+                }
+                match batch.next {
+                    Some(next) => page = Some(next),
+                    None => break,
+                }
+            }
+        }
+        if let Some(last) = failures.last() {
+            return Err(DispatchError::Undelivered {
+                attempted,
+                failed: failures.len() as u32,
+                last: last.clone(),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Posts the messages in order to one connection, backing off while throttled.
+    async fn post_all(
+        &self,
+        id: &ConnectionId,
+        messages: &[Vec<u8>],
+    ) -> Result<PostOutcome, StoreError> {
+        for message in messages {
+            let mut wait = self.settings.throttle_backoff;
+            let mut attempt = 1;
+            loop {
+                match self.pusher.post(id, message).await? {
+                    PostOutcome::Delivered => break,
+                    PostOutcome::Gone => return Ok(PostOutcome::Gone),
+                    PostOutcome::Throttled if attempt < self.settings.throttle_attempts => {
+                        self.pause.pause(wait).await;
+                        wait *= 2;
+                        attempt += 1;
+                    }
+                    PostOutcome::Throttled => return Ok(PostOutcome::Throttled),
+                }
+            }
+        }
+        Ok(PostOutcome::Delivered)
+    }
+}
+
+/// The refresh as messages under `cap` bytes each: all cards in one if they fit, else split
+/// in halves until each part fits.
+pub fn refresh_messages(
+    cards: &[ConcertCard],
+    realtime: RealtimeSettings,
+    at: DateTime<Utc>,
+    cap: usize,
+) -> Vec<Vec<u8>> {
+    let msg = ServerMessage::new(
+        MessageType::ConcertsRefresh,
+        Some(Topic::ConcertsLive),
+        at,
+        RefreshPayload {
+            items: cards,
+            realtime,
+        },
+    )
+    .to_bytes();
+    if msg.len() <= cap || cards.len() <= 1 {
+        return vec![msg];
+    }
+    let (a, b) = cards.split_at(cards.len() / 2);
+    let mut out = refresh_messages(a, realtime, at, cap);
+    out.extend(refresh_messages(b, realtime, at, cap));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::{realtime::RealtimeMode, sale::SaleStatus};
+
+    fn card(id: i64, title_len: usize) -> ConcertCard {
+        ConcertCard {
+            concert_id: ConcertId::from_stored(id),
+            title: "t".repeat(title_len),
+            artist: "a".into(),
+            venue: "v".into(),
+            sale_status: SaleStatus::Open,
+            sale_opens_at: None,
+            sale_opens_in_seconds: Some(0),
+            reservation_button_visible: true,
+            reservation_button_enabled: true,
+            reservation_button_label: "Reserve".into(),
+            available_seat_count: 1,
+            total_seat_count: 2,
+            remaining_rate: 0.5,
+        }
+    }
+
+    #[test]
+    fn a_large_refresh_is_split_under_the_cap_and_keeps_every_card() {
+        let realtime = RealtimeSettings {
+            realtime_mode: RealtimeMode::Websocket,
+            hybrid_poll_interval_millis: 30_000,
+        };
+        let at = Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap();
+        let cards: Vec<ConcertCard> = (1..=300).map(|i| card(i, 1_000)).collect();
+        let messages = refresh_messages(&cards, realtime, at, MAX_MESSAGE_BYTES);
+        assert!(messages.len() > 1);
+        let mut ids = Vec::new();
+        for m in &messages {
+            assert!(m.len() <= MAX_MESSAGE_BYTES);
+            let v: serde_json::Value = serde_json::from_slice(m).unwrap();
+            assert_eq!(v["type"], "CONCERTS_REFRESH");
+            assert_eq!(v["payload"]["realtimeMode"], "websocket");
+            for item in v["payload"]["items"].as_array().unwrap() {
+                ids.push(item["concertId"].as_i64().unwrap());
+            }
+        }
+        assert_eq!(ids, (1..=300).collect::<Vec<_>>());
+        let small = refresh_messages(&cards[..2], realtime, at, MAX_MESSAGE_BYTES);
+        assert_eq!(small.len(), 1);
+    }
+}

@@ -1,0 +1,507 @@
+//! Paying for a reservation: the charge through a payment gateway, the gateway's signed
+//! webhook that settles a charge it could not answer at once, and refunds.
+
+use std::{fmt, future::Future, time::Duration};
+
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use thiserror::Error;
+
+use crate::{
+    StoreError, UserId, ValidationError,
+    catalog::SeatStatus,
+    push::PushPublisher,
+    queue::WaitingRoom,
+    reservations::{
+        Caller, LifecycleError, Reservation, ReservationId, ReservationLedger, ReservationStatus,
+        Transition, load_for, notify, seats_changed,
+    },
+    seats::{RequestId, SeatLocks, SeatSettings},
+};
+
+/// The gateway's id for one charge.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct PaymentId(String);
+
+impl PaymentId {
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!("must be a payment id (1 to 64 letters, digits, '_' or '-'), got {raw:?}"),
+            ))
+        }
+    }
+
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for PaymentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The buyer's payment method as the gateway knows it (a card token, say).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentMethod(String);
+
+impl PaymentMethod {
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = (1..=64).contains(&raw.len())
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "paymentMethod",
+                "must be a payment method token (1 to 64 letters, digits, '_', '-' or '.')",
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PaymentStatus {
+    /// The gateway has not answered yet; its webhook will.
+    Pending,
+    Approved,
+    Denied,
+    Refunded,
+}
+
+impl PaymentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Approved => "APPROVED",
+            Self::Denied => "DENIED",
+            Self::Refunded => "REFUNDED",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        [Self::Pending, Self::Approved, Self::Denied, Self::Refunded]
+            .into_iter()
+            .find(|s| s.as_str() == raw)
+    }
+}
+
+/// Our record of one charge.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Payment {
+    pub payment_id: PaymentId,
+    pub reservation_id: ReservationId,
+    #[serde(skip)]
+    pub idempotency_key: String,
+    pub amount: i64,
+    pub status: PaymentStatus,
+}
+
+/// One charge, as asked of the gateway.
+#[derive(Debug, Clone, Copy)]
+pub struct Charge<'a> {
+    /// The same key always names the same charge: a retried call never charges twice.
+    pub idempotency_key: &'a str,
+    pub reservation: &'a ReservationId,
+    pub amount: i64,
+    pub method: &'a PaymentMethod,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChargeOutcome {
+    Approved(PaymentId),
+    Denied {
+        payment: PaymentId,
+        reason: String,
+    },
+    /// No answer in time: the charge may still go through, and the webhook will say.
+    Pending(PaymentId),
+}
+
+/// A payment provider.
+pub trait PaymentGateway: Send + Sync {
+    fn charge(
+        &self,
+        charge: Charge<'_>,
+    ) -> impl Future<Output = Result<ChargeOutcome, StoreError>> + Send;
+
+    /// Returns the money of an approved charge; repeating it is harmless.
+    fn refund(&self, payment: &PaymentId) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// The gateway's word on a pending charge, from its webhook, signature checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentEvent {
+    /// Unique per delivery attempt's content: a second delivery of it is a duplicate.
+    pub event_id: String,
+    pub payment: PaymentId,
+    /// Increases with each event about the same payment: an older one arriving later is
+    /// out of order.
+    pub sequence: i64,
+    pub approved: bool,
+    pub signed_at: DateTime<Utc>,
+}
+
+/// Checks a webhook's signature over its exact body.
+pub trait WebhookSignatures: Send + Sync {
+    /// When the gateway signed `body`, if `signature` is its genuine signature.
+    fn verify(&self, signature: &str, body: &[u8]) -> Option<DateTime<Utc>>;
+}
+
+/// What the ledger made of a webhook event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    Applied(Reservation),
+    /// Recorded, but the reservation had moved on (expired or cancelled meanwhile).
+    ReservationMovedOn(ReservationStatus),
+    Duplicate,
+    OutOfOrder,
+    UnknownPayment,
+}
+
+/// A refund past the cutoff, allowed by an admin, for the audit trail.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundOverride {
+    pub admin: UserId,
+    pub reason: String,
+    pub cutoff: DateTime<Utc>,
+}
+
+/// Payments in the ledger beside the reservations they pay for.
+pub trait PaymentLedger: Send + Sync {
+    fn payment_by_key(
+        &self,
+        idempotency_key: &str,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// The approved, not yet refunded, payment of a reservation.
+    fn paid_for(
+        &self,
+        reservation: &ReservationId,
+    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+
+    /// One transaction: records the charge and, with `to`, moves the reservation from
+    /// PAYING to `to` with its seats. None, with nothing written, if it was no longer PAYING.
+    fn settle(
+        &self,
+        payment: &Payment,
+        to: Option<ReservationStatus>,
+    ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
+
+    /// One transaction: the event is recorded once; a pending payment with an older last
+    /// event becomes approved or denied, and a PAYING reservation CONFIRMED or HOLD.
+    fn apply_event(
+        &self,
+        event: &PaymentEvent,
+    ) -> impl Future<Output = Result<EventOutcome, StoreError>> + Send;
+
+    /// One transaction: the reservation `from` -> REFUNDED (seats freed), the payment
+    /// REFUNDED, and the override's audit row. None if it was no longer `from`.
+    fn refund(
+        &self,
+        reservation: &ReservationId,
+        from: ReservationStatus,
+        payment: &PaymentId,
+        audit: Option<&RefundOverride>,
+    ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
+}
+
+/// Payment settings, from configuration.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PaymentSettings {
+    /// Refunds close this long before the show starts.
+    pub refund_cutoff: Duration,
+    /// A webhook signed longer ago (or further ahead) than this is refused as stale.
+    pub webhook_tolerance: Duration,
+}
+
+#[derive(Debug, Error)]
+pub enum PaymentError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("the payment was declined ({0}); the seats stay held until the hold expires")]
+    Declined(String),
+    #[error("the payment method was already used for a declined attempt; send a new requestId")]
+    DeclinedBefore,
+}
+
+/// How a confirm ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Confirmed(Reservation),
+    /// The gateway did not answer in time; the reservation stays PAYING until its webhook.
+    Pending(Reservation),
+}
+
+/// PAYING -> CONFIRMED through the gateway, by the owner. Idempotent on (reservation,
+/// requestId): a retry never charges twice and answers what the first call settled.
+#[allow(clippy::too_many_arguments)]
+pub async fn confirm_payment<D, G, L, P>(
+    ledger: &D,
+    gateway: &G,
+    locks: &L,
+    publisher: &P,
+    settings: SeatSettings,
+    caller: Caller<'_>,
+    id: &ReservationId,
+    request: &RequestId,
+    method: &PaymentMethod,
+    now: DateTime<Utc>,
+) -> Result<Confirmation, PaymentError>
+where
+    D: ReservationLedger + PaymentLedger,
+    G: PaymentGateway,
+    L: SeatLocks,
+    P: PushPublisher,
+{
+    let owner = Caller {
+        admin: false,
+        ..caller
+    };
+    let reservation = load_for(ledger, owner, id).await?;
+    let key = format!("{}:{}", id, request.as_str());
+    if let Some(earlier) = ledger
+        .payment_by_key(&key)
+        .await
+        .map_err(LifecycleError::from)?
+    {
+        return match earlier.status {
+            PaymentStatus::Approved | PaymentStatus::Refunded => {
+                Ok(Confirmation::Confirmed(reservation))
+            }
+            PaymentStatus::Pending => Ok(Confirmation::Pending(reservation)),
+            PaymentStatus::Denied => Err(PaymentError::DeclinedBefore),
+        };
+    }
+    let illegal = || LifecycleError::IllegalTransition {
+        from: reservation.status,
+        action: "confirmed",
+    };
+    reservation
+        .status
+        .after(Transition::PaymentApproved)
+        .ok_or_else(illegal)?;
+    if reservation.hold_expires_at <= now {
+        return Err(LifecycleError::HoldExpired.into());
+    }
+    let amount = reservation.seats.iter().map(|s| s.price).sum();
+    let outcome = gateway
+        .charge(Charge {
+            idempotency_key: &key,
+            reservation: id,
+            amount,
+            method,
+        })
+        .await
+        .map_err(LifecycleError::from)?;
+    let (payment_id, status, to, declined) = match outcome {
+        ChargeOutcome::Approved(p) => (
+            p,
+            PaymentStatus::Approved,
+            Some(ReservationStatus::Confirmed),
+            None,
+        ),
+        ChargeOutcome::Denied { payment, reason } => (
+            payment,
+            PaymentStatus::Denied,
+            Some(ReservationStatus::Hold),
+            Some(reason),
+        ),
+        ChargeOutcome::Pending(p) => (p, PaymentStatus::Pending, None, None),
+    };
+    let payment = Payment {
+        payment_id,
+        reservation_id: id.clone(),
+        idempotency_key: key,
+        amount,
+        status,
+    };
+    let after = ledger
+        .settle(&payment, to)
+        .await
+        .map_err(LifecycleError::from)?
+        .ok_or_else(illegal)?;
+    if after.status != reservation.status {
+        notify(publisher, &after).await;
+    }
+    if after.status == ReservationStatus::Confirmed {
+        seats_changed(locks, publisher, settings, &after, SeatStatus::Confirmed).await;
+    }
+    match (declined, status) {
+        (Some(reason), _) => Err(PaymentError::Declined(reason)),
+        (None, PaymentStatus::Pending) => Ok(Confirmation::Pending(after)),
+        _ => Ok(Confirmation::Confirmed(after)),
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum WebhookError {
+    #[error("the webhook signature does not match")]
+    BadSignature,
+    #[error("the webhook was signed at {signed_at}, outside the accepted window")]
+    Stale { signed_at: DateTime<Utc> },
+    #[error("no payment {0}")]
+    UnknownPayment(PaymentId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a webhook delivery did; duplicates and out-of-order deliveries change nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WebhookReceipt {
+    Applied(Reservation),
+    ReservationMovedOn(ReservationStatus),
+    Duplicate,
+    OutOfOrder,
+}
+
+/// Applies a verified gateway event: stale ones are refused, duplicates and older
+/// events are acknowledged without effect, and a settled charge moves the reservation.
+pub async fn receive_payment_event<D, L, P>(
+    ledger: &D,
+    locks: &L,
+    publisher: &P,
+    seats: SeatSettings,
+    settings: PaymentSettings,
+    event: &PaymentEvent,
+    now: DateTime<Utc>,
+) -> Result<WebhookReceipt, WebhookError>
+where
+    D: PaymentLedger,
+    L: SeatLocks,
+    P: PushPublisher,
+{
+    let age = (now - event.signed_at).abs();
+    if age.to_std().unwrap_or(Duration::MAX) > settings.webhook_tolerance {
+        return Err(WebhookError::Stale {
+            signed_at: event.signed_at,
+        });
+    }
+    match ledger.apply_event(event).await? {
+        EventOutcome::Applied(reservation) => {
+            notify(publisher, &reservation).await;
+            if reservation.status == ReservationStatus::Confirmed {
+                seats_changed(locks, publisher, seats, &reservation, SeatStatus::Confirmed).await;
+            }
+            Ok(WebhookReceipt::Applied(reservation))
+        }
+        EventOutcome::ReservationMovedOn(status) => Ok(WebhookReceipt::ReservationMovedOn(status)),
+        EventOutcome::Duplicate => Ok(WebhookReceipt::Duplicate),
+        EventOutcome::OutOfOrder => Ok(WebhookReceipt::OutOfOrder),
+        EventOutcome::UnknownPayment => Err(WebhookError::UnknownPayment(event.payment.clone())),
+    }
+}
+
+#[derive(Debug, Error)]
+pub enum RefundError {
+    #[error(transparent)]
+    Lifecycle(#[from] LifecycleError),
+    #[error("reservation {0} was never paid; there is nothing to refund")]
+    NotPaid(ReservationId),
+    #[error(
+        "refunds closed at {cutoff}, {hours} h before the show; an admin can refund with an override reason"
+    )]
+    WindowClosed { cutoff: DateTime<Utc>, hours: u64 },
+    #[error("only an admin can override the refund cutoff")]
+    OverrideNotAllowed,
+}
+
+/// A paid reservation (CONFIRMED, or CANCELLED after paying) -> REFUNDED, until the cutoff
+/// before the show; past it only with an admin's audited override.
+#[allow(clippy::too_many_arguments)]
+pub async fn refund_reservation<D, G, L, W, P>(
+    ledger: &D,
+    gateway: &G,
+    locks: &L,
+    room: &W,
+    publisher: &P,
+    seats: SeatSettings,
+    settings: PaymentSettings,
+    caller: Caller<'_>,
+    id: &ReservationId,
+    override_reason: Option<String>,
+    now: DateTime<Utc>,
+) -> Result<Reservation, RefundError>
+where
+    D: ReservationLedger + PaymentLedger,
+    G: PaymentGateway,
+    L: SeatLocks,
+    W: WaitingRoom,
+    P: PushPublisher,
+{
+    if override_reason.is_some() && !caller.admin {
+        return Err(RefundError::OverrideNotAllowed);
+    }
+    let reservation = load_for(ledger, caller, id).await?;
+    let illegal = || LifecycleError::IllegalTransition {
+        from: reservation.status,
+        action: "refunded",
+    };
+    reservation
+        .status
+        .after(Transition::Refund)
+        .ok_or_else(illegal)?;
+    let payment = ledger
+        .paid_for(id)
+        .await
+        .map_err(LifecycleError::from)?
+        .ok_or_else(|| RefundError::NotPaid(id.clone()))?;
+    let cutoff = reservation.starts_at
+        - chrono::Duration::from_std(settings.refund_cutoff).unwrap_or_default();
+    let audit = if now < cutoff {
+        None
+    } else {
+        match override_reason {
+            Some(reason) => Some(RefundOverride {
+                admin: caller.user.clone(),
+                reason,
+                cutoff,
+            }),
+            None => {
+                return Err(RefundError::WindowClosed {
+                    cutoff,
+                    hours: settings.refund_cutoff.as_secs() / 3600,
+                });
+            }
+        }
+    };
+    gateway
+        .refund(&payment.payment_id)
+        .await
+        .map_err(LifecycleError::from)?;
+    let refunded = ledger
+        .refund(id, reservation.status, &payment.payment_id, audit.as_ref())
+        .await
+        .map_err(LifecycleError::from)?
+        .ok_or_else(illegal)?;
+    if reservation.status.takes_seats() {
+        seats_changed(locks, publisher, seats, &refunded, SeatStatus::Available).await;
+        let _ = room
+            .credit_freed_seats(refunded.concert_id, refunded.seats.len() as u32)
+            .await;
+    }
+    notify(publisher, &refunded).await;
+    Ok(refunded)
+}
