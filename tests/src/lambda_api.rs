@@ -71,7 +71,9 @@ impl RuntimeApi {
             // The WebSocket @connections API, accepting every post.
             .route(
                 "/@connections/{id}",
-                post(StatusCode::OK).get(StatusCode::OK).delete(StatusCode::NO_CONTENT),
+                post(StatusCode::OK)
+                    .get(StatusCode::OK)
+                    .delete(StatusCode::NO_CONTENT),
             )
             .with_state(shared.clone());
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")

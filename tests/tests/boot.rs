@@ -204,7 +204,10 @@ async fn function_env(db: &TestDb, connections: std::net::SocketAddr) -> Vec<(St
         ("SUBSCRIPTIONS_TABLE".into(), names.subscriptions_table),
         ("PUSH_QUEUE_NAME".into(), names.push_queue),
         ("PUSH_DLQ_NAME".into(), names.push_dead_letter_queue),
-        ("APIGW_MANAGEMENT_ENDPOINT".into(), format!("http://{connections}")),
+        (
+            "APIGW_MANAGEMENT_ENDPOINT".into(),
+            format!("http://{connections}"),
+        ),
     ]);
     for (name, value) in secrets {
         let arn = client
@@ -232,6 +235,12 @@ fn event_for(name: &str) -> Vec<u8> {
 /// Checks the answer for the kind of event; `None` if it is right.
 fn wrong_answer(name: &str, event: &serde_json::Value, boot: &Boot) -> Option<String> {
     let response = boot.record.response.as_ref()?;
+    if event.get("methodArn").is_some() {
+        // A REQUEST authorizer answers with a policy, Allow or Deny.
+        let ok = response["policyDocument"]["Statement"][0]["Effect"].is_string()
+            && response["principalId"].is_string();
+        return (!ok).then(|| format!("{name}: authorizer policy {response}"));
+    }
     if event.get("requestContext").is_some() {
         let status = response["statusCode"].as_u64().unwrap_or(0);
         return (!(200..500).contains(&status))
@@ -297,6 +306,9 @@ async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event
             }
             (None, None) => match &boot.record.response {
                 Some(r) if r.get("statusCode").is_some() => format!("HTTP {}", r["statusCode"]),
+                Some(r) if r.get("policyDocument").is_some() => {
+                    format!("policy {}", r["policyDocument"]["Statement"][0]["Effect"])
+                }
                 Some(_) => "ok".to_owned(),
                 None => "none".to_owned(),
             },
