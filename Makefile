@@ -53,8 +53,10 @@ test: services lint test-db template-check
 SCENARIO ?= all
 export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
+# cold-start boots every function binary, so those are built too when it runs.
+FUNCTION_PACKAGES := $(foreach f,$(wildcard functions/*/Cargo.toml),-p $(notdir $(patsubst %/,%,$(dir $(f)))))
 bench: services
-	$(CARGO) build --release -p ticketrush-local -p ticketrush-bench
+	$(CARGO) build --release --locked -p ticketrush-local -p ticketrush-bench $(if $(filter all cold-start,$(SCENARIO)),$(FUNCTION_PACKAGES),)
 	bin="$(TARGET_DIR)/release"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)

@@ -14,7 +14,7 @@ use ticketrush_adapters::{
     redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_core::{
-    ConcertId, SeatId, UserId,
+    ConcertId, OptionId, SeatId, UserId,
     catalog::{CatalogRepository, SearchParams, SearchQuery},
     queue::{QueueTokens, WaitingRoom},
     seats::{LockTerms, RequestId, SeatLocks, SelectOutcome},
@@ -120,7 +120,9 @@ pub(crate) fn token(user: &str) -> String {
 }
 
 /// A concert whose sale is open, for the join path.
-async fn open_concert(catalog: &PostgresCatalog) -> Result<ConcertId, Box<dyn std::error::Error>> {
+pub(crate) async fn open_concert(
+    catalog: &PostgresCatalog,
+) -> Result<ConcertId, Box<dyn std::error::Error>> {
     let now = Utc::now();
     catalog
         .listings(&Default::default())
@@ -131,6 +133,20 @@ async fn open_concert(catalog: &PostgresCatalog) -> Result<ConcertId, Box<dyn st
         .ok_or_else(|| {
             "no OPEN concert in the catalog; run make bench (it loads the samples)".into()
         })
+}
+
+/// The first performance of an open concert: the hot option of `seat-select`, also the
+/// one the coalescing count clicks in.
+pub async fn hot_target() -> Result<Target, Box<dyn std::error::Error>> {
+    let env = Env::process();
+    let pool = connect_lazy(&PostgresConfig {
+        max_connections: 2,
+        ..PostgresConfig::from_env(&env)?
+    })?;
+    let catalog = PostgresCatalog::new(pool);
+    let concert = open_concert(&catalog).await?;
+    let record = catalog.concert(concert).await?.ok_or("concert vanished")?;
+    target(&catalog, concert, record.performances[0].option_id).await
 }
 
 /// The scenario through the runtime, then the raw store doing the same work.
@@ -249,85 +265,153 @@ pub async fn run(
             let concert = open_concert(&catalog).await?;
             let record = catalog.concert(concert).await?.ok_or("concert vanished")?;
             let option = record.performances[0].option_id;
-            let seats: Arc<Vec<SeatId>> = Arc::new(
-                catalog
-                    .option(option)
-                    .await?
-                    .ok_or("performance vanished")?
-                    .seat_ids,
-            );
-            let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
-            let signer = HmacQueueTokens::new(Secret::new(BENCH_QUEUE_TOKEN_SECRET.into()));
-            let expires = Utc::now() + chrono::Duration::minutes(30);
-            let buyers: Arc<Vec<(String, String)>> = Arc::new(
-                (0..bounds.max_requests)
-                    .map(|i| {
-                        let user = format!("bench-{run_id}-{concurrency}-sel-{i}");
-                        let queue = signer.mint(concert, &UserId::parse(&user).unwrap(), expires);
-                        (token(&user), queue.as_str().to_owned())
-                    })
-                    .collect(),
-            );
-            let base = server.base_url.clone();
-            let app_seats = seats.clone();
-            let app = drive(concurrency, bounds, move |i| {
-                let (http, buyers) = (http.clone(), buyers.clone());
-                let seat = app_seats[(i * 7919) % app_seats.len()];
-                let url = format!("{base}/api/options/{option}/seats/{seat}/select");
-                async move {
-                    let (bearer, queue) = &buyers[i];
-                    let selected = http
-                        .post(&url)
-                        .bearer_auth(bearer)
-                        .header("x-queue-token", queue)
-                        .json(&serde_json::json!({"requestId": format!("r{i}")}))
-                        .send()
-                        .await;
-                    match selected {
-                        Ok(r) if r.status().is_success() => {
-                            matches!(http.delete(&url).bearer_auth(bearer).send().await, Ok(r) if r.status().is_success())
-                        }
-                        Ok(r) => r.status() == reqwest::StatusCode::CONFLICT,
-                        Err(_) => false,
-                    }
-                }
-            })
-            .await;
-            let locks = RedisSeatLocks::new(
-                RedisStore::connect(&RedisConfig {
-                    key_prefix: BENCH_REDIS_PREFIX.into(),
-                    ..RedisConfig::from_env(&env)?
-                })
-                .await?,
-            );
-            let terms = LockTerms {
-                ttl: std::time::Duration::from_secs(30),
-                max_per_user: 4,
-                flush_window: std::time::Duration::from_millis(200),
-            };
-            let raw = drive(concurrency, bounds, move |i| {
-                let (locks, seats, run_id) = (locks.clone(), seats.clone(), run_id.clone());
-                async move {
-                    let user =
-                        UserId::parse(&format!("bench-{run_id}-{concurrency}-raw-{i}")).unwrap();
-                    let seat = seats[(i * 7919) % seats.len()];
-                    let request = RequestId::parse(&format!("r{i}")).unwrap();
-                    match locks
-                        .select(option, seat, &user, &request, Utc::now(), terms)
-                        .await
-                    {
-                        Ok(SelectOutcome::Selected { .. }) => locks
-                            .release(option, seat, &user, terms.flush_window)
-                            .await
-                            .is_ok(),
-                        Ok(_) => true,
-                        Err(_) => false,
-                    }
-                }
-            })
-            .await;
-            Ok((app, raw))
+            let targets = vec![target(&catalog, concert, option).await?];
+            seat_churn(server, http, &env, targets, concurrency, bounds).await
+        }
+        "seat-select-spread" => {
+            let (concert, options) = crate::spread::bench_options(&pool).await?;
+            let mut targets = Vec::with_capacity(options.len());
+            for option in options {
+                targets.push(target(&catalog, concert, option).await?);
+            }
+            seat_churn(server, http, &env, targets, concurrency, bounds).await
         }
         other => Err(format!("unknown scenario {other}").into()),
     }
+}
+
+/// A performance buyers click in, with its concert (for queue tokens) and its seats.
+pub(crate) struct Target {
+    pub concert: ConcertId,
+    pub option: OptionId,
+    pub seats: Vec<SeatId>,
+}
+
+pub(crate) async fn target(
+    catalog: &PostgresCatalog,
+    concert: ConcertId,
+    option: OptionId,
+) -> Result<Target, Box<dyn std::error::Error>> {
+    let seats = catalog
+        .option(option)
+        .await?
+        .ok_or("performance vanished")?
+        .seat_ids;
+    Ok(Target {
+        concert,
+        option,
+        seats,
+    })
+}
+
+/// Iteration `i` clicks in target `i % n`, on a seat spread over that performance.
+fn pick(targets: &[Target], i: usize) -> (&Target, SeatId) {
+    let t = &targets[i % targets.len()];
+    (t, t.seats[(i / targets.len() * 7919) % t.seats.len()])
+}
+
+/// A buyer's bearer token and queue token for iteration `i`, signed ahead of the clock.
+pub(crate) fn buyers(targets: &[Target], label: &str, count: usize) -> Vec<(String, String)> {
+    let signer = HmacQueueTokens::new(Secret::new(BENCH_QUEUE_TOKEN_SECRET.into()));
+    let expires = Utc::now() + chrono::Duration::minutes(30);
+    (0..count)
+        .map(|i| {
+            let user = format!("bench-{label}-sel-{i}");
+            let (t, _) = pick(targets, i);
+            let queue = signer.mint(t.concert, &UserId::parse(&user).unwrap(), expires);
+            (token(&user), queue.as_str().to_owned())
+        })
+        .collect()
+}
+
+/// One click and its release through the runtime: the clicks made, or None if something
+/// failed (a 409 for a seat someone else holds is a valid answer, one click).
+pub(crate) async fn select_release(
+    http: &reqwest::Client,
+    url: &str,
+    (bearer, queue): &(String, String),
+    i: usize,
+) -> Option<usize> {
+    let selected = http
+        .post(url)
+        .bearer_auth(bearer)
+        .header("x-queue-token", queue)
+        .json(&serde_json::json!({"requestId": format!("r{i}")}))
+        .send()
+        .await;
+    match selected {
+        Ok(r) if r.status().is_success() => {
+            match http.delete(url).bearer_auth(bearer).send().await {
+                Ok(r) if r.status().is_success() => Some(2),
+                _ => None,
+            }
+        }
+        Ok(r) if r.status() == reqwest::StatusCode::CONFLICT => Some(1),
+        _ => None,
+    }
+}
+
+pub(crate) fn seat_url(base: &str, option: OptionId, seat: SeatId) -> String {
+    format!("{base}/api/options/{option}/seats/{seat}/select")
+}
+
+/// Select-and-release churn over `targets` through the runtime, then the same two Lua
+/// scripts through redis-rs.
+async fn seat_churn(
+    server: &Server,
+    http: reqwest::Client,
+    env: &Env<fn(&str) -> Option<String>>,
+    targets: Vec<Target>,
+    concurrency: usize,
+    bounds: Bounds,
+) -> Result<(Measured, Measured), Box<dyn std::error::Error>> {
+    let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
+    let targets = Arc::new(targets);
+    let buyers = Arc::new(buyers(
+        &targets,
+        &format!("{run_id}-{concurrency}"),
+        bounds.max_requests,
+    ));
+    let base = server.base_url.clone();
+    let app_targets = targets.clone();
+    let app = drive(concurrency, bounds, move |i| {
+        let (http, buyers) = (http.clone(), buyers.clone());
+        let (t, seat) = pick(&app_targets, i);
+        let url = seat_url(&base, t.option, seat);
+        async move { select_release(&http, &url, &buyers[i], i).await.is_some() }
+    })
+    .await;
+    let locks = RedisSeatLocks::new(
+        RedisStore::connect(&RedisConfig {
+            key_prefix: BENCH_REDIS_PREFIX.into(),
+            ..RedisConfig::from_env(env)?
+        })
+        .await?,
+    );
+    let terms = LockTerms {
+        ttl: std::time::Duration::from_secs(30),
+        max_per_user: 4,
+        flush_window: std::time::Duration::from_millis(200),
+    };
+    let raw = drive(concurrency, bounds, move |i| {
+        let (locks, targets, run_id) = (locks.clone(), targets.clone(), run_id.clone());
+        async move {
+            let user = UserId::parse(&format!("bench-{run_id}-{concurrency}-raw-{i}")).unwrap();
+            let (t, seat) = pick(&targets, i);
+            let request = RequestId::parse(&format!("r{i}")).unwrap();
+            match locks
+                .select(t.option, seat, &user, &request, Utc::now(), terms)
+                .await
+            {
+                Ok(SelectOutcome::Selected { .. }) => locks
+                    .release(t.option, seat, &user, terms.flush_window)
+                    .await
+                    .is_ok(),
+                Ok(_) => true,
+                Err(_) => false,
+            }
+        }
+    })
+    .await;
+    Ok((app, raw))
 }

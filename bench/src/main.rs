@@ -3,12 +3,20 @@
 //! same run, and writes `bench/results/latest.{md,json}`. Loopback only; every loop is
 //! bounded in count and time.
 
+mod coldstart;
 mod holds;
+mod limits;
 mod load;
+mod push;
 mod report;
 mod server;
+mod spread;
 
-use std::{path::PathBuf, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use clap::Parser;
 
@@ -18,9 +26,12 @@ struct Args {
     /// The release `ticketrush-local` binary.
     #[arg(long)]
     server: PathBuf,
-    /// `all`, or one of: search, queue-join, seat-select, hold-confirm.
+    /// `all`, or one of the scenarios (see SCENARIOS).
     #[arg(long, default_value = "all")]
     scenario: String,
+    /// Runs the bare WebSocket broadcast server the `fanout` baseline measures, instead.
+    #[arg(long, hide = true)]
+    broadcast_server: bool,
     /// Concurrency levels.
     #[arg(long, value_delimiter = ',', default_value = "16,64,256")]
     concurrency: Vec<usize>,
@@ -34,11 +45,34 @@ struct Args {
     out: PathBuf,
 }
 
-pub const SCENARIOS: &[&str] = &["search", "queue-join", "seat-select", "hold-confirm"];
+pub const SCENARIOS: &[&str] = &[
+    "search",
+    "queue-join",
+    "seat-select",
+    "seat-select-spread",
+    "hold-confirm",
+    "fanout",
+    "cold-start",
+];
+
+/// Samples the 1-minute load average every 5 s until aborted.
+fn watch_load(samples: Arc<Mutex<Vec<f64>>>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            if let Some(l) = report::load_average() {
+                samples.lock().expect("samples").push(l);
+            }
+            tokio::time::sleep(Duration::from_secs(5)).await;
+        }
+    })
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
+    if args.broadcast_server {
+        return push::broadcast_server().await;
+    }
     let chosen: Vec<&str> = if args.scenario == "all" {
         SCENARIOS.to_vec()
     } else {
@@ -53,23 +87,53 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             })?;
         vec![*s]
     };
+    let open_files = limits::raise_open_files();
     let bounds = load::Bounds {
         duration: Duration::from_secs(args.seconds),
         max_requests: args.max_requests,
     };
-    let server = server::Server::start(&args.server).await?;
-    println!("ticketrush-local (release) at {}", server.base_url);
-    let mut rows = Vec::new();
+    let load_samples = Arc::new(Mutex::new(Vec::new()));
+    let watcher = watch_load(load_samples.clone());
+    // Push tables and queue of this run's own: nothing else consumes its events.
+    let names = push::PushNames::new("run");
+    let server = server::Server::start(&args.server, &names.env()).await?;
+    println!(
+        "ticketrush-local (release) at {}; open-file limit {open_files}",
+        server.base_url
+    );
+    let mut report = report::Report::default();
     for scenario in chosen {
-        for &c in &args.concurrency {
-            let (app, raw) = load::run(scenario, &server, c, bounds).await?;
-            println!("{}", report::line(scenario, c, &app, &raw));
-            rows.push(report::Row::new(scenario, c, app, raw));
+        match scenario {
+            "fanout" => {
+                let hot = load::hot_target().await?;
+                let concert = hot.concert;
+                let coalescing = push::coalescing(&server, hot).await?;
+                println!(
+                    "coalescing: {} clicks in {:.1} s -> {} SEAT_STATUS messages",
+                    coalescing.clicks, coalescing.click_seconds, coalescing.messages
+                );
+                report.coalescing = Some(coalescing);
+                report.fanout = push::fanout(&args.server, concert, open_files).await?;
+            }
+            "cold-start" => {
+                let bin_dir = args.server.parent().unwrap_or(Path::new("."));
+                report.cold_start = coldstart::run(bin_dir, Path::new("."), &names.env()).await;
+            }
+            _ => {
+                for &c in &args.concurrency {
+                    let (app, raw) = load::run(scenario, &server, c, bounds).await?;
+                    println!("{}", report::line(scenario, c, &app, &raw));
+                    report.rows.push(report::Row::new(scenario, c, app, raw));
+                }
+            }
         }
     }
-    let peak_rss_kib = server.peak_rss_kib();
+    report.peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
-    report::write(&args.out, &rows, peak_rss_kib)?;
+    names.remove().await;
+    watcher.abort();
+    report.load_averages = load_samples.lock().expect("samples").clone();
+    report::write(&args.out, &report)?;
     println!("report: {}", args.out.join("latest.md").display());
     Ok(())
 }

@@ -2,7 +2,11 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::load::Measured;
+use crate::{
+    coldstart::ColdStart,
+    load::Measured,
+    push::{Coalescing, FanoutRow},
+};
 
 #[derive(Serialize)]
 pub struct Stats {
@@ -61,6 +65,9 @@ fn baseline(scenario: &str) -> &'static str {
         "queue-join" => {
             "the same join Lua script by EVALSHA through redis-rs (RedisWaitingRoom), no HTTP"
         }
+        "seat-select-spread" => {
+            "as seat-select, but iteration i clicks in performance i mod 64 of a bench concert (64 performances of 200 seats); raw: the same two Lua scripts through redis-rs on the same seats"
+        }
         "seat-select" => {
             "one iteration = select then release (2 requests); raw: the same select and release Lua scripts through redis-rs (RedisSeatLocks), no HTTP"
         }
@@ -109,52 +116,290 @@ fn commit() -> String {
         .unwrap_or_default()
 }
 
-pub fn write(dir: &Path, rows: &[Row], peak_rss_kib: Option<u64>) -> std::io::Result<()> {
+/// Everything one run measured.
+#[derive(Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Report {
+    pub rows: Vec<Row>,
+    pub fanout: Vec<FanoutRow>,
+    pub coalescing: Option<Coalescing>,
+    pub cold_start: Vec<ColdStart>,
+    pub peak_rss_kib: Option<u64>,
+    /// The 1-minute load average, sampled every 5 s during the run.
+    pub load_averages: Vec<f64>,
+}
+
+pub fn load_average() -> Option<f64> {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn mib(kib: Option<u64>) -> String {
+    kib.map_or("unknown".into(), |k| {
+        format!("{:.1} MiB", k as f64 / 1024.0)
+    })
+}
+
+fn verdict(met: bool) -> &'static str {
+    if met { "met" } else { "not met" }
+}
+
+/// The issue's targets, each with the figure this run measured.
+fn targets(r: &Report) -> Vec<(String, String, &'static str)> {
+    let mut out = Vec::new();
+    for scenario in ["seat-select", "seat-select-spread", "queue-join"] {
+        let rows: Vec<&Row> = r.rows.iter().filter(|x| x.scenario == scenario).collect();
+        if rows.is_empty() {
+            continue;
+        }
+        let ratios: Vec<String> = rows
+            .iter()
+            .map(|x| format!("{:.2} at {}", x.ratio, x.concurrency))
+            .collect();
+        out.push((
+            format!("`{scenario}` req/s ≥ 0.4 × raw Redis at equal concurrency"),
+            ratios.join(", "),
+            verdict(rows.iter().all(|x| x.ratio >= 0.4)),
+        ));
+        if let Some(x) = rows.iter().find(|x| x.concurrency == 64) {
+            out.push((
+                format!("`{scenario}` p99 ≤ 5 ms at 64 clients"),
+                format!("{:.2} ms", x.app.p99_ms),
+                verdict(x.app.p99_ms <= 5.0),
+            ));
+        }
+    }
+    let holds: Vec<&Row> = r
+        .rows
+        .iter()
+        .filter(|x| x.scenario == "hold-confirm")
+        .collect();
+    if !holds.is_empty() {
+        out.push((
+            "`hold-confirm` req/s ≥ 0.5 × pgbench".into(),
+            holds
+                .iter()
+                .map(|x| format!("{:.2} at {}", x.ratio, x.concurrency))
+                .collect::<Vec<_>>()
+                .join(", "),
+            verdict(holds.iter().all(|x| x.ratio >= 0.5)),
+        ));
+    }
+    if let Some(f) = r.fanout.iter().find(|f| f.clients == 10_000) {
+        let all = f.app.received == f.clients;
+        out.push((
+            "`fanout` to 10,000 clients: the last receives within 1 s".into(),
+            format!(
+                "{:.0} ms ({} of {} received)",
+                f.app.max_ms, f.app.received, f.clients
+            ),
+            verdict(all && f.app.max_ms <= 1000.0),
+        ));
+    } else if r.coalescing.is_some() {
+        out.push((
+            "`fanout` to 10,000 clients: the last receives within 1 s".into(),
+            "10,000 level not run".into(),
+            "not met",
+        ));
+    }
+    let booted: Vec<&ColdStart> = r
+        .cold_start
+        .iter()
+        .filter(|c| c.init_ms.is_some())
+        .collect();
+    if !r.cold_start.is_empty() {
+        let failed = r.cold_start.len() - booted.len();
+        let slowest = booted.iter().max_by(|a, b| {
+            a.init_ms
+                .unwrap_or(0.0)
+                .total_cmp(&b.init_ms.unwrap_or(0.0))
+        });
+        let biggest = booted.iter().max_by_key(|c| c.idle_rss_kib.unwrap_or(0));
+        let over_init = booted
+            .iter()
+            .filter(|c| c.init_ms.unwrap_or(0.0) > 10.0)
+            .count();
+        let over_rss = booted
+            .iter()
+            .filter(|c| c.idle_rss_kib.unwrap_or(0) * 1024 > 15_000_000)
+            .count();
+        out.push((
+            "function init (spawn to first poll) ≤ 10 ms".into(),
+            slowest.map_or("none booted".into(), |c| {
+                format!(
+                    "slowest {} {:.1} ms; {over_init} of {} over; {failed} failed to boot",
+                    c.function,
+                    c.init_ms.unwrap_or(0.0),
+                    booted.len()
+                )
+            }),
+            verdict(failed == 0 && over_init == 0),
+        ));
+        out.push((
+            "function idle RSS ≤ 15 MB (14.3 MiB)".into(),
+            biggest.map_or("none booted".into(), |c| {
+                format!(
+                    "largest {} {}; {over_rss} of {} over",
+                    c.function,
+                    mib(c.idle_rss_kib),
+                    booted.len()
+                )
+            }),
+            verdict(failed == 0 && over_rss == 0),
+        ));
+    }
+    out
+}
+
+pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     let (cores, cpu) = machine();
     let commit = commit();
     let when = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let json = serde_json::json!({
-        "commit": commit, "at": when, "cores": cores, "cpu": cpu,
-        "peakRssKib": peak_rss_kib, "rows": rows,
+        "commit": commit, "at": when, "cores": cores, "cpu": cpu, "report": r,
+        "targets": targets(r).iter().map(|(t, m, v)| serde_json::json!({"target": t, "measured": m, "verdict": v})).collect::<Vec<_>>(),
     });
     std::fs::write(
         dir.join("latest.json"),
         serde_json::to_string_pretty(&json)?,
     )?;
 
+    let load = if r.load_averages.is_empty() {
+        "unknown".to_owned()
+    } else {
+        let max = r.load_averages.iter().copied().fold(f64::MIN, f64::max);
+        let mean = r.load_averages.iter().sum::<f64>() / r.load_averages.len() as f64;
+        format!(
+            "mean {mean:.2}, max {max:.2} over {} samples",
+            r.load_averages.len()
+        )
+    };
     let mut md = format!(
         "# ticketrush bench\n\ncommit `{commit}`, {when}, {cores} cores, {cpu}\n\n\
-         Peak RSS of ticketrush-local: {}\n\n\
-         | scenario | conc. | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | raw req/s | raw p99 ms | ratio |\n\
-         | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
-        peak_rss_kib.map_or("unknown".into(), |k| format!(
-            "{:.1} MiB",
-            k as f64 / 1024.0
-        ))
+         Load average (1 min, sampled every 5 s during the run): {load}\n\n\
+         Peak RSS of ticketrush-local: {}\n\n",
+        mib(r.peak_rss_kib)
     );
-    for r in rows {
+    if !r.rows.is_empty() {
+        md.push_str(
+            "| scenario | conc. | req/s | p50 ms | p95 ms | p99 ms | max ms | errors | raw req/s | raw p99 ms | ratio |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for x in &r.rows {
+            md.push_str(&format!(
+                "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} |\n",
+                x.scenario,
+                x.concurrency,
+                x.app.rps,
+                x.app.p50_ms,
+                x.app.p95_ms,
+                x.app.p99_ms,
+                x.app.max_ms,
+                x.app.errors,
+                x.raw.rps,
+                x.raw.p99_ms,
+                x.ratio
+            ));
+        }
+        md.push_str("\nBaselines, measured in the same run at the same concurrency:\n\n");
+        let mut seen = Vec::new();
+        for x in &r.rows {
+            if !seen.contains(&x.scenario) {
+                md.push_str(&format!("- {}: {}\n", x.scenario, baseline(&x.scenario)));
+                seen.push(x.scenario.clone());
+            }
+        }
+    }
+    if !r.fanout.is_empty() {
+        md.push_str(
+            "\n## Fan-out: one CONCERTS_REFRESH to every socket on `concerts.live`\n\n\
+             Per socket, from the start of the publish call to the frame's arrival (ms). `last` is the \
+             slowest socket, i.e. when the last one had it. Of 3 rounds per level, the round with the \
+             median `last` is shown (all rounds are in latest.json).\n\n\
+             | clients | received | publish ms | first ms | p50 ms | p99 ms | last ms | raw p50 ms | raw p99 ms | raw last ms | DynamoDB read ms | connect s | local peak RSS |\n\
+             | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for f in &r.fanout {
+            md.push_str(&format!(
+                "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} | {} |\n",
+                f.clients,
+                f.app.received,
+                f.app.publish_ms,
+                f.app.first_ms,
+                f.app.p50_ms,
+                f.app.p99_ms,
+                f.app.max_ms,
+                f.raw.p50_ms,
+                f.raw.p99_ms,
+                f.raw.max_ms,
+                f.subscriber_read_ms,
+                f.connect_s,
+                mib(f.server_peak_rss_kib)
+            ));
+        }
+        md.push_str(
+            "\n- Path: `SqsPushPublisher` sends the event to the emulator's SQS (`publish ms`); a \
+             ticketrush-local receive loop hands it to push-dispatch, which reads the cards from \
+             PostgreSQL and every subscriber of the `concerts.live` shards from the emulator's \
+             DynamoDB, then posts the frame to each connection through `@connections` (HTTP on \
+             loopback, SDK-signed) and the runtime writes it to the socket.\n\
+             - `DynamoDB read ms`: the bench reading all those subscribers itself right after the \
+             level, page by page, as push-dispatch does: the emulator's share of one delivery (the \
+             SQS receive wait is within `first ms`).\n\
+             - raw: the same number of sockets on a bare tokio-tungstenite server in a child \
+             process, one `tokio::sync::broadcast` of a frame of similar size written to every \
+             socket when the bench writes it to the child's stdin. No queue, no store, no \
+             `@connections`.\n",
+        );
+    }
+    if let Some(c) = &r.coalescing {
         md.push_str(&format!(
-            "| {} | {} | {:.0} | {:.2} | {:.2} | {:.2} | {:.2} | {} | {:.0} | {:.2} | {:.2} |\n",
-            r.scenario,
-            r.concurrency,
-            r.app.rps,
-            r.app.p50_ms,
-            r.app.p95_ms,
-            r.app.p99_ms,
-            r.app.max_ms,
-            r.app.errors,
-            r.raw.rps,
-            r.raw.p99_ms,
-            r.ratio
+            "\n## Seat-map coalescing\n\n\
+             | clicks | seconds clicking | SEAT_STATUS messages | seat changes carried | messages per 1,000 clicks |\n\
+             | --- | --- | --- | --- | --- |\n\
+             | {} | {:.1} | {} | {} | {:.1} |\n\n\
+             One socket subscribed to `seats.{{optionId}}` of the hot performance while 500 buyers, \
+             16 at a time, select and release a seat each through the runtime (a 409 is one click).\n",
+            c.clicks,
+            c.click_seconds,
+            c.messages,
+            c.seat_changes_carried,
+            c.messages_per_1000_clicks
         ));
     }
-    md.push_str("\nBaselines, measured in the same run at the same concurrency:\n\n");
-    let mut seen = Vec::new();
-    for r in rows {
-        if !seen.contains(&r.scenario) {
-            md.push_str(&format!("- {}: {}\n", r.scenario, baseline(&r.scenario)));
-            seen.push(r.scenario.clone());
+    if !r.cold_start.is_empty() {
+        md.push_str(
+            "\n## Cold start\n\n\
+             Each release function binary under a minimal Runtime API stub: spawn to its first \
+             `GET /2018-06-01/runtime/invocation/next` (median of 3 boots), and its RSS while it \
+             waits in that poll, before any event.\n\n\
+             | function | init ms | each boot ms | idle RSS | note |\n| --- | --- | --- | --- | --- |\n",
+        );
+        for c in &r.cold_start {
+            md.push_str(&format!(
+                "| {} | {} | {} | {} | {} |\n",
+                c.function,
+                c.init_ms.map_or("-".into(), |v| format!("{v:.1}")),
+                c.init_ms_each
+                    .iter()
+                    .map(|v| format!("{v:.1}"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                mib(c.idle_rss_kib),
+                c.failure.as_deref().unwrap_or("")
+            ));
+        }
+    }
+    let t = targets(r);
+    if !t.is_empty() {
+        md.push_str("\n## Targets\n\n| target | measured | verdict |\n| --- | --- | --- |\n");
+        for (target, measured, v) in t {
+            md.push_str(&format!("| {target} | {measured} | {v} |\n"));
         }
     }
     std::fs::write(dir.join("latest.md"), md)

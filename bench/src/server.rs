@@ -17,7 +17,11 @@ pub struct Server {
 impl Server {
     /// Starts the runtime on a free loopback port, with limits that keep the accepted path
     /// under measurement (no throttling, room for every bench user).
-    pub async fn start(binary: &Path) -> Result<Self, Box<dyn std::error::Error>> {
+    /// `extra` settings go on top of the bench defaults.
+    pub async fn start(
+        binary: &Path,
+        extra: &[(&str, String)],
+    ) -> Result<Self, Box<dyn std::error::Error>> {
         let mut child = Command::new(binary)
             .arg("serve")
             .env("TICKETRUSH_BIND", "127.0.0.1:0")
@@ -32,6 +36,7 @@ impl Server {
             .env("QUEUE_JOIN_LIMIT", "1000000")
             .env("DATABASE_MAX_CONNECTIONS", "16")
             .env("RUST_LOG", "warn")
+            .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
             .stdout(Stdio::piped())
             .kill_on_drop(true)
             .spawn()?;
