@@ -1,15 +1,15 @@
 //! `ws-authorize`: the WebSocket API's `$connect` REQUEST authorizer. `?token=` is checked
-//! with the same rules as the HTTP API's JWT authorizer; no token connects anonymously, a
-//! bad one is refused.
+//! with the same rules as the HTTP API's JWT authorizer (in AWS against the issuer's JWKS,
+//! locally with the shared key); no token connects anonymously, a bad one is refused.
 
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
 };
-use ticketrush_adapters::jwt::JwtSettings;
+use ticketrush_adapters::jwt::TokenVerifier;
 use ticketrush_lambda::{identity::from_claims, websocket};
 
 pub struct WsAuthorizeFunction {
-    pub jwt: JwtSettings,
+    pub tokens: TokenVerifier,
 }
 
 pub fn handle(
@@ -30,7 +30,7 @@ pub fn handle(
         );
     };
     let identity = f
-        .jwt
+        .tokens
         .verify(token)
         .map_err(|reason| reason.to_string())
         .and_then(|claims| from_claims(&claims).map_err(|e| e.to_string()));

@@ -1,6 +1,6 @@
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use ticketrush_adapters::jwt::JwtSettings;
+use ticketrush_adapters::jwt::TokenVerifier;
 use ticketrush_lambda::{startup::or_exit, telemetry};
 use ws_authorize::{WsAuthorizeFunction, handle};
 
@@ -12,7 +12,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "configuration",
     );
     let function = WsAuthorizeFunction {
-        jwt: or_exit(JwtSettings::from_env(&env), "configuration"),
+        tokens: or_exit(TokenVerifier::from_env(&env).await, "configuration"),
     };
     run(service_fn(
         |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {

@@ -1,7 +1,13 @@
 //! The `$connect` authorizer driven by its events/ sample.
 
 use aws_lambda_events::event::apigw::ApiGatewayCustomAuthorizerRequestTypeRequest;
-use ticketrush_adapters::{config::Env, jwt::JwtSettings};
+use std::collections::HashMap;
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
+use ticketrush_adapters::{
+    config::{ConfigError, Env},
+    jwt::{JwtSettings, TokenVerifier},
+};
 use ticketrush_lambda::websocket::allows;
 use ticketrush_testkit::{
     events,
@@ -12,7 +18,7 @@ use ws_authorize::{WsAuthorizeFunction, handle};
 fn function() -> WsAuthorizeFunction {
     let env = Env::from_fn(|k| (k == "JWT_SECRET").then(|| TEST_JWT_SECRET.to_owned()));
     WsAuthorizeFunction {
-        jwt: JwtSettings::from_env(&env).unwrap(),
+        tokens: TokenVerifier::SharedKey(JwtSettings::from_env(&env).unwrap()),
     }
 }
 
@@ -49,4 +55,134 @@ fn a_valid_token_carries_the_user_and_a_bad_one_is_refused() {
     let expired = token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, -10);
     assert!(!allows(&handle(&function(), &with_token(&expired))));
     assert!(!allows(&handle(&function(), &with_token("garbage"))));
+}
+
+const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
+const CLIENT_ID: &str = "test-app-client";
+
+/// Serves `body` at any path over plain HTTP, like an issuer's JWKS endpoint.
+async fn jwks_server(body: &'static str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = listener.accept().await {
+            let mut buf = [0u8; 4096];
+            let _ = tcp.read(&mut buf).await;
+            let response = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = tcp.write_all(response.as_bytes()).await;
+        }
+    });
+    format!("http://{addr}/.well-known/jwks.json")
+}
+
+/// A token signed with the issuer's test key (RS256), with `claims` over the defaults.
+fn oidc_token(kid: &str, claims: &[(&str, serde_json::Value)]) -> String {
+    let now = chrono::Utc::now().timestamp();
+    let mut all: HashMap<&str, serde_json::Value> = HashMap::from([
+        ("sub", "cognito-user-1".into()),
+        ("iss", ISSUER.into()),
+        ("client_id", CLIENT_ID.into()),
+        ("token_use", "access".into()),
+        ("exp", (now + 300).into()),
+    ]);
+    all.extend(claims.iter().cloned());
+    let mut header = Header::new(Algorithm::RS256);
+    header.kid = Some(kid.into());
+    let key = EncodingKey::from_rsa_der(include_bytes!("fixtures/oidc-test-key.der"));
+    encode(&header, &all, &key).unwrap()
+}
+
+async fn oidc_function() -> WsAuthorizeFunction {
+    let url = jwks_server(include_str!("fixtures/oidc-test-jwks.json")).await;
+    let env = Env::from_fn(move |k| match k {
+        "JWT_JWKS_URL" => Some(url.clone()),
+        "JWT_ISSUER" => Some(ISSUER.to_owned()),
+        "JWT_AUDIENCE" => Some(format!("web-client, {CLIENT_ID}")),
+        _ => None,
+    });
+    WsAuthorizeFunction {
+        tokens: TokenVerifier::from_env(&env).await.unwrap(),
+    }
+}
+
+#[tokio::test]
+async fn in_aws_the_issuers_own_tokens_are_checked_against_its_jwks() {
+    let f = oidc_function().await;
+    // A Cognito access token (audience in client_id) and an ID token (audience in aud).
+    let access = handle(&f, &with_token(&oidc_token("test-key-1", &[])));
+    assert!(allows(&access));
+    assert_eq!(access.context["userId"], "cognito-user-1");
+    assert_eq!(access.context["tier"], "BASIC");
+    let id_token = oidc_token(
+        "test-key-1",
+        &[
+            ("client_id", serde_json::Value::Null),
+            ("aud", CLIENT_ID.into()),
+            ("tier", "VIP".into()),
+        ],
+    );
+    let answer = handle(&f, &with_token(&id_token));
+    assert!(allows(&answer));
+    assert_eq!(answer.context["tier"], "VIP");
+
+    let refused = [
+        ("an unknown key", oidc_token("rotated-away", &[])),
+        (
+            "another issuer",
+            oidc_token("test-key-1", &[("iss", "https://elsewhere.example".into())]),
+        ),
+        (
+            "another app's token",
+            oidc_token("test-key-1", &[("client_id", "other-client".into())]),
+        ),
+        (
+            "an expired token",
+            oidc_token(
+                "test-key-1",
+                &[("exp", (chrono::Utc::now().timestamp() - 10).into())],
+            ),
+        ),
+        // A shared-key token must not pass, whatever key signed it.
+        (
+            "an HS256 token",
+            token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, 60),
+        ),
+        ("a tampered token", oidc_token("test-key-1", &[]) + "x"),
+    ];
+    for (what, token) in refused {
+        assert!(
+            !allows(&handle(&f, &with_token(&token))),
+            "{what} was allowed"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_unreachable_or_empty_key_set_fails_at_cold_start() {
+    for url in [
+        "http://127.0.0.1:9/.well-known/jwks.json".to_owned(),
+        jwks_server(r#"{"keys": []}"#).await,
+    ] {
+        let env = Env::from_fn(move |k| match k {
+            "JWT_JWKS_URL" => Some(url.clone()),
+            "JWT_ISSUER" => Some(ISSUER.to_owned()),
+            "JWT_AUDIENCE" => Some(format!("web-client, {CLIENT_ID}")),
+            _ => None,
+        });
+        let error = TokenVerifier::from_env(&env).await.unwrap_err();
+        assert!(
+            matches!(
+                error,
+                ConfigError::Invalid {
+                    name: "JWT_JWKS_URL",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+    }
 }

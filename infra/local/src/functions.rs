@@ -29,6 +29,7 @@ use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
     connections::DynamoDbConnections,
+    jwt::TokenVerifier,
     payment_webhook::HmacWebhookSignatures,
     postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments},
     push::{ApiGatewayPusher, SqsPushPublisher, TokioPause},
@@ -246,7 +247,7 @@ impl Functions {
                 tick: settings.sale_status_tick,
             },
             ws_authorize: WsAuthorizeFunction {
-                jwt: settings.jwt.clone(),
+                tokens: TokenVerifier::SharedKey(settings.jwt.clone()),
             },
             ws_connect: WsConnectFunction {
                 registry: registry.clone(),

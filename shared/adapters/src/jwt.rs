@@ -1,11 +1,16 @@
-//! HS256 tokens checked the way an API Gateway JWT authorizer checks them: signature,
-//! issuer, audience, expiry. The local runtime and the WebSocket authorizer share it.
+//! Tokens checked the way an API Gateway JWT authorizer checks them: signature, issuer,
+//! audience, expiry. HS256 with a shared key is what the local runtime issues and checks;
+//! in AWS the WebSocket authorizer checks the OIDC issuer's tokens against its JWKS, so a
+//! browser connects with the same token it sends to the HTTP API.
 
-use std::collections::HashMap;
+use std::{collections::HashMap, time::Duration};
 
 use crate::config::{ConfigError, Env, Secret};
 use chrono::Utc;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+    jwk::JwkSet,
+};
 use serde::Serialize;
 use serde_json::Value;
 use ticketrush_core::{Tier, UserId};
@@ -83,17 +88,150 @@ impl JwtSettings {
             &validation,
         )
         .map_err(|e| e.to_string())?;
-        Ok(data
-            .claims
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect())
+        Ok(string_claims(data.claims))
+    }
+}
+
+/// Claims as API Gateway passes them on: strings, anything else as its JSON text.
+fn string_claims(claims: HashMap<String, Value>) -> HashMap<String, String> {
+    claims
+        .into_iter()
+        .map(|(k, v)| {
+            let v = match v {
+                Value::String(s) => s,
+                other => other.to_string(),
+            };
+            (k, v)
+        })
+        .collect()
+}
+
+/// Tokens of an OIDC issuer (Cognito or any other) checked against its published keys:
+/// the key named by `kid`, an asymmetric algorithm that key allows, the issuer, the audience
+/// (`aud`, or `client_id` as in Cognito access tokens; one of `audiences`) and expiry.
+#[derive(Debug, Clone)]
+pub struct JwksVerifier {
+    keys: JwkSet,
+    issuer: String,
+    audiences: Vec<String>,
+}
+
+impl JwksVerifier {
+    pub fn new(keys: JwkSet, issuer: String, audiences: Vec<String>) -> Self {
+        Self {
+            keys,
+            issuer,
+            audiences,
+        }
+    }
+
+    /// Reads the key set at `url` (once, at cold start).
+    pub async fn fetch(
+        url: &str,
+        issuer: String,
+        audiences: Vec<String>,
+    ) -> Result<Self, ConfigError> {
+        let invalid = |reason: String| ConfigError::Invalid {
+            name: "JWT_JWKS_URL",
+            reason,
+        };
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| invalid(e.to_string()))?;
+        let keys: JwkSet = client
+            .get(url)
+            .send()
+            .await
+            .and_then(reqwest::Response::error_for_status)
+            .map_err(|e| invalid(format!("the key set could not be read: {e}")))?
+            .json()
+            .await
+            .map_err(|e| invalid(format!("not a JWK set: {e}")))?;
+        if keys.keys.is_empty() {
+            return Err(invalid("the key set has no keys".into()));
+        }
+        Ok(Self::new(keys, issuer, audiences))
+    }
+
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
+        let header = decode_header(token).map_err(|e| e.to_string())?;
+        if matches!(
+            header.alg,
+            Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
+        ) {
+            return Err("shared-key algorithms are not accepted from an OIDC issuer".into());
+        }
+        let kid = header
+            .kid
+            .as_deref()
+            .ok_or("the token names no key (kid)")?;
+        let jwk = self
+            .keys
+            .find(kid)
+            .ok_or_else(|| format!("the issuer has no key {kid:?}"))?;
+        if let Some(allowed) = jwk.common.key_algorithm
+            && Algorithm::try_from(allowed).ok() != Some(header.alg)
+        {
+            return Err(format!("key {kid:?} is not for {:?}", header.alg));
+        }
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_issuer(&[&self.issuer]);
+        validation.validate_aud = false;
+        validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        validation.leeway = 0;
+        let claims = decode::<HashMap<String, Value>>(token, &key, &validation)
+            .map_err(|e| e.to_string())?
+            .claims;
+        let ours = |a: &str| self.audiences.iter().any(|o| o == a);
+        let audience = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => ours(s),
+            Some(Value::Array(all)) => all.iter().filter_map(Value::as_str).any(ours),
+            _ => false,
+        };
+        if !audience(claims.get("aud")) && !audience(claims.get("client_id")) {
+            return Err("the token is not for this audience".into());
+        }
+        Ok(string_claims(claims))
+    }
+}
+
+/// How the WebSocket authorizer checks tokens: the issuer's JWKS when `JWT_JWKS_URL` is set
+/// (AWS; `JWT_AUDIENCE` may then list several, comma-separated), else the shared HS256 key
+/// (local).
+#[derive(Debug, Clone)]
+pub enum TokenVerifier {
+    SharedKey(JwtSettings),
+    Jwks(JwksVerifier),
+}
+
+impl TokenVerifier {
+    pub async fn from_env<F: Fn(&str) -> Option<String>>(
+        env: &Env<F>,
+    ) -> Result<Self, ConfigError> {
+        match env.optional("JWT_JWKS_URL") {
+            Some(url) => Ok(Self::Jwks(
+                JwksVerifier::fetch(
+                    &url,
+                    env.required("JWT_ISSUER")?,
+                    env.required("JWT_AUDIENCE")?
+                        .split(',')
+                        .map(|a| a.trim().to_owned())
+                        .filter(|a| !a.is_empty())
+                        .collect(),
+                )
+                .await?,
+            )),
+            None => Ok(Self::SharedKey(JwtSettings::from_env(env)?)),
+        }
+    }
+
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
+        match self {
+            Self::SharedKey(s) => s.verify(token),
+            Self::Jwks(j) => j.verify(token),
+        }
     }
 }
 
