@@ -1,6 +1,11 @@
 //! `ticketrush-local` as a real process, on a port of its own.
 
-use std::{path::PathBuf, process::Stdio, time::Duration};
+use std::{
+    path::PathBuf,
+    process::Stdio,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
 
 use tokio::{
     io::{AsyncBufReadExt, BufReader},
@@ -64,6 +69,8 @@ pub fn base_env(database_url: &str) -> Vec<(&'static str, String)> {
 pub struct LocalRuntime {
     pub base_url: String,
     pub redis_prefix: String,
+    /// Lines on stdout in Embedded Metric Format (with `METRICS_FORMAT=emf`).
+    metric_lines: Arc<Mutex<Vec<String>>>,
     child: Child,
 }
 
@@ -98,12 +105,36 @@ impl LocalRuntime {
         .await
         .expect("ticketrush-local starts within 30 s");
         // Keep draining stdout so the child never blocks on a full pipe.
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let metric_lines = Arc::new(Mutex::new(Vec::new()));
+        let kept = metric_lines.clone();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                if line.contains("\"_aws\"") {
+                    kept.lock().expect("metric lines").push(line);
+                }
+            }
+        });
         Self {
             base_url,
             redis_prefix,
+            metric_lines,
             child,
         }
+    }
+
+    /// The sum of `name` over the EMF lines written so far; each line must declare it.
+    pub fn metric_total(&self, name: &str) -> u64 {
+        let lines = self.metric_lines.lock().expect("metric lines");
+        lines
+            .iter()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|doc| {
+                doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+                    .as_array()
+                    .is_some_and(|m| m.iter().any(|m| m["Name"] == name))
+            })
+            .filter_map(|doc| doc[name].as_u64())
+            .sum()
     }
 
     pub fn url(&self, path: &str) -> String {

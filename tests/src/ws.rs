@@ -62,6 +62,26 @@ impl WsClient {
         }
     }
 
+    /// One message of each of these types, in whatever order they arrive within `wait`,
+    /// keyed by type; None when any is missing. Events of one dispatch may be posted
+    /// concurrently, so their order is not part of the contract.
+    pub async fn each_of(
+        &mut self,
+        kinds: &[&str],
+        wait: Duration,
+    ) -> Option<std::collections::HashMap<String, Value>> {
+        let deadline = tokio::time::Instant::now() + wait;
+        let mut found = std::collections::HashMap::new();
+        while found.len() < kinds.len() {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let msg = self.next(left).await?;
+            if let Some(kind) = msg["type"].as_str().filter(|k| kinds.contains(k)) {
+                found.entry(kind.to_owned()).or_insert(msg);
+            }
+        }
+        Some(found)
+    }
+
     /// Subscribes and waits for the answer (SUBSCRIBED or ERROR).
     pub async fn subscribe(&mut self, topic: &str) -> Value {
         self.send(serde_json::json!({"action": "subscribe", "topic": topic}))
@@ -110,12 +130,7 @@ impl PushNames {
     }
 
     pub fn env(&self) -> Vec<(&'static str, String)> {
-        vec![
-            ("CONNECTIONS_TABLE", self.connections.clone()),
-            ("SUBSCRIPTIONS_TABLE", self.subscriptions.clone()),
-            ("PUSH_QUEUE_NAME", self.queue.clone()),
-            ("PUSH_DLQ_NAME", self.dlq.clone()),
-        ]
+        self.resources().env()
     }
 
     pub fn resources(&self) -> ticketrush_adapters::aws::PushResources {
@@ -144,15 +159,11 @@ impl PushNames {
     /// Deletes them, so the emulator stays small.
     pub async fn remove(&self) {
         let sdk = aws_config().await;
-        let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
-        let sqs = aws_sdk_sqs::Client::new(&sdk);
-        for table in [&self.connections, &self.subscriptions] {
-            let _ = dynamo.delete_table().table_name(table).send().await;
-        }
-        for queue in [&self.queue, &self.dlq] {
-            if let Ok(out) = sqs.get_queue_url().queue_name(queue).send().await {
-                let _ = sqs.delete_queue().set_queue_url(out.queue_url).send().await;
-            }
-        }
+        ticketrush_adapters::aws::remove(
+            &aws_sdk_dynamodb::Client::new(&sdk),
+            &aws_sdk_sqs::Client::new(&sdk),
+            &self.resources(),
+        )
+        .await;
     }
 }

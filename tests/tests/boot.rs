@@ -74,6 +74,8 @@ struct Boot {
     record: Record,
     /// Why the boot failed, if it did.
     failure: Option<String>,
+    /// Metrics it wrote on stdout in Embedded Metric Format, as `Name=value`.
+    metrics: Vec<String>,
 }
 
 /// Runs `bin` under a fresh Runtime API stand-in for one invocation of `event`.
@@ -81,6 +83,8 @@ async fn boot(name: &str, bin: &Path, event: Vec<u8>, env: &[(String, String)]) 
     let api = RuntimeApi::start(name, event).await;
     let log = std::env::temp_dir().join(format!("{}-{name}.log", unique("boot-")));
     let stderr = std::fs::File::create(&log).expect("log file");
+    let out = log.with_extension("stdout");
+    let stdout = std::fs::File::create(&out).expect("stdout file");
     let started = Instant::now();
     let mut child = Command::new(bin)
         .env_clear()
@@ -99,7 +103,7 @@ async fn boot(name: &str, bin: &Path, event: Vec<u8>, env: &[(String, String)]) 
         .env("LAMBDA_TASK_ROOT", "/var/task")
         .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
+        .stdout(stdout)
         .stderr(stderr)
         .kill_on_drop(true)
         .spawn()
@@ -140,12 +144,38 @@ async fn boot(name: &str, bin: &Path, event: Vec<u8>, env: &[(String, String)]) 
         }
     }
     let _ = std::fs::remove_file(&log);
+    let metrics = match emf_metrics(&std::fs::read_to_string(&out).unwrap_or_default()) {
+        Ok(m) => m,
+        Err(bad) => {
+            failure.get_or_insert(format!("malformed EMF line on stdout: {bad}"));
+            Vec::new()
+        }
+    };
+    let _ = std::fs::remove_file(&out);
     Boot {
         init,
         rss_kib: rss,
         record,
         failure,
+        metrics,
     }
+}
+
+/// The metrics in the EMF lines of `stdout`: every declared metric must carry its value.
+fn emf_metrics(stdout: &str) -> Result<Vec<String>, String> {
+    let mut found = Vec::new();
+    for line in stdout.lines().filter(|l| l.contains("\"_aws\"")) {
+        let doc: serde_json::Value = serde_json::from_str(line).map_err(|_| line.to_owned())?;
+        let declared = doc["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .ok_or_else(|| line.to_owned())?;
+        for metric in declared {
+            let name = metric["Name"].as_str().ok_or_else(|| line.to_owned())?;
+            let value = doc[name].as_u64().ok_or_else(|| line.to_owned())?;
+            found.push(format!("{name}={value}"));
+        }
+    }
+    Ok(found)
 }
 
 /// What the functions need: the secrets (stored in the emulator, given as `*_SECRET_ARN`),
@@ -276,8 +306,8 @@ async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event
     assert!(setup.success(), "loading the sample catalog failed");
     let mut failures = Vec::new();
     let mut table = String::from(
-        "function              init (ms)   idle RSS (MiB)   answer\n\
-         --------------------  ---------   --------------   ------\n",
+        "function              init (ms)   idle RSS (MiB)   answer                          metrics (EMF)\n\
+         --------------------  ---------   --------------   -----------------------------   -------------\n",
     );
     let mut rows = HashMap::new();
     for name in function_crates() {
@@ -305,7 +335,17 @@ async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event
                 "WRONG".to_owned()
             }
             (None, None) => match &boot.record.response {
-                Some(r) if r.get("statusCode").is_some() => format!("HTTP {}", r["statusCode"]),
+                Some(r) if r.get("statusCode").is_some() => {
+                    // A refusal names its problem code, so the table says why.
+                    let body: serde_json::Value = r["body"]
+                        .as_str()
+                        .and_then(|b| serde_json::from_str(b).ok())
+                        .unwrap_or_default();
+                    match body["code"].as_str() {
+                        Some(code) => format!("HTTP {} {code}", r["statusCode"]),
+                        None => format!("HTTP {}", r["statusCode"]),
+                    }
+                }
                 Some(r) if r.get("policyDocument").is_some() => {
                     format!("policy {}", r["policyDocument"]["Statement"][0]["Effect"])
                 }
@@ -321,7 +361,12 @@ async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event
             .rss_kib
             .map(|k| format!("{:.1}", k as f64 / 1024.0))
             .unwrap_or_else(|| "-".into());
-        let _ = writeln!(table, "{name:<20}  {init_ms:>9}   {rss:>14}   {answer}");
+        let metrics = boot.metrics.join(" ");
+        let _ = writeln!(
+            table,
+            "{name:<20}  {init_ms:>9}   {rss:>14}   {answer:<29}   {metrics}"
+        );
+
         rows.insert(name, (boot.init, boot.rss_kib));
     }
     println!("\n{table}");

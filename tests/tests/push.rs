@@ -290,17 +290,17 @@ async fn personal_topics_reach_only_their_user_and_never_an_anonymous_connection
             },
         })
         .await;
-    let active = a
-        .next_of("QUEUE_ACTIVE", Duration::from_secs(30))
+    let heard = a
+        .each_of(
+            &["QUEUE_ACTIVE", "RESERVATION_STATUS"],
+            Duration::from_secs(30),
+        )
         .await
-        .unwrap();
+        .expect("alice hears her admission and her reservation");
+    let active = &heard["QUEUE_ACTIVE"];
     assert_eq!(active["topic"], "queue.7");
     assert_eq!(active["payload"]["activeToken"], "tok-1");
-    let status = a
-        .next_of("RESERVATION_STATUS", Duration::from_secs(30))
-        .await
-        .unwrap();
-    assert_eq!(status["payload"]["status"], "CONFIRMED");
+    assert_eq!(heard["RESERVATION_STATUS"]["payload"]["status"], "CONFIRMED");
     // Both were delivered to alice; anything for bob or the anonymous screen would have
     // been posted in the same dispatch.
     assert!(b.next(Duration::from_secs(1)).await.is_none());
@@ -314,7 +314,12 @@ async fn a_vanished_connection_is_removed_after_the_next_push_and_others_still_h
     let db = TestDb::new().await;
     let names = PushNames::new();
     let concert = create(&db.pool, &ConcertSpec::default()).await;
-    let rt = runtime(&db, &names, &[("LIVE_TOPIC_SHARDS", "2")]).await;
+    let rt = runtime(
+        &db,
+        &names,
+        &[("LIVE_TOPIC_SHARDS", "2"), ("METRICS_FORMAT", "emf")],
+    )
+    .await;
     let mut alive = WsClient::connect(&rt.base_url, None).await.unwrap();
     let vanished = WsClient::connect(&rt.base_url, None).await.unwrap();
     vanished.vanish();
@@ -383,6 +388,16 @@ async fn a_vanished_connection_is_removed_after_the_next_push_and_others_still_h
             .len();
     }
     assert_eq!(subscribed, 1);
+    // The delivery and the dead connection were counted as metrics (written just after).
+    for _ in 0..50 {
+        if rt.metric_total("PushesGone") >= 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(rt.metric_total("PushesDelivered") >= 1);
+    assert!(rt.metric_total("PushesGone") >= 1);
+    assert_eq!(rt.metric_total("PushesFailed"), 0);
     rt.stop().await;
     names.remove().await;
 }

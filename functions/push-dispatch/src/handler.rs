@@ -8,10 +8,13 @@ use ticketrush_adapters::push::decode;
 use ticketrush_core::{
     Clock,
     catalog::CatalogRepository,
-    dispatch::{DispatchSettings, Dispatcher},
+    dispatch::{DispatchError, DispatchReport, DispatchSettings, Dispatcher},
     push::{ConnectionPusher, ConnectionRegistry, Pause},
     seats::SeatLocks,
 };
+use ticketrush_lambda::metrics::{self, Metric};
+
+const FUNCTION: &str = "push-dispatch";
 
 pub struct PushDispatchFunction<R, P, L, C, W, K> {
     pub registry: R,
@@ -80,6 +83,7 @@ where
     };
     match dispatcher.dispatch(&event, f.clock.now()).await {
         Ok(report) => {
+            count(&report, 0);
             tracing::debug!(
                 message_id = id,
                 delivered = report.delivered,
@@ -90,8 +94,18 @@ where
             true
         }
         Err(e) => {
+            if let DispatchError::Undelivered { failed, report, .. } = &e {
+                count(report, *failed);
+            }
             tracing::warn!(message_id = id, error = %e, "push not delivered; the queue retries it");
             false
         }
     }
+}
+
+/// Connections reached, gone and failed, as metrics.
+fn count(report: &DispatchReport, failed: u32) {
+    metrics::count(FUNCTION, Metric::PushesDelivered, report.delivered.into());
+    metrics::count(FUNCTION, Metric::PushesGone, report.gone.into());
+    metrics::count(FUNCTION, Metric::PushesFailed, failed.into());
 }

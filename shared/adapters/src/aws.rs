@@ -33,6 +33,32 @@ impl PushResources {
             max_receive_count: env.parse_or("PUSH_MAX_RECEIVE_COUNT", 3)?,
         })
     }
+
+    /// The names as the settings `from_env` reads them, to start a process on these resources.
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("CONNECTIONS_TABLE", self.connections_table.clone()),
+            ("SUBSCRIPTIONS_TABLE", self.subscriptions_table.clone()),
+            ("PUSH_QUEUE_NAME", self.push_queue.clone()),
+            ("PUSH_DLQ_NAME", self.push_dead_letter_queue.clone()),
+        ]
+    }
+}
+
+/// Deletes the tables and queues, whatever of them exists (the emulator's, after a run).
+pub async fn remove(
+    dynamo: &aws_sdk_dynamodb::Client,
+    sqs: &aws_sdk_sqs::Client,
+    names: &PushResources,
+) {
+    for table in [&names.connections_table, &names.subscriptions_table] {
+        let _ = dynamo.delete_table().table_name(table).send().await;
+    }
+    for queue in [&names.push_queue, &names.push_dead_letter_queue] {
+        if let Ok(out) = sqs.get_queue_url().queue_name(queue).send().await {
+            let _ = sqs.delete_queue().set_queue_url(out.queue_url).send().await;
+        }
+    }
 }
 
 /// The shared SDK configuration from the environment.

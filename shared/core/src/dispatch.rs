@@ -52,15 +52,26 @@ pub struct DispatchReport {
 #[derive(Debug, Error)]
 pub enum DispatchError {
     /// Some posts could not be made (throttled past every retry, or the endpoint failed);
-    /// the event should be delivered again.
+    /// the event should be delivered again. `report` counts the posts that did go through.
     #[error("{failed} of {attempted} posts failed: {last}")]
     Undelivered {
         attempted: u32,
         failed: u32,
         last: String,
+        report: DispatchReport,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// What walking one key's subscribers did.
+#[derive(Default)]
+struct KeyWalk {
+    attempted: u32,
+    delivered: u32,
+    gone: u32,
+    failed: u32,
+    last_failure: Option<String>,
 }
 
 /// The ports a delivery needs.
@@ -287,63 +298,89 @@ where
         .await
     }
 
-    /// Posts every message to every subscriber under the keys, `concurrency` at a time.
+    /// Posts every message to every subscriber under the keys. The keys (the shards of a
+    /// topic) are walked at once, so one shard's reads overlap another's posts; `concurrency`
+    /// posts are in flight in all.
     async fn deliver(
         &self,
         keys: &[TopicKey],
         messages: &[Vec<u8>],
     ) -> Result<DispatchReport, DispatchError> {
+        let per_key = (self.settings.concurrency / keys.len().max(1)).max(1);
+        let walks = futures_util::future::join_all(
+            keys.iter()
+                .map(|key| self.deliver_key(key, messages, per_key)),
+        )
+        .await;
         let mut report = DispatchReport {
             messages: messages.len() as u32,
             ..DispatchReport::default()
         };
-        let mut failures: Vec<String> = Vec::new();
-        let mut attempted = 0_u32;
-        for key in keys {
-            let mut page: Option<String> = None;
-            loop {
-                let batch = self.registry.subscribers(key, page.as_deref()).await?;
-                let outcomes: Vec<(ConnectionId, Result<PostOutcome, StoreError>)> =
-                    stream::iter(batch.connections)
-                        .map(|id| async move {
-                            let outcome = self.post_all(&id, messages).await;
-                            (id, outcome)
-                        })
-                        .buffer_unordered(self.settings.concurrency.max(1))
-                        .collect()
-                        .await;
-                for (id, outcome) in &outcomes {
-                    let (id, outcome) = (id, outcome.as_ref().map_err(ToString::to_string));
-                    attempted += 1;
-                    match outcome {
-                        Ok(&PostOutcome::Delivered) => report.delivered += 1,
-                        Ok(&PostOutcome::Gone) => {
-                            report.gone += 1;
-                            // A vanished browser: its records go, whatever else fails.
-                            if let Err(err) = self.registry.remove(id).await {
-                                failures.push(err.to_string());
-                            }
-                        }
-                        Ok(&PostOutcome::Throttled) => {
-                            failures.push(format!("{id}: still throttled"));
-                        }
-                        Err(err) => failures.push(format!("{id}: {err}")),
+        let (mut attempted, mut failed, mut last) = (0_u32, 0_u32, None);
+        for walk in walks {
+            let walk = walk?;
+            report.delivered += walk.delivered;
+            report.gone += walk.gone;
+            attempted += walk.attempted;
+            failed += walk.failed;
+            last = walk.last_failure.or(last);
+        }
+        match last {
+            Some(last) => Err(DispatchError::Undelivered {
+                attempted,
+                failed,
+                last,
+                report,
+            }),
+            None => Ok(report),
+        }
+    }
+
+    /// One key's subscribers, page by page, `concurrency` posts at a time.
+    async fn deliver_key(
+        &self,
+        key: &TopicKey,
+        messages: &[Vec<u8>],
+        concurrency: usize,
+    ) -> Result<KeyWalk, StoreError> {
+        let mut walk = KeyWalk::default();
+        let mut page: Option<String> = None;
+        loop {
+            let batch = self.registry.subscribers(key, page.as_deref()).await?;
+            let outcomes: Vec<(ConnectionId, Result<PostOutcome, StoreError>)> =
+                stream::iter(batch.connections)
+                    .map(|id| async move {
+                        let outcome = self.post_all(&id, messages).await;
+                        (id, outcome)
+                    })
+                    .buffer_unordered(concurrency)
+                    .collect()
+                    .await;
+            for (id, outcome) in outcomes {
+                walk.attempted += 1;
+                let failure = match outcome {
+                    Ok(PostOutcome::Delivered) => {
+                        walk.delivered += 1;
+                        None
                     }
-                }
-                match batch.next {
-                    Some(next) => page = Some(next),
-                    None => break,
+                    Ok(PostOutcome::Gone) => {
+                        walk.gone += 1;
+                        // A vanished browser: its records go, whatever else fails.
+                        self.registry.remove(&id).await.err().map(|e| e.to_string())
+                    }
+                    Ok(PostOutcome::Throttled) => Some(format!("{id}: still throttled")),
+                    Err(err) => Some(format!("{id}: {err}")),
+                };
+                if let Some(failure) = failure {
+                    walk.failed += 1;
+                    walk.last_failure = Some(failure);
                 }
             }
+            match batch.next {
+                Some(next) => page = Some(next),
+                None => return Ok(walk),
+            }
         }
-        if let Some(last) = failures.last() {
-            return Err(DispatchError::Undelivered {
-                attempted,
-                failed: failures.len() as u32,
-                last: last.clone(),
-            });
-        }
-        Ok(report)
     }
 
     /// Posts the messages in order to one connection, backing off while throttled.
