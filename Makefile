@@ -53,10 +53,15 @@ test: services lint test-db template-check
 SCENARIO ?= all
 export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
-# cold-start boots every function binary, so those are built too when it runs.
+# SCENARIO is `all` or a comma list. cold-start boots every function binary, so those are
+# built too when it runs, beside the runtime and apart from the load generator, so that no
+# bench-only feature reaches them.
 FUNCTION_PACKAGES := $(foreach f,$(wildcard functions/*/Cargo.toml),-p $(notdir $(patsubst %/,%,$(dir $(f)))))
+comma := ,
+BENCH_COLD_START := $(filter all cold-start,$(subst $(comma), ,$(SCENARIO)))
 bench: services
-	$(CARGO) build --release --locked -p ticketrush-local -p ticketrush-bench $(if $(filter all cold-start,$(SCENARIO)),$(FUNCTION_PACKAGES),)
+	$(CARGO) build --release --locked -p ticketrush-local $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
+	$(CARGO) build --release --locked -p ticketrush-bench
 	bin="$(TARGET_DIR)/release"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
@@ -87,8 +92,10 @@ template-check: aws-tools
 # Every function binary booted under our Lambda Runtime API stand-in, answering its events/
 # sample; prints init time and idle RSS. package-check builds the binaries first.
 .PHONY: boot-check package-check package deploy
+# Selected from the workspace build rather than with -p, which would rebuild dependencies
+# under other features.
 boot-check:
-	$(CARGO) nextest run -p ticketrush-testkit --test boot --no-fail-fast --no-capture
+	$(CARGO) nextest run --workspace --no-fail-fast --no-capture -E 'package(ticketrush-testkit) and binary(boot)'
 
 package-check: services
 	$(CARGO) build --workspace --bins --locked
@@ -96,9 +103,11 @@ package-check: services
 
 # One arm64 Lambda zip (bootstrap inside) per function in dist/lambda/<name>/bootstrap.zip.
 LAMBDA_FUNCTIONS := $(patsubst functions/%/Cargo.toml,%,$(wildcard functions/*/Cargo.toml))
+# A build directory of its own, so packaging never waits on the lock of a dev or test build.
+PACKAGE_TARGET_DIR ?= $(CURDIR)/target/package
 package: aws-tools
 	rustup target add aarch64-unknown-linux-gnu
-	PATH="$(CURDIR)/.venv/bin:$$PATH" CARGO_TARGET_DIR="$(CURDIR)/target" \
+	PATH="$(CURDIR)/.venv/bin:$$PATH" CARGO_TARGET_DIR="$(PACKAGE_TARGET_DIR)" \
 	  $(CARGO) lambda build --release --arm64 --output-format zip --lambda-dir dist/lambda \
 	  $(foreach f,$(LAMBDA_FUNCTIONS),--bin $(f))
 	@ls -l dist/lambda/*/bootstrap.zip

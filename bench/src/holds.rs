@@ -8,19 +8,18 @@ use chrono::Utc;
 use sqlx::PgPool;
 use ticketrush_adapters::{
     config::{Env, RedisConfig},
-    postgres::PostgresCatalogAdmin,
     redis::{RedisSeatLocks, RedisStore},
 };
 use ticketrush_core::{
     OptionId,
-    catalog::{CatalogAdmin, ConcertDraft, PerformanceDraft, SectionLayout},
-    sale::SalesPolicy,
+    catalog::{PerformanceDraft, SectionLayout},
     seats::SeatLocks,
 };
 
 use crate::{
     load::{Bounds, Measured, drive, token},
     server::{BENCH_REDIS_PREFIX, Server},
+    spread::create_bench_concert,
 };
 
 const SLUG: &str = "bench-hold-confirm";
@@ -42,35 +41,19 @@ async fn bench_option(pool: &PgPool) -> Result<OptionId, Box<dyn std::error::Err
             .await?;
         return Ok(OptionId::from_stored(id));
     }
-    let now = Utc::now();
-    PostgresCatalogAdmin::new(pool.clone())
-        .upsert_concert(&ConcertDraft {
-            slug: SLUG.into(),
-            title: "Bench: hold confirm".into(),
-            artist: "ticketrush bench".into(),
-            venue: "Bench Hall".into(),
-            promoter: "ticketrush".into(),
-            policy: Some(SalesPolicy::new(
-                None,
-                now - chrono::Duration::hours(1),
-                None,
-                4,
-                false,
-            )?),
-            performances: vec![PerformanceDraft {
-                code: "B1".into(),
-                starts_at: now + chrono::Duration::days(30),
-                hall: "Main".into(),
-                sections: vec![SectionLayout {
-                    name: "B".into(),
-                    rows: ROWS,
-                    seats_per_row: SEATS_PER_ROW,
-                    grade: "R".into(),
-                    price: 100_000,
-                }],
-            }],
-        })
-        .await?;
+    let performance = PerformanceDraft {
+        code: "B1".into(),
+        starts_at: Utc::now() + chrono::Duration::days(30),
+        hall: "Main".into(),
+        sections: vec![SectionLayout {
+            name: "B".into(),
+            rows: ROWS,
+            seats_per_row: SEATS_PER_ROW,
+            grade: "R".into(),
+            price: 100_000,
+        }],
+    };
+    create_bench_concert(pool, SLUG, "Bench: hold confirm", vec![performance]).await?;
     Box::pin(bench_option(pool)).await
 }
 

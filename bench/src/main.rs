@@ -24,11 +24,11 @@ use clap::Parser;
 #[command(name = "ticketrush-bench")]
 struct Args {
     /// The release `ticketrush-local` binary.
-    #[arg(long)]
-    server: PathBuf,
-    /// `all`, or one of the scenarios (see SCENARIOS).
-    #[arg(long, default_value = "all")]
-    scenario: String,
+    #[arg(long, required_unless_present = "broadcast_server")]
+    server: Option<PathBuf>,
+    /// `all`, or a comma-separated list of the scenarios (see SCENARIOS).
+    #[arg(long, value_delimiter = ',', default_value = "all")]
+    scenario: Vec<String>,
     /// Runs the bare WebSocket broadcast server the `fanout` baseline measures, instead.
     #[arg(long, hide = true)]
     broadcast_server: bool,
@@ -55,6 +55,9 @@ pub const SCENARIOS: &[&str] = &[
     "cold-start",
 ];
 
+/// Bound on waiting for the push work of one measurement to finish before the next.
+const DRAIN_BOUND: Duration = Duration::from_secs(120);
+
 /// Samples the 1-minute load average every 5 s until aborted.
 fn watch_load(samples: Arc<Mutex<Vec<f64>>>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -67,26 +70,32 @@ fn watch_load(samples: Arc<Mutex<Vec<f64>>>) -> tokio::task::JoinHandle<()> {
     })
 }
 
+/// The named scenarios in the order of SCENARIOS; `all` is every one.
+fn chosen_scenarios(named: &[String]) -> Result<Vec<&'static str>, String> {
+    if let Some(unknown) = named
+        .iter()
+        .find(|n| *n != "all" && !SCENARIOS.contains(&n.as_str()))
+    {
+        return Err(format!(
+            "unknown scenario {unknown:?}; one or more of {SCENARIOS:?}, or all"
+        ));
+    }
+    let all = named.iter().any(|n| n == "all");
+    Ok(SCENARIOS
+        .iter()
+        .copied()
+        .filter(|s| all || named.iter().any(|n| n == s))
+        .collect())
+}
+
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args = Args::parse();
     if args.broadcast_server {
         return push::broadcast_server().await;
     }
-    let chosen: Vec<&str> = if args.scenario == "all" {
-        SCENARIOS.to_vec()
-    } else {
-        let s = SCENARIOS
-            .iter()
-            .find(|s| **s == args.scenario)
-            .ok_or_else(|| {
-                format!(
-                    "unknown scenario {:?}; one of {SCENARIOS:?} or all",
-                    args.scenario
-                )
-            })?;
-        vec![*s]
-    };
+    let server_binary = args.server.ok_or("--server is required")?;
+    let chosen = chosen_scenarios(&args.scenario)?;
     let open_files = limits::raise_open_files();
     let bounds = load::Bounds {
         duration: Duration::from_secs(args.seconds),
@@ -96,7 +105,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let watcher = watch_load(load_samples.clone());
     // Push tables and queue of this run's own: nothing else consumes its events.
     let names = push::PushNames::new("run");
-    let server = server::Server::start(&args.server, &names.env()).await?;
+    let server = server::Server::start(&server_binary, &names.env()).await?;
     println!(
         "ticketrush-local (release) at {}; open-file limit {open_files}",
         server.base_url
@@ -105,6 +114,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     for scenario in chosen {
         match scenario {
             "fanout" => {
+                // The coalescing count needs the push queue to itself.
+                push::drain(&names, DRAIN_BOUND).await;
                 let hot = load::hot_target().await?;
                 let concert = hot.concert;
                 let coalescing = push::coalescing(&server, hot).await?;
@@ -113,17 +124,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                     coalescing.clicks, coalescing.click_seconds, coalescing.messages
                 );
                 report.coalescing = Some(coalescing);
-                report.fanout = push::fanout(&args.server, concert, open_files).await?;
+                report.fanout = push::fanout(&server_binary, concert, open_files).await?;
             }
             "cold-start" => {
-                let bin_dir = args.server.parent().unwrap_or(Path::new("."));
-                report.cold_start = coldstart::run(bin_dir, Path::new("."), &names.env()).await;
+                let bin_dir = server_binary.parent().unwrap_or(Path::new("."));
+                // ws-message and push-dispatch need an `@connections` endpoint to boot.
+                let mut env = names.env();
+                env.push(("APIGW_MANAGEMENT_ENDPOINT", server.base_url.clone()));
+                report.cold_start = coldstart::run(bin_dir, Path::new("."), &env).await;
             }
             _ => {
                 for &c in &args.concurrency {
+                    let (waited, backlog) = push::drain(&names, DRAIN_BOUND).await;
+                    if backlog > 0 {
+                        println!(
+                            "push queue: {backlog} messages left by the last measurement, drained in {waited:.1} s"
+                        );
+                    }
                     let (app, raw) = load::run(scenario, &server, c, bounds).await?;
                     println!("{}", report::line(scenario, c, &app, &raw));
                     report.rows.push(report::Row::new(scenario, c, app, raw));
+                    if scenario == "seat-select-spread" {
+                        let sends = push::sqs_send(c, bounds).await?;
+                        println!(
+                            "emulator SQS send c={c}: {:.0} sends/s, p99 {:.2} ms",
+                            sends.rps(),
+                            sends.percentile_ms(0.99)
+                        );
+                        report.emulator_sends.push((c, report::Stats::from(&sends)));
+                    }
                 }
             }
         }

@@ -121,6 +121,8 @@ fn commit() -> String {
 #[serde(rename_all = "camelCase")]
 pub struct Report {
     pub rows: Vec<Row>,
+    /// The emulator's SQS `SendMessage` alone, at the `seat-select-spread` levels.
+    pub emulator_sends: Vec<(usize, Stats)>,
     pub fanout: Vec<FanoutRow>,
     pub coalescing: Option<Coalescing>,
     pub cold_start: Vec<ColdStart>,
@@ -315,6 +317,23 @@ pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
             }
         }
     }
+    if !r.emulator_sends.is_empty() {
+        md.push_str(
+            "\n## The emulator's SQS send\n\n\
+             A click that opens its performance's flush window sends one SQS message before it \
+             answers; in `seat-select-spread` most clicks do. This is moto's `SendMessage` alone \
+             at the same concurrency, in the same run (in AWS, SQS takes this load without \
+             queueing).\n\n\
+             | conc. | sends/s | p50 ms | p99 ms | max ms | errors |\n\
+             | --- | --- | --- | --- | --- | --- |\n",
+        );
+        for (c, s) in &r.emulator_sends {
+            md.push_str(&format!(
+                "| {c} | {:.0} | {:.2} | {:.2} | {:.2} | {} |\n",
+                s.rps, s.p50_ms, s.p99_ms, s.max_ms, s.errors
+            ));
+        }
+    }
     if !r.fanout.is_empty() {
         md.push_str(
             "\n## Fan-out: one CONCERTS_REFRESH to every socket on `concerts.live`\n\n\
@@ -364,7 +383,8 @@ pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
              | --- | --- | --- | --- | --- |\n\
              | {} | {:.1} | {} | {} | {:.1} |\n\n\
              One socket subscribed to `seats.{{optionId}}` of the hot performance while 500 buyers, \
-             16 at a time, select and release a seat each through the runtime (a 409 is one click).\n",
+             one starting every 10 ms and at most 16 at a time, select and release a seat each \
+             through the runtime (a 409 is one click).\n",
             c.clicks,
             c.click_seconds,
             c.messages,

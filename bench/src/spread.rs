@@ -44,34 +44,45 @@ pub async fn bench_options(
 
 async fn create(pool: &PgPool) -> Result<(), Box<dyn std::error::Error>> {
     let now = Utc::now();
+    let performances = (0..PERFORMANCES)
+        .map(|i| PerformanceDraft {
+            code: format!("S{i}"),
+            starts_at: now + chrono::Duration::days(30 + i as i64),
+            hall: "Main".into(),
+            sections: vec![SectionLayout {
+                name: "S".into(),
+                rows: 10,
+                seats_per_row: 20,
+                grade: "R".into(),
+                price: 100_000,
+            }],
+        })
+        .collect();
+    create_bench_concert(pool, SLUG, "Bench: seats spread", performances).await
+}
+
+/// A bench concert in the bench database: on sale since an hour ago, not queue-gated.
+pub async fn create_bench_concert(
+    pool: &PgPool,
+    slug: &str,
+    title: &str,
+    performances: Vec<PerformanceDraft>,
+) -> Result<(), Box<dyn std::error::Error>> {
     PostgresCatalogAdmin::new(pool.clone())
         .upsert_concert(&ConcertDraft {
-            slug: SLUG.into(),
-            title: "Bench: seats spread".into(),
+            slug: slug.into(),
+            title: title.into(),
             artist: "ticketrush bench".into(),
             venue: "Bench Hall".into(),
             promoter: "ticketrush".into(),
             policy: Some(SalesPolicy::new(
                 None,
-                now - chrono::Duration::hours(1),
+                Utc::now() - chrono::Duration::hours(1),
                 None,
                 4,
                 false,
             )?),
-            performances: (0..PERFORMANCES)
-                .map(|i| PerformanceDraft {
-                    code: format!("S{i}"),
-                    starts_at: now + chrono::Duration::days(30 + i as i64),
-                    hall: "Main".into(),
-                    sections: vec![SectionLayout {
-                        name: "S".into(),
-                        rows: 10,
-                        seats_per_row: 20,
-                        grade: "R".into(),
-                        price: 100_000,
-                    }],
-                })
-                .collect(),
+            performances,
         })
         .await?;
     Ok(())
