@@ -59,10 +59,11 @@ export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 FUNCTION_PACKAGES := $(foreach f,$(wildcard functions/*/Cargo.toml),-p $(notdir $(patsubst %/,%,$(dir $(f)))))
 comma := ,
 BENCH_COLD_START := $(filter all cold-start,$(subst $(comma), ,$(SCENARIO)))
+BENCH_PROFILE := bench-release
 bench: services
-	$(CARGO) build --release --locked -p ticketrush-local $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
-	$(CARGO) build --release --locked -p ticketrush-bench
-	bin="$(TARGET_DIR)/release"; \
+	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-local $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
+	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-bench
+	bin="$(TARGET_DIR)/$(BENCH_PROFILE)"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
 

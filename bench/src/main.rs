@@ -111,7 +111,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         server.base_url
     );
     let mut report = report::Report::default();
+    let run_started = std::time::Instant::now();
     for scenario in chosen {
+        let scenario_started = std::time::Instant::now();
         match scenario {
             "fanout" => {
                 // The coalescing count needs the push queue to itself.
@@ -156,7 +158,13 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 }
             }
         }
+        let took = scenario_started.elapsed().as_secs_f64();
+        println!("{scenario}: {took:.0} s");
+        report.wall_seconds.push((scenario.to_owned(), took));
     }
+    report
+        .wall_seconds
+        .push(("total".to_owned(), run_started.elapsed().as_secs_f64()));
     report.peak_rss_kib = server.peak_rss_kib();
     server.stop().await;
     names.remove().await;

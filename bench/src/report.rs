@@ -129,6 +129,8 @@ pub struct Report {
     pub peak_rss_kib: Option<u64>,
     /// The 1-minute load average, sampled every 5 s during the run.
     pub load_averages: Vec<f64>,
+    /// Wall time of each scenario, drains and setup included, then of the whole run.
+    pub wall_seconds: Vec<(String, f64)>,
 }
 
 pub fn load_average() -> Option<f64> {
@@ -281,10 +283,17 @@ pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
             r.load_averages.len()
         )
     };
+    let walls = r
+        .wall_seconds
+        .iter()
+        .map(|(s, t)| format!("{s} {t:.0} s"))
+        .collect::<Vec<_>>()
+        .join(", ");
     let mut md = format!(
         "# ticketrush bench\n\ncommit `{commit}`, {when}, {cores} cores, {cpu}\n\n\
          Load average (1 min, sampled every 5 s during the run): {load}\n\n\
-         Peak RSS of ticketrush-local: {}\n\n",
+         Peak RSS of ticketrush-local: {}\n\n\
+         Wall time: {walls}\n\n",
         mib(r.peak_rss_kib)
     );
     if !r.rows.is_empty() {

@@ -300,7 +300,10 @@ async fn personal_topics_reach_only_their_user_and_never_an_anonymous_connection
     let active = &heard["QUEUE_ACTIVE"];
     assert_eq!(active["topic"], "queue.7");
     assert_eq!(active["payload"]["activeToken"], "tok-1");
-    assert_eq!(heard["RESERVATION_STATUS"]["payload"]["status"], "CONFIRMED");
+    assert_eq!(
+        heard["RESERVATION_STATUS"]["payload"]["status"],
+        "CONFIRMED"
+    );
     // Both were delivered to alice; anything for bob or the anonymous screen would have
     // been posted in the same dispatch.
     assert!(b.next(Duration::from_secs(1)).await.is_none());
