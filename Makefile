@@ -54,15 +54,14 @@ SCENARIO ?= all
 export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
 .PHONY: bench
 # SCENARIO is `all` or a comma list. cold-start boots every function binary, so those are
-# built too when it runs, beside the runtime and apart from the load generator, so that no
-# bench-only feature reaches them.
+# built too when it runs. One cargo call for all of them: built apart, the load generator
+# would unify features differently and compile the AWS SDK a second time.
 FUNCTION_PACKAGES := $(foreach f,$(wildcard functions/*/Cargo.toml),-p $(notdir $(patsubst %/,%,$(dir $(f)))))
 comma := ,
 BENCH_COLD_START := $(filter all cold-start,$(subst $(comma), ,$(SCENARIO)))
 BENCH_PROFILE := bench-release
 bench: services
-	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-local $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
-	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-bench
+	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-local -p ticketrush-bench $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
 	bin="$(TARGET_DIR)/$(BENCH_PROFILE)"; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
 	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
