@@ -4,7 +4,7 @@
 
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, SdkError},
-    types::{AttributeValue, DeleteRequest, WriteRequest},
+    types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest},
 };
 use chrono::{DateTime, Utc};
 use ticketrush_core::{
@@ -18,8 +18,9 @@ use crate::{
     config::{ConfigError, Env},
 };
 
-/// Subscribers read per page.
-const PAGE: i32 = 500;
+/// Subscribers read per page: well under DynamoDB's 1 MB page for these small items, and
+/// few pages per push (each page is one Query round trip).
+const PAGE: i32 = 2_000;
 /// DynamoDB's batch write limit.
 const BATCH: usize = 25;
 
@@ -71,19 +72,98 @@ fn epoch(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp().to_string())
 }
 
+impl DynamoDbConnections {
+    /// One batch write (at most `BATCH` requests), retrying unprocessed items until none are
+    /// left.
+    async fn write_all(
+        &self,
+        items: std::collections::HashMap<String, Vec<WriteRequest>>,
+    ) -> Result<(), StoreError> {
+        let mut pending = Some(items);
+        while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
+            let out = self
+                .client
+                .batch_write_item()
+                .set_request_items(Some(items))
+                .send()
+                .await
+                .map_err(store_error)?;
+            pending = out.unprocessed_items;
+        }
+        Ok(())
+    }
+}
+
+fn connection_item(connection: &Connection) -> std::collections::HashMap<String, AttributeValue> {
+    let mut item = std::collections::HashMap::from([
+        ("connectionId".to_owned(), s(connection.id.as_str())),
+        (
+            "connectedAt".to_owned(),
+            s(&time::format(&connection.connected_at)),
+        ),
+        ("expiresAt".to_owned(), epoch(connection.expires_at)),
+    ]);
+    if let Some(user) = &connection.user {
+        item.insert("userId".to_owned(), s(user.as_str()));
+    }
+    item
+}
+
+fn subscription_item(
+    key: &TopicKey,
+    id: &ConnectionId,
+    expires_at: DateTime<Utc>,
+) -> std::collections::HashMap<String, AttributeValue> {
+    std::collections::HashMap::from([
+        ("topic".to_owned(), s(key.as_str())),
+        ("connectionId".to_owned(), s(id.as_str())),
+        ("expiresAt".to_owned(), epoch(expires_at)),
+    ])
+}
+
+fn put(
+    item: std::collections::HashMap<String, AttributeValue>,
+) -> Result<WriteRequest, StoreError> {
+    let put = PutRequest::builder()
+        .set_item(Some(item))
+        .build()
+        .map_err(|e| StoreError::Internal(e.to_string()))?;
+    Ok(WriteRequest::builder().put_request(put).build())
+}
+
 impl ConnectionRegistry for DynamoDbConnections {
     async fn register(&self, connection: &Connection) -> Result<(), StoreError> {
-        let mut put = self
-            .client
+        self.client
             .put_item()
             .table_name(&self.connections)
-            .item("connectionId", s(connection.id.as_str()))
-            .item("connectedAt", s(&time::format(&connection.connected_at)))
-            .item("expiresAt", epoch(connection.expires_at));
-        if let Some(user) = &connection.user {
-            put = put.item("userId", s(user.as_str()));
-        }
-        put.send().await.map(|_| ()).map_err(store_error)
+            .set_item(Some(connection_item(connection)))
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(store_error)
+    }
+
+    /// Both records in one `BatchWriteItem`: one round trip per `$connect`.
+    async fn register_subscribed(
+        &self,
+        connection: &Connection,
+        key: &TopicKey,
+    ) -> Result<(), StoreError> {
+        self.write_all(std::collections::HashMap::from([
+            (
+                self.connections.clone(),
+                vec![put(connection_item(connection))?],
+            ),
+            (
+                self.subscriptions.clone(),
+                vec![put(subscription_item(
+                    key,
+                    &connection.id,
+                    connection.expires_at,
+                ))?],
+            ),
+        ]))
+        .await
     }
 
     async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
@@ -147,21 +227,11 @@ impl ConnectionRegistry for DynamoDbConnections {
                         Ok(WriteRequest::builder().delete_request(delete).build())
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
-                let mut pending = Some(std::collections::HashMap::from([(
+                self.write_all(std::collections::HashMap::from([(
                     self.subscriptions.clone(),
                     requests,
-                )]));
-                // Unprocessed items are retried until none are left.
-                while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
-                    let out = self
-                        .client
-                        .batch_write_item()
-                        .set_request_items(Some(items))
-                        .send()
-                        .await
-                        .map_err(store_error)?;
-                    pending = out.unprocessed_items;
-                }
+                )]))
+                .await?;
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -187,9 +257,7 @@ impl ConnectionRegistry for DynamoDbConnections {
         self.client
             .put_item()
             .table_name(&self.subscriptions)
-            .item("topic", s(key.as_str()))
-            .item("connectionId", s(id.as_str()))
-            .item("expiresAt", epoch(expires_at))
+            .set_item(Some(subscription_item(key, id, expires_at)))
             .send()
             .await
             .map(|_| ())

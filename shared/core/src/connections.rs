@@ -33,7 +33,6 @@ pub async fn connect<R: ConnectionRegistry>(
         user,
         id,
     };
-    registry.register(&connection).await?;
     let key = TopicKey::for_subscription(
         Topic::ConcertsLive,
         &connection.id,
@@ -41,9 +40,7 @@ pub async fn connect<R: ConnectionRegistry>(
         live_shards,
     )
     .expect("the public topic needs no user");
-    registry
-        .subscribe(&key, &connection.id, connection.expires_at)
-        .await?;
+    registry.register_subscribed(&connection, &key).await?;
     Ok(connection)
 }
 

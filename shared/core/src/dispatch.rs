@@ -336,7 +336,8 @@ where
         }
     }
 
-    /// One key's subscribers, page by page, `concurrency` posts at a time.
+    /// One key's subscribers, page by page, `concurrency` posts at a time. The next page is
+    /// read while the current one is posted, so the store's reads overlap the posts.
     async fn deliver_key(
         &self,
         key: &TopicKey,
@@ -344,18 +345,22 @@ where
         concurrency: usize,
     ) -> Result<KeyWalk, StoreError> {
         let mut walk = KeyWalk::default();
-        let mut page: Option<String> = None;
+        let mut batch = self.registry.subscribers(key, None).await?;
         loop {
-            let batch = self.registry.subscribers(key, page.as_deref()).await?;
-            let outcomes: Vec<(ConnectionId, Result<PostOutcome, StoreError>)> =
-                stream::iter(batch.connections)
-                    .map(|id| async move {
-                        let outcome = self.post_all(&id, messages).await;
-                        (id, outcome)
-                    })
-                    .buffer_unordered(concurrency)
-                    .collect()
-                    .await;
+            let next_page = async {
+                match batch.next.as_deref() {
+                    Some(after) => Some(self.registry.subscribers(key, Some(after)).await),
+                    None => None,
+                }
+            };
+            let posts = stream::iter(std::mem::take(&mut batch.connections))
+                .map(|id| async move {
+                    let outcome = self.post_all(&id, messages).await;
+                    (id, outcome)
+                })
+                .buffer_unordered(concurrency)
+                .collect::<Vec<(ConnectionId, Result<PostOutcome, StoreError>)>>();
+            let (outcomes, next) = futures_util::future::join(posts, next_page).await;
             for (id, outcome) in outcomes {
                 walk.attempted += 1;
                 let failure = match outcome {
@@ -376,8 +381,8 @@ where
                     walk.last_failure = Some(failure);
                 }
             }
-            match batch.next {
-                Some(next) => page = Some(next),
+            match next {
+                Some(page) => batch = page?,
                 None => return Ok(walk),
             }
         }

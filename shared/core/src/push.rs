@@ -244,6 +244,20 @@ pub trait ConnectionRegistry: Send + Sync {
         connection: &Connection,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
+    /// Registers the connection already subscribed under `key`, as `$connect` does. A store
+    /// that can write both records in one round trip overrides this.
+    fn register_subscribed(
+        &self,
+        connection: &Connection,
+        key: &TopicKey,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async move {
+            self.register(connection).await?;
+            self.subscribe(key, &connection.id, connection.expires_at)
+                .await
+        }
+    }
+
     /// The connection, if it is still registered.
     fn connection(
         &self,
