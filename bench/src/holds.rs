@@ -5,6 +5,7 @@
 use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
 
 use chrono::Utc;
+use redis::AsyncCommands;
 use sqlx::PgPool;
 use ticketrush_adapters::{
     config::{Env, RedisConfig},
@@ -25,6 +26,8 @@ use crate::{
 const SLUG: &str = "bench-hold-confirm";
 const ROWS: u16 = 100;
 const SEATS_PER_ROW: u16 = 200;
+/// Seat pairs selected ahead of one app phase.
+const APP_PAIRS: usize = 4_000;
 
 /// The bench performance: 20,000 seats, on sale, not queue-gated.
 async fn bench_option(pool: &PgPool) -> Result<OptionId, Box<dyn std::error::Error>> {
@@ -57,12 +60,27 @@ async fn bench_option(pool: &PgPool) -> Result<OptionId, Box<dyn std::error::Err
     Box::pin(bench_option(pool)).await
 }
 
-/// Every seat AVAILABLE again, no reservations, and Redis agreeing.
+/// Every seat AVAILABLE again, no reservations, no soft locks left from the last phase's
+/// selections, and Redis agreeing.
 async fn reset(
     pool: &PgPool,
+    store: &RedisStore,
     locks: &RedisSeatLocks,
     option: OptionId,
 ) -> Result<(), Box<dyn std::error::Error>> {
+    let mut conn = store.conn.clone();
+    let pattern = store.key(&format!("seat:{{{option}}}*"));
+    let keys: Vec<String> = {
+        let mut iter: redis::AsyncIter<String> = conn.scan_match(&pattern).await?;
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key?);
+        }
+        keys
+    };
+    for chunk in keys.chunks(1_000) {
+        let _: () = conn.del(chunk).await?;
+    }
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL WHERE performance_id = $1 AND status <> 'AVAILABLE'")
         .bind(option.get())
@@ -97,19 +115,21 @@ pub async fn run(
     bounds: Bounds,
 ) -> Result<(Measured, Measured), Box<dyn std::error::Error>> {
     let env = Env::process();
-    let locks = RedisSeatLocks::new(
-        RedisStore::connect(&RedisConfig {
-            key_prefix: BENCH_REDIS_PREFIX.into(),
-            ..RedisConfig::from_env(&env)?
-        })
-        .await?,
-    );
+    let store = RedisStore::connect(&RedisConfig {
+        key_prefix: BENCH_REDIS_PREFIX.into(),
+        ..RedisConfig::from_env(&env)?
+    })
+    .await?;
+    let locks = RedisSeatLocks::new(store.clone());
     let option = bench_option(pool).await?;
     let seats = Arc::new(seat_ids(pool, option).await?);
-    let pairs = (seats.len() / 2).min(bounds.max_requests);
+    // Selected ahead for the app phase: more than the few seconds of a measurement can use
+    // here (the runtime confirms a few hundred holds a second on 2 cores), fewer than the
+    // whole performance, so the untimed selects stay short.
+    let pairs = (seats.len() / 2).min(bounds.max_requests).min(APP_PAIRS);
     let run_id = uuid::Uuid::new_v4().simple().to_string()[..8].to_owned();
 
-    reset(pool, &locks, option).await?;
+    reset(pool, &store, &locks, option).await?;
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(concurrency)
         .build()?;
@@ -122,6 +142,7 @@ pub async fn run(
     // Untimed: every buyer selects its two seats first, so the clock sees only confirms.
     let select_base = format!("{base}/api/options/{option}/seats");
     let select_url = move |seat: i64| format!("{select_base}/{seat}/select");
+    let first_failure = Arc::new(std::sync::OnceLock::<String>::new());
     let selected = drive(
         concurrency,
         Bounds {
@@ -130,20 +151,37 @@ pub async fn run(
         },
         {
             let (http, buyers, seats) = (http.clone(), buyers.clone(), seats.clone());
+            let first_failure = first_failure.clone();
             move |i| {
                 let (http, buyers) = (http.clone(), buyers.clone());
+                let first_failure = first_failure.clone();
                 let url = select_url(seats[i]);
                 async move {
-                    matches!(http.post(url).bearer_auth(&buyers[i / 2])
-                        .json(&serde_json::json!({"requestId": format!("s{i}")})).send().await,
-                        Ok(r) if r.status().is_success())
+                    let answer = http
+                        .post(url)
+                        .bearer_auth(&buyers[i / 2])
+                        .json(&serde_json::json!({"requestId": format!("s{i}")}))
+                        .send()
+                        .await;
+                    let failure = match answer {
+                        Ok(r) if r.status().is_success() => return true,
+                        Ok(r) => format!("{} {}", r.status(), r.text().await.unwrap_or_default()),
+                        Err(e) => e.to_string(),
+                    };
+                    let _ = first_failure.set(failure);
+                    false
                 }
             }
         },
     )
     .await;
     if selected.errors > 0 {
-        return Err(format!("{} of the untimed seat selections failed", selected.errors).into());
+        return Err(format!(
+            "{} of the untimed seat selections failed; the first: {}",
+            selected.errors,
+            first_failure.get().map_or("", String::as_str)
+        )
+        .into());
     }
     let hold_url = format!("{base}/api/holds");
     let app = drive(
@@ -170,7 +208,7 @@ pub async fn run(
     )
     .await;
 
-    reset(pool, &locks, option).await?;
+    reset(pool, &store, &locks, option).await?;
     // The script takes the next fresh pair from a sequence: one extra tiny statement.
     sqlx::query("DROP SEQUENCE IF EXISTS bench_hold_pair")
         .execute(pool)
@@ -178,8 +216,15 @@ pub async fn run(
     sqlx::query("CREATE SEQUENCE bench_hold_pair")
         .execute(pool)
         .await?;
-    let raw = pgbench(option, &seats, concurrency, pairs, &run_id).await?;
-    reset(pool, &locks, option).await?;
+    let mut raw = pgbench(option, &seats, concurrency, bounds.duration, &run_id).await?;
+    // A transaction past the last fresh pair moves nothing: count it as an error.
+    let held: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM reservations WHERE performance_id = $1")
+            .bind(option.get())
+            .fetch_one(pool)
+            .await?;
+    raw.errors = raw.requests.saturating_sub(held as usize);
+    reset(pool, &store, &locks, option).await?;
     Ok((app, raw))
 }
 
@@ -208,13 +253,14 @@ ROLLBACK;
 \endif
 "#;
 
-/// pgbench at the same concurrency (capped below the server's connection limit), each
-/// client walking its own slice of seat pairs; per-transaction latencies from its log.
+/// pgbench at the same concurrency (capped below the server's connection limit) for the
+/// measurement's duration, every transaction on the next fresh pair of seats;
+/// per-transaction latencies from its log.
 async fn pgbench(
     option: OptionId,
     seats: &[i64],
     concurrency: usize,
-    pairs: usize,
+    duration: Duration,
     run_id: &str,
 ) -> Result<Measured, Box<dyn std::error::Error>> {
     let first = seats[0];
@@ -222,7 +268,6 @@ async fn pgbench(
         return Err("the bench performance's seat ids are not contiguous".into());
     }
     let clients = concurrency.min(64);
-    let per_client = pairs / clients;
     let dir = std::env::temp_dir().join(format!("ticketrush-pgbench-{run_id}-{concurrency}"));
     std::fs::create_dir_all(&dir)?;
     let script = dir.join("hold.sql");
@@ -236,8 +281,8 @@ async fn pgbench(
             .args(["-n", "-j", "2", "-l", "--log-prefix", "hold"])
             .arg("-c")
             .arg(clients.to_string())
-            .arg("-t")
-            .arg(per_client.to_string())
+            .arg("-T")
+            .arg(duration.as_secs().max(1).to_string())
             .arg("-D")
             .arg(format!("option={}", option.get()))
             .arg("-D")
