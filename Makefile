@@ -52,6 +52,7 @@ test: services lint test-db template-check
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all
 export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
+export BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 .PHONY: bench
 # SCENARIO is `all` or a comma list. cold-start boots every function binary, so those are
 # built too when it runs. One cargo call for all of them: built apart, the load generator
@@ -62,9 +63,13 @@ BENCH_COLD_START := $(filter all cold-start,$(subst $(comma), ,$(SCENARIO)))
 BENCH_PROFILE := bench-release
 bench: services
 	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-local -p ticketrush-bench $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
+	@# Every run starts from the same state: a new database and an empty Redis database.
+	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL)) WITH (FORCE)' -c 'CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))'
+	TEST_REDIS_URL="$(BENCH_REDIS_URL)" bash infra/local/scripts/flush-test-redis.sh
 	bin="$(TARGET_DIR)/$(BENCH_PROFILE)"; \
-	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-local" setup --samples samples/catalog.json; \
-	DATABASE_URL="$(BENCH_DATABASE_URL)" "$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
+	export DATABASE_URL="$(BENCH_DATABASE_URL)" REDIS_URL="$(BENCH_REDIS_URL)"; \
+	"$$bin/ticketrush-local" setup --samples samples/catalog.json && \
+	"$$bin/ticketrush-bench" --server "$$bin/ticketrush-local" --scenario $(SCENARIO)
 
 # A dev token the local authorizer accepts: make -s token BUYER=buyer-gold TIER=GOLD [ADMIN=1]
 BUYER ?= buyer-basic

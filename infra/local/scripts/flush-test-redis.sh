@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Empties the Redis database that tests use (never the dev one).
+# Empties the Redis database that tests (or, given its URL, the bench) use; never database 0, the dev one.
 set -euo pipefail
 url="${TEST_REDIS_URL:-redis://127.0.0.1:6379/15}"
 db="${url##*/}"
