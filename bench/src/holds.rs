@@ -5,7 +5,6 @@
 use std::{path::Path, process::Stdio, sync::Arc, time::Duration};
 
 use chrono::Utc;
-use redis::AsyncCommands;
 use sqlx::PgPool;
 use ticketrush_adapters::{
     config::{Env, RedisConfig},
@@ -68,19 +67,7 @@ async fn reset(
     locks: &RedisSeatLocks,
     option: OptionId,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    let mut conn = store.conn.clone();
-    let pattern = store.key(&format!("seat:{{{option}}}*"));
-    let keys: Vec<String> = {
-        let mut iter: redis::AsyncIter<String> = conn.scan_match(&pattern).await?;
-        let mut keys = Vec::new();
-        while let Some(key) = iter.next_item().await {
-            keys.push(key?);
-        }
-        keys
-    };
-    for chunk in keys.chunks(1_000) {
-        let _: () = conn.del(chunk).await?;
-    }
+    crate::load::delete_keys(store, &format!("seat:{{{option}}}*")).await?;
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL WHERE performance_id = $1 AND status <> 'AVAILABLE'")
         .bind(option.get())

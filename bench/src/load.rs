@@ -235,13 +235,12 @@ pub async fn run(
                 }
             })
             .await;
-            let room = RedisWaitingRoom::new(
-                RedisStore::connect(&RedisConfig {
-                    key_prefix: BENCH_REDIS_PREFIX.into(),
-                    ..RedisConfig::from_env(&env)?
-                })
-                .await?,
-            );
+            let store = RedisStore::connect(&RedisConfig {
+                key_prefix: BENCH_REDIS_PREFIX.into(),
+                ..RedisConfig::from_env(&env)?
+            })
+            .await?;
+            let room = RedisWaitingRoom::new(store.clone());
             let mut settings = ticketrush_adapters::config::queue_settings_from_env(&env)?;
             settings.capacity = 100_000_000;
             settings.join_limit = 1_000_000;
@@ -256,6 +255,9 @@ pub async fn run(
                 }
             })
             .await;
+            // The waiting room goes, or the runtime's admission ticks would go on admitting
+            // (and pushing to) these tens of thousands of buyers through the next scenarios.
+            delete_keys(&store, &format!("q:{{{concert}}}*")).await?;
             Ok((app, raw))
         }
         "seat-select" => {
@@ -278,6 +280,27 @@ pub async fn run(
         }
         other => Err(format!("unknown scenario {other}").into()),
     }
+}
+
+/// Deletes the bench's Redis keys matching `pattern` (after the bench prefix).
+pub(crate) async fn delete_keys(
+    store: &RedisStore,
+    pattern: &str,
+) -> Result<(), Box<dyn std::error::Error>> {
+    use redis::AsyncCommands;
+    let mut conn = store.conn.clone();
+    let keys: Vec<String> = {
+        let mut iter: redis::AsyncIter<String> = conn.scan_match(store.key(pattern)).await?;
+        let mut keys = Vec::new();
+        while let Some(key) = iter.next_item().await {
+            keys.push(key?);
+        }
+        keys
+    };
+    for chunk in keys.chunks(1_000) {
+        let _: () = conn.del(chunk).await?;
+    }
+    Ok(())
 }
 
 /// A performance buyers click in, with its concert (for queue tokens) and its seats.

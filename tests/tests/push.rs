@@ -272,23 +272,24 @@ async fn personal_topics_reach_only_their_user_and_never_an_anonymous_connection
 
     let alice = UserId::parse("alice").unwrap();
     let publisher = publisher(&names).await;
+    // One SendMessageBatch carries both.
     publisher
-        .publish(PushEvent::QueueActive {
-            concert,
-            user: alice.clone(),
-            token: ActiveToken::parse("tok-1").unwrap(),
-            expires_at: chrono::Utc::now(),
-        })
-        .await;
-    publisher
-        .publish(PushEvent::ReservationStatus {
-            user: alice,
-            update: ReservationUpdate::Changed {
-                reservation: ReservationId::parse("id", "8f14e45f-ceea-467f-a0e6-2a0b5c1b1a8d")
-                    .unwrap(),
-                status: ReservationStatus::Confirmed,
+        .publish_all(vec![
+            PushEvent::QueueActive {
+                concert,
+                user: alice.clone(),
+                token: ActiveToken::parse("tok-1").unwrap(),
+                expires_at: chrono::Utc::now(),
             },
-        })
+            PushEvent::ReservationStatus {
+                user: alice,
+                update: ReservationUpdate::Changed {
+                    reservation: ReservationId::parse("id", "8f14e45f-ceea-467f-a0e6-2a0b5c1b1a8d")
+                        .unwrap(),
+                    status: ReservationStatus::Confirmed,
+                },
+            },
+        ])
         .await;
     let heard = a
         .each_of(

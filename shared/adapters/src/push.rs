@@ -271,9 +271,89 @@ impl PushPublisher for SqsPushPublisher {
         // Boxed: the SDK's future is deep, and every use case that publishes would carry it.
         Box::pin(self.send(event)).await
     }
+
+    /// `SendMessageBatch`, up to ten events (and well under its payload limit) a call.
+    async fn publish_all(&self, events: Vec<PushEvent>) {
+        Box::pin(self.send_batches(events)).await
+    }
+}
+
+/// Entries per `SendMessageBatch` call (SQS's limit).
+const SEND_BATCH: usize = 10;
+/// Body bytes per `SendMessageBatch` call: well under SQS's 256 KiB payload limit.
+const SEND_BATCH_BYTES: usize = 200 * 1024;
+
+/// Consecutive runs of bodies, each within both batch limits.
+fn batches(bodies: &[String]) -> Vec<&[String]> {
+    let mut out = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, body) in bodies.iter().enumerate() {
+        if i > start && (i - start == SEND_BATCH || bytes + body.len() > SEND_BATCH_BYTES) {
+            out.push(&bodies[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += body.len();
+    }
+    if start < bodies.len() {
+        out.push(&bodies[start..]);
+    }
+    out
 }
 
 impl SqsPushPublisher {
+    async fn send_batches(&self, events: Vec<PushEvent>) {
+        if events.is_empty() {
+            return;
+        }
+        let bodies: Vec<String> = events.iter().map(encode).collect();
+        let url = match self.url().await {
+            Ok(url) => url,
+            Err(error) => {
+                tracing::warn!(%error, events = bodies.len(), "push events not published");
+                return;
+            }
+        };
+        for batch in batches(&bodies) {
+            let entries = batch
+                .iter()
+                .enumerate()
+                .map(|(i, body)| {
+                    aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .build()
+                })
+                .collect::<Result<Vec<_>, _>>();
+            let sent = match entries {
+                Ok(entries) => self
+                    .client
+                    .send_message_batch()
+                    .queue_url(url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .map_err(|e| format!("{}", aws_sdk_sqs::error::DisplayErrorContext(&e))),
+                Err(e) => Err(e.to_string()),
+            };
+            match sent {
+                Ok(out) => {
+                    for failed in out.failed() {
+                        let event = failed
+                            .id()
+                            .parse::<usize>()
+                            .ok()
+                            .and_then(|i| batch.get(i))
+                            .map_or("", String::as_str);
+                        tracing::warn!(code = failed.code(), error = ?failed.message(), event, "push event not published");
+                    }
+                }
+                Err(error) => {
+                    tracing::warn!(%error, events = batch.len(), "push events not published");
+                }
+            }
+        }
+    }
+
     async fn send(&self, event: PushEvent) {
         let body = encode(&event);
         let sent = match self.url().await {
@@ -378,6 +458,19 @@ impl Pause for TokioPause {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn batches_keep_order_and_both_limits() {
+        let small: Vec<String> = (0..25).map(|i| format!("event-{i}")).collect();
+        let sizes: Vec<usize> = batches(&small).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [10, 10, 5]);
+        assert_eq!(batches(&small).concat(), small);
+
+        let big: Vec<String> = (0..5).map(|_| "x".repeat(90 * 1024)).collect();
+        let sizes: Vec<usize> = batches(&big).iter().map(|b| b.len()).collect();
+        assert_eq!(sizes, [2, 2, 1]);
+        assert!(batches(&[]).is_empty());
+    }
 
     #[test]
     fn every_event_survives_the_queue() {

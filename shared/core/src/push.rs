@@ -63,6 +63,16 @@ pub enum ReservationUpdate {
 /// is the adapter's to log, and the state it reports can always be read back.
 pub trait PushPublisher: Send + Sync {
     fn publish(&self, event: PushEvent) -> impl Future<Output = ()> + Send;
+
+    /// Publishes several events, in order. A publisher that can send many in one round trip
+    /// overrides this.
+    fn publish_all(&self, events: Vec<PushEvent>) -> impl Future<Output = ()> + Send {
+        async move {
+            for event in events {
+                self.publish(event).await;
+            }
+        }
+    }
 }
 
 /// What a browser can subscribe to.

@@ -498,16 +498,17 @@ where
             .await?;
         report.admitted += admission.admitted.len() as u32;
         report.dropped += admission.dropped;
-        for a in admission.admitted {
-            publisher
-                .publish(PushEvent::QueueActive {
-                    concert: listing.id,
-                    token: tokens.mint(listing.id, &a.user, a.expires_at),
-                    user: a.user,
-                    expires_at: a.expires_at,
-                })
-                .await;
-        }
+        let admitted = admission
+            .admitted
+            .into_iter()
+            .map(|a| PushEvent::QueueActive {
+                concert: listing.id,
+                token: tokens.mint(listing.id, &a.user, a.expires_at),
+                user: a.user,
+                expires_at: a.expires_at,
+            })
+            .collect();
+        publisher.publish_all(admitted).await;
         report.rank_updates += push_ranks(
             room,
             publisher,
@@ -543,15 +544,15 @@ async fn push_ranks<W: WaitingRoom, P: PushPublisher>(
         ranks.extend(room.ranks(concert, start, budget).await?);
     }
     let sent = ranks.len() as u32;
-    for (user, rank) in ranks {
-        publisher
-            .publish(PushEvent::QueueRank {
-                concert,
-                user,
-                rank,
-                estimated_wait_seconds: settings.estimated_wait_seconds(rank),
-            })
-            .await;
-    }
+    let events = ranks
+        .into_iter()
+        .map(|(user, rank)| PushEvent::QueueRank {
+            concert,
+            user,
+            rank,
+            estimated_wait_seconds: settings.estimated_wait_seconds(rank),
+        })
+        .collect();
+    publisher.publish_all(events).await;
     Ok(sent)
 }
