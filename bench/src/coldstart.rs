@@ -1,4 +1,4 @@
-//! `cold-start`: each function binary (release) started under a minimal Lambda Runtime API
+//! `cold-start`: each function binary (optimised build) started under a minimal Lambda Runtime API
 //! stub, timed from spawn until its first `GET /2018-06-01/runtime/invocation/next`, and its
 //! resident memory while it waits in that poll (the stub never answers it, so the function
 //! sits idle as Lambda would freeze it).

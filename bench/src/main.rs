@@ -23,7 +23,7 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(name = "ticketrush-bench")]
 struct Args {
-    /// The release `ticketrush-local` binary.
+    /// The optimised (`bench-release`) `ticketrush-local` binary.
     #[arg(long, required_unless_present = "broadcast_server")]
     server: Option<PathBuf>,
     /// `all`, or a comma-separated list of the scenarios (see SCENARIOS).
@@ -109,7 +109,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let names = push::PushNames::new("run");
     let server = server::Server::start(&server_binary, &names.env()).await?;
     println!(
-        "ticketrush-local (release) at {}; open-file limit {open_files}",
+        "ticketrush-local (bench-release) at {}; open-file limit {open_files}",
         server.base_url
     );
     let mut report = report::Report::default();

@@ -404,7 +404,7 @@ pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
     if !r.cold_start.is_empty() {
         md.push_str(
             "\n## Cold start\n\n\
-             Each release function binary under a minimal Runtime API stub: spawn to its first \
+             Each function binary (optimised build, the `bench-release` profile) under a minimal Runtime API stub: spawn to its first \
              `GET /2018-06-01/runtime/invocation/next` (median of 3 boots), and its RSS while it \
              waits in that poll, before any event.\n\n\
              | function | init ms | each boot ms | idle RSS | note |\n| --- | --- | --- | --- | --- |\n",
