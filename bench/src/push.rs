@@ -115,7 +115,8 @@ pub async fn drain(names: &PushNames, bound: Duration) -> (f64, u64) {
             .map(|a| a.values().filter_map(|v| v.parse::<u64>().ok()).sum())
             .unwrap_or(0);
         first.get_or_insert(left);
-        // Empty, or settled: the emulator may report a few messages no receive returns.
+        // Down to the trickle, or settled: the emulator may report a few messages no receive
+        // returns.
         unchanged = if last == Some(left) { unchanged + 1 } else { 0 };
         last = Some(left);
         if left <= IDLE_QUEUE || unchanged >= 6 {

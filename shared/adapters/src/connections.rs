@@ -2,6 +2,8 @@
 //! user for the `byUser` index and a TTL), `subscriptions` keyed by topic key and connection
 //! id (with the `byConnection` index to clean up after a connection).
 
+use std::collections::HashMap;
+
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, SdkError},
     types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest},
@@ -75,10 +77,7 @@ fn epoch(t: DateTime<Utc>) -> AttributeValue {
 impl DynamoDbConnections {
     /// One batch write (at most `BATCH` requests), retrying unprocessed items until none are
     /// left.
-    async fn write_all(
-        &self,
-        items: std::collections::HashMap<String, Vec<WriteRequest>>,
-    ) -> Result<(), StoreError> {
+    async fn write_all(&self, items: HashMap<String, Vec<WriteRequest>>) -> Result<(), StoreError> {
         let mut pending = Some(items);
         while let Some(items) = pending.take().filter(|m| !m.is_empty()) {
             let out = self
@@ -94,8 +93,8 @@ impl DynamoDbConnections {
     }
 }
 
-fn connection_item(connection: &Connection) -> std::collections::HashMap<String, AttributeValue> {
-    let mut item = std::collections::HashMap::from([
+fn connection_item(connection: &Connection) -> HashMap<String, AttributeValue> {
+    let mut item = HashMap::from([
         ("connectionId".to_owned(), s(connection.id.as_str())),
         (
             "connectedAt".to_owned(),
@@ -113,17 +112,15 @@ fn subscription_item(
     key: &TopicKey,
     id: &ConnectionId,
     expires_at: DateTime<Utc>,
-) -> std::collections::HashMap<String, AttributeValue> {
-    std::collections::HashMap::from([
+) -> HashMap<String, AttributeValue> {
+    HashMap::from([
         ("topic".to_owned(), s(key.as_str())),
         ("connectionId".to_owned(), s(id.as_str())),
         ("expiresAt".to_owned(), epoch(expires_at)),
     ])
 }
 
-fn put(
-    item: std::collections::HashMap<String, AttributeValue>,
-) -> Result<WriteRequest, StoreError> {
+fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
     let put = PutRequest::builder()
         .set_item(Some(item))
         .build()
@@ -149,7 +146,7 @@ impl ConnectionRegistry for DynamoDbConnections {
         connection: &Connection,
         key: &TopicKey,
     ) -> Result<(), StoreError> {
-        self.write_all(std::collections::HashMap::from([
+        self.write_all(HashMap::from([
             (
                 self.connections.clone(),
                 vec![put(connection_item(connection))?],
@@ -197,7 +194,7 @@ impl ConnectionRegistry for DynamoDbConnections {
     }
 
     async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
-        let mut start: Option<std::collections::HashMap<String, AttributeValue>> = None;
+        let mut start: Option<HashMap<String, AttributeValue>> = None;
         loop {
             let page = self
                 .client
@@ -227,11 +224,8 @@ impl ConnectionRegistry for DynamoDbConnections {
                         Ok(WriteRequest::builder().delete_request(delete).build())
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;
-                self.write_all(std::collections::HashMap::from([(
-                    self.subscriptions.clone(),
-                    requests,
-                )]))
-                .await?;
+                self.write_all(HashMap::from([(self.subscriptions.clone(), requests)]))
+                    .await?;
             }
             match page.last_evaluated_key {
                 Some(k) if !k.is_empty() => start = Some(k),
@@ -282,7 +276,7 @@ impl ConnectionRegistry for DynamoDbConnections {
         page: Option<&str>,
     ) -> Result<SubscriberPage, StoreError> {
         let start = page.map(|after| {
-            std::collections::HashMap::from([
+            HashMap::from([
                 ("topic".to_owned(), s(key.as_str())),
                 ("connectionId".to_owned(), s(after)),
             ])
