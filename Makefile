@@ -6,6 +6,8 @@ SHELL := bash
 export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
+# The AWS emulator at AWS_ENDPOINT_URL: ministack (default) or moto.
+export AWS_EMULATOR ?= ministack
 export AWS_REGION ?= us-east-1
 export AWS_ACCESS_KEY_ID ?= local
 export AWS_SECRET_ACCESS_KEY ?= local
@@ -22,11 +24,15 @@ CARGO ?= cargo
 # Where cargo puts binaries (honours CARGO_TARGET_DIR).
 TARGET_DIR = $(shell $(CARGO) metadata --format-version 1 --no-deps | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')
 
-.PHONY: dev test services lint unit-and-integration test-db
+.PHONY: dev test services fresh-services lint unit-and-integration test-db
 .DEFAULT_GOAL := dev
 
 services:
 	bash infra/local/scripts/services.sh
+
+# The same, with the emulator emptied: every test and bench run starts from a fresh state.
+fresh-services:
+	bash infra/local/scripts/services.sh --reset-emulator
 
 dev: services
 	$(CARGO) build -p ticketrush-local
@@ -41,7 +47,7 @@ test-db:
 	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS ticketrush_test WITH (FORCE)' -c 'CREATE DATABASE ticketrush_test'
 	bash infra/local/scripts/flush-test-redis.sh
 
-test: services lint test-db template-check
+test: fresh-services lint test-db template-check
 	$(CARGO) build --workspace --all-targets --locked
 	DATABASE_URL="$(TEST_DATABASE_URL)" REDIS_URL="$(TEST_REDIS_URL)" $(CARGO) run -q -p ticketrush-local -- setup
 	$(MAKE) --no-print-directory boot-check
@@ -61,7 +67,7 @@ FUNCTION_PACKAGES := $(foreach f,$(wildcard functions/*/Cargo.toml),-p $(notdir 
 comma := ,
 BENCH_COLD_START := $(filter all cold-start,$(subst $(comma), ,$(SCENARIO)))
 BENCH_PROFILE := bench-release
-bench: services
+bench: fresh-services
 	$(CARGO) build --profile $(BENCH_PROFILE) --locked -p ticketrush-local -p ticketrush-bench $(if $(BENCH_COLD_START),$(FUNCTION_PACKAGES),)
 	@# Every run starts from the same state: a new database and an empty Redis database.
 	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS $(notdir $(BENCH_DATABASE_URL)) WITH (FORCE)' -c 'CREATE DATABASE $(notdir $(BENCH_DATABASE_URL))'

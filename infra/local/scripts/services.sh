@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # Brings up what ticketrush needs on this machine, on loopback only, reusing what already
-# runs: PostgreSQL, Redis, and the AWS emulator (moto) in a project-local virtualenv.
-# Installs missing packages with apt when run as root. Safe to run again.
+# runs: PostgreSQL, Redis, and the AWS emulator (MiniStack, or moto with AWS_EMULATOR=moto) in
+# a project-local virtualenv. Installs missing packages with apt when run as root. Safe to run
+# again. With --reset-emulator, the emulator is emptied afterwards.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 RUN_DIR="$ROOT/.run"
-VENV="$ROOT/.venv"
 PG_PORT="${PG_PORT:-5432}"
 REDIS_PORT="${REDIS_PORT:-6379}"
-MOTO_PORT="${MOTO_PORT:-4566}"
+AWS_EMULATOR="${AWS_EMULATOR:-ministack}"
+EMULATOR_PORT="${EMULATOR_PORT:-4566}"
 mkdir -p "$RUN_DIR"
 
 say() { printf '[services] %s\n' "$*"; }
@@ -72,21 +73,78 @@ ensure_redis() {
   wait_for redis 100 redis_ping
 }
 
-ensure_moto() {
-  if [ ! -x "$VENV/bin/moto_server" ] || ! cmp -s "$ROOT/infra/local/requirements.txt" "$VENV/.requirements"; then
-    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
-    say "emulator: installing moto into $VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$ROOT/infra/local/requirements.txt"
-    cp "$ROOT/infra/local/requirements.txt" "$VENV/.requirements"
+# The AWS emulator: MiniStack by default, moto with AWS_EMULATOR=moto. Each has a virtualenv
+# of its own (their pinned botocore versions differ from each other and from the SAM CLI's).
+emulator_probe() { # prints ministack, moto or nothing for whatever answers on the port
+  local body
+  body="$(curl -fsS -m 2 "http://127.0.0.1:$EMULATOR_PORT/_ministack/health" 2>/dev/null || true)"
+  if [ -n "$body" ] && [[ "$body" == *services* || "$body" == *running* || "$body" == *ok* ]]; then
+    echo ministack; return
   fi
-  if port_open "$MOTO_PORT"; then say "emulator: running on 127.0.0.1:$MOTO_PORT"; return; fi
-  say "emulator: starting moto on 127.0.0.1:$MOTO_PORT"
-  nohup setsid "$VENV/bin/moto_server" -H 127.0.0.1 -p "$MOTO_PORT" >"$RUN_DIR/moto.log" 2>&1 &
-  echo $! >"$RUN_DIR/moto.pid"
-  wait_for emulator 150 port_open "$MOTO_PORT"
+  if curl -fsS -m 2 -o /dev/null "http://127.0.0.1:$EMULATOR_PORT/moto-api/data.json" 2>/dev/null; then
+    echo moto
+  fi
+}
+
+emulator_stop() { # the one this script started, by its pid file
+  local pidfile="$RUN_DIR/emulator.pid"
+  [ -f "$pidfile" ] || { say "emulator: port $EMULATOR_PORT holds another emulator that this script did not start; stop it or set AWS_ENDPOINT_URL"; exit 1; }
+  say "emulator: stopping $(cat "$RUN_DIR/emulator.name" 2>/dev/null || echo it) to start $AWS_EMULATOR"
+  kill -- "-$(cat "$pidfile")" 2>/dev/null || kill "$(cat "$pidfile")" 2>/dev/null || true
+  for _ in $(seq 100); do port_open "$EMULATOR_PORT" || break; sleep 0.1; done
+  rm -f "$pidfile" "$RUN_DIR/emulator.name"
+}
+
+ensure_emulator() {
+  local venv="$ROOT/.venv-$AWS_EMULATOR" req="$ROOT/infra/local/emulators/$AWS_EMULATOR.txt"
+  [ -f "$req" ] || { say "AWS_EMULATOR=$AWS_EMULATOR: use ministack or moto"; exit 1; }
+  command -v curl >/dev/null || apt_install curl
+  if [ ! -x "$venv/bin/python" ] || ! cmp -s "$req" "$venv/.requirements"; then
+    python3 -m venv --help >/dev/null 2>&1 || apt_install python3-venv
+    say "emulator: installing $AWS_EMULATOR into $venv"
+    python3 -m venv "$venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$req"
+    cp "$req" "$venv/.requirements"
+  fi
+  if port_open "$EMULATOR_PORT"; then
+    local running
+    running="$(emulator_probe)"
+    if [ "$running" = "$AWS_EMULATOR" ]; then
+      say "emulator: $AWS_EMULATOR running on 127.0.0.1:$EMULATOR_PORT"; return
+    fi
+    emulator_stop
+  fi
+  say "emulator: starting $AWS_EMULATOR on 127.0.0.1:$EMULATOR_PORT"
+  case "$AWS_EMULATOR" in
+    ministack)
+      BIND_HOST=127.0.0.1 GATEWAY_PORT="$EMULATOR_PORT" SERVICES=sqs,dynamodb,secretsmanager \
+        LOG_LEVEL=WARNING PERSIST_STATE=0 \
+        nohup setsid "$venv/bin/ministack" >"$RUN_DIR/emulator.log" 2>&1 &
+      ;;
+    moto)
+      nohup setsid "$venv/bin/moto_server" -H 127.0.0.1 -p "$EMULATOR_PORT" >"$RUN_DIR/emulator.log" 2>&1 &
+      ;;
+  esac
+  echo $! >"$RUN_DIR/emulator.pid"
+  echo "$AWS_EMULATOR" >"$RUN_DIR/emulator.name"
+  wait_for emulator 300 emulator_ready
+}
+
+emulator_ready() { [ "$(emulator_probe)" = "$AWS_EMULATOR" ]; }
+
+# Empties the emulator (make test and make bench start from a fresh state).
+emulator_reset() {
+  local path
+  case "$AWS_EMULATOR" in
+    ministack) path=/_ministack/reset ;;
+    moto) path=/moto-api/reset ;;
+  esac
+  curl -fsS -m 30 -X POST -o /dev/null "http://127.0.0.1:$EMULATOR_PORT$path" \
+    || { say "emulator: reset of $AWS_EMULATOR failed"; exit 1; }
+  say "emulator: $AWS_EMULATOR reset to an empty state"
 }
 
 ensure_postgres
 ensure_redis
-ensure_moto
+ensure_emulator
+if [ "${1:-}" = --reset-emulator ]; then emulator_reset; fi

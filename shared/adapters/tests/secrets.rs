@@ -16,17 +16,16 @@ async fn secret_arns_resolve_to_their_values_and_a_bad_one_names_the_variable() 
         .arn
         .expect("arn");
 
-    let refs = secrets::secret_refs([("DATABASE_URL_SECRET_ARN".to_owned(), arn)]);
+    let refs = secrets::secret_refs([("DATABASE_URL_SECRET_ARN".to_owned(), arn.clone())]);
     let resolved = secrets::read(&client, refs).await.expect("resolves");
     assert_eq!(
         resolved.get("DATABASE_URL").map(String::as_str),
         Some("postgres://u:hunter2@db/ticketrush")
     );
 
-    let missing = format!(
-        "arn:aws:secretsmanager:us-east-1:123456789012:secret:{}",
-        unique("absent-")
-    );
+    // The same account and Region as the real one (each emulator has its own account id).
+    let (account_prefix, _) = arn.rsplit_once(":secret:").expect("a secret ARN");
+    let missing = format!("{account_prefix}:secret:{}", unique("absent-"));
     let err = secrets::read(&client, vec![("REDIS_URL".to_owned(), missing)])
         .await
         .unwrap_err();
