@@ -14,6 +14,8 @@ export AWS_SECRET_ACCESS_KEY ?= local
 export JWT_SECRET ?= local-dev-secret-not-for-production
 export QUEUE_TOKEN_SECRET ?= local-dev-queue-token-secret-not-for-production
 export PAYMENT_WEBHOOK_SECRET ?= local-dev-payment-webhook-secret-not-for-production
+# The stand-in gateway that charges nobody: local runs and tests only, never a default.
+export PAYMENT_GATEWAY ?= sandbox
 export TICKETRUSH_BIND ?= 127.0.0.1:8080
 # Tests get their own database (a schema per test inside it) and their own Redis database.
 export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_test

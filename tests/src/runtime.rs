@@ -62,6 +62,7 @@ pub fn base_env(database_url: &str) -> Vec<(&'static str, String)> {
             "PAYMENT_WEBHOOK_SECRET",
             TEST_PAYMENT_WEBHOOK_SECRET.to_owned(),
         ),
+        ("PAYMENT_GATEWAY", "sandbox".to_owned()),
         ("RUST_LOG", setting("TEST_RUST_LOG", "warn")),
     ]
 }

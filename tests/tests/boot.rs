@@ -198,6 +198,8 @@ async fn function_env(db: &TestDb, connections: std::net::SocketAddr) -> Vec<(St
         ),
         ("REDIS_KEY_PREFIX".into(), unique("boot")),
         ("RUST_LOG".into(), "warn".into()),
+        // Named explicitly, as the template's PaymentGateway parameter does.
+        ("PAYMENT_GATEWAY".into(), "sandbox".into()),
     ];
     let secrets = [
         ("DATABASE_URL", db.url.clone()),
@@ -401,4 +403,24 @@ async fn a_function_missing_its_configuration_fails_the_boot_check() {
     let failure = boot.failure.expect("a boot without DATABASE_URL must fail");
     assert!(failure.contains("exited early"), "{failure}");
     assert!(boot.record.polls.is_empty(), "it never polled for work");
+}
+
+#[tokio::test]
+async fn a_payment_function_without_an_explicit_gateway_refuses_to_start() {
+    let db = TestDb::new().await;
+    let connections = RuntimeApi::start("connections", Vec::new()).await;
+    let env: Vec<(String, String)> = function_env(&db, connections.addr)
+        .await
+        .into_iter()
+        .filter(|(k, _)| k != "PAYMENT_GATEWAY")
+        .collect();
+    for name in ["reservations", "payment-webhook", "hold-expire"] {
+        let boot = boot(name, &binary(name), event_for(name), &env).await;
+        let failure = boot
+            .failure
+            .unwrap_or_else(|| panic!("{name} started with no PAYMENT_GATEWAY"));
+        assert!(failure.contains("exited early"), "{name}: {failure}");
+        assert!(failure.contains("PAYMENT_GATEWAY"), "{name}: {failure}");
+        assert!(boot.record.polls.is_empty(), "{name} never polled for work");
+    }
 }

@@ -196,6 +196,7 @@ async fn direct_holds_that_bypass_the_soft_locks_still_never_double_sell() {
                     concert,
                     request: &request,
                     expires_at: Utc::now() + chrono::Duration::minutes(10),
+                    max_seats_per_user: 20,
                 };
                 matches!(ledger.hold(hold).await.unwrap(), HoldOutcome::Held(_))
             })
@@ -554,4 +555,81 @@ async fn abuse_rules_block_and_every_block_is_audited() {
         held_by_blocked, 0,
         "a blocked hold writes no reservation, only its audit row"
     );
+}
+
+#[tokio::test]
+async fn concurrent_holds_in_two_performances_never_exceed_the_per_buyer_maximum() {
+    let db = TestDb::new().await;
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            performances_in_days: &[10, 11],
+            rows: 5,
+            ..ConcertSpec::default()
+        },
+    )
+    .await;
+    let options: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM performances WHERE concert_id = $1 ORDER BY starts_at")
+            .bind(concert.get())
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let ledger = Arc::new(PostgresReservations::new(db.pool.clone()));
+    for trial in 0..8_i64 {
+        let user = UserId::parse(&format!("greedy-{trial}")).unwrap();
+        let holds = options.iter().map(|option| {
+            let (ledger, user, db) = (ledger.clone(), user.clone(), db.pool.clone());
+            let option = OptionId::from_stored(*option);
+            async move {
+                // Three seats of this performance, fresh for each trial.
+                let seats: Vec<SeatId> = sqlx::query_scalar(
+                    "SELECT id FROM seats WHERE performance_id = $1 ORDER BY id OFFSET $2 LIMIT 3",
+                )
+                .bind(option.get())
+                .bind(trial * 3)
+                .fetch_all(&db)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(SeatId::from_stored)
+                .collect();
+                let request = HoldRequest::new(
+                    option,
+                    seats,
+                    RequestId::parse(&format!("in-{option}")).unwrap(),
+                )
+                .unwrap();
+                ledger
+                    .hold(NewHold {
+                        user: &user,
+                        concert,
+                        request: &request,
+                        expires_at: Utc::now() + chrono::Duration::minutes(10),
+                        max_seats_per_user: 4,
+                    })
+                    .await
+                    .unwrap()
+            }
+        });
+        let outcomes = futures_util::future::join_all(holds).await;
+        let held = outcomes
+            .iter()
+            .filter(|o| matches!(o, HoldOutcome::Held(_)))
+            .count();
+        let refused = outcomes
+            .iter()
+            .filter(|o| matches!(o, HoldOutcome::LimitExceeded { wanted: 6 }))
+            .count();
+        assert_eq!((held, refused), (1, 1), "trial {trial}: {outcomes:?}");
+        let taken: i64 = sqlx::query_scalar(
+            r#"SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+               WHERE r.user_id = $1 AND r.status = 'HOLD'"#,
+        )
+        .bind(user.as_str())
+        .fetch_one(&db.pool)
+        .await
+        .unwrap();
+        assert_eq!(taken, 3, "trial {trial}");
+    }
 }

@@ -108,6 +108,10 @@ async fn seat_statuses(db: &TestDb, seats: &[i64]) -> Vec<String> {
 }
 
 async fn start(db: &TestDb, slug: &str) -> (Api, OptionId) {
+    start_with(db, slug, &[]).await
+}
+
+async fn start_with(db: &TestDb, slug: &str, extra: &[(&str, &str)]) -> (Api, OptionId) {
     let concert = create(
         &db.pool,
         &ConcertSpec {
@@ -118,7 +122,7 @@ async fn start(db: &TestDb, slug: &str) -> (Api, OptionId) {
     )
     .await;
     let option = first_option(&db.pool, concert).await;
-    let rt = LocalRuntime::start(&db.url, &[]).await;
+    let rt = LocalRuntime::start(&db.url, extra).await;
     (
         Api {
             client: Client::new(),
@@ -501,5 +505,271 @@ async fn a_gateway_timeout_is_settled_by_one_signed_in_order_webhook() {
         (status, body["code"].as_str()),
         (400, Some("VALIDATION_FAILED"))
     );
+    api.rt.stop().await;
+}
+
+/// What the gateway was asked to charge for a reservation: (charges, charges refunded).
+async fn gateway_charges(db: &TestDb, reservation: &str) -> (i64, i64) {
+    sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE refunded) FROM sandbox_charges WHERE idempotency_key LIKE $1 || ':%'",
+    )
+    .bind(reservation)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+/// Our payment rows for a reservation, as their statuses.
+async fn payment_statuses(db: &TestDb, reservation: &str) -> Vec<String> {
+    sqlx::query_scalar("SELECT status FROM payments WHERE reservation_id = $1::uuid ORDER BY id")
+        .bind(reservation)
+        .fetch_all(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn reservation_status(db: &TestDb, reservation: &str) -> String {
+    sqlx::query_scalar("SELECT status FROM reservations WHERE id = $1::uuid")
+        .bind(reservation)
+        .fetch_one(&db.pool)
+        .await
+        .unwrap()
+}
+
+async fn pending_payment(db: &TestDb, reservation: &str) -> String {
+    sqlx::query_scalar(
+        "SELECT payment_id FROM payments WHERE reservation_id = $1::uuid AND status = 'PENDING'",
+    )
+    .bind(reservation)
+    .fetch_one(&db.pool)
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn a_second_confirm_while_a_charge_is_pending_never_charges_again() {
+    let db = TestDb::new().await;
+    let (api, option) = start(&db, "twice").await;
+    let buyer = api.rt.token("twice", "BASIC", false);
+    let seats = seats_of(&db, option, 2).await;
+    let id = api.hold(option, &seats, &buyer, "tw").await;
+    let path = |action: &str| format!("/api/reservations/{id}/{action}");
+    assert_eq!(api.post(&path("pay"), &buyer, json!({})).await.0, 200);
+    let timeout = json!({"requestId": "c1", "paymentMethod": "sandbox-timeout"});
+    let (status, body) = api.post(&path("confirm"), &buyer, timeout.clone()).await;
+    assert_eq!(status, 202, "{body}");
+
+    let (status, body) = api
+        .post(
+            &path("confirm"),
+            &buyer,
+            json!({"requestId": "c2", "paymentMethod": "sandbox-approve"}),
+        )
+        .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (409, Some("PAYMENT_IN_PROGRESS")),
+        "{body}"
+    );
+    // The first request id, retried, gets its own answer again.
+    let (status, body) = api.post(&path("confirm"), &buyer, timeout).await;
+    assert_eq!((status, body["status"].as_str()), (202, Some("PAYING")));
+    assert_eq!(gateway_charges(&db, &id).await, (1, 0));
+    assert_eq!(payment_statuses(&db, &id).await, vec!["PENDING"]);
+
+    // The gateway's late approval of the one charge confirms it; nothing is left to refund.
+    let payment = pending_payment(&db, &id).await;
+    let approved =
+        json!({"eventId": "tw-1", "paymentId": payment, "sequence": 1, "outcome": "APPROVED"});
+    let (status, body) = api
+        .webhook(&approved, TEST_PAYMENT_WEBHOOK_SECRET, Duration::zero())
+        .await;
+    assert_eq!((status, body["result"].as_str()), (200, Some("APPLIED")));
+    assert_eq!(reservation_status(&db, &id).await, "CONFIRMED");
+    assert_eq!(payment_statuses(&db, &id).await, vec!["APPROVED"]);
+    assert_eq!(gateway_charges(&db, &id).await, (1, 0));
+    api.rt.stop().await;
+}
+
+#[tokio::test]
+async fn twenty_concurrent_confirms_charge_the_buyer_exactly_once() {
+    let db = TestDb::new().await;
+    let (api, option) = start(&db, "stampede").await;
+    let buyer = api.rt.token("stampede", "BASIC", false);
+    let seats = seats_of(&db, option, 2).await;
+    let id = api.hold(option, &seats, &buyer, "st").await;
+    let path = format!("/api/reservations/{id}/confirm");
+    assert_eq!(
+        api.post(&format!("/api/reservations/{id}/pay"), &buyer, json!({}))
+            .await
+            .0,
+        200
+    );
+    let answers = futures_util::future::join_all((0..20).map(|i| {
+        api.post(
+            &path,
+            &buyer,
+            json!({"requestId": format!("st-{i}"), "paymentMethod": "sandbox-approve"}),
+        )
+    }))
+    .await;
+    let ok = answers.iter().filter(|(s, _)| *s == 200).count();
+    let refused = answers.iter().filter(|(s, _)| *s == 409).count();
+    assert_eq!((ok, refused), (1, 19), "{answers:?}");
+    assert_eq!(gateway_charges(&db, &id).await, (1, 0));
+    assert_eq!(payment_statuses(&db, &id).await, vec!["APPROVED"]);
+
+    // The same request id sent ten times at once while the gateway leaves it pending: one
+    // charge, and no answer is a 5xx.
+    let seats = seats_of(&db, option, 4).await;
+    let other = api.hold(option, &seats[2..], &buyer, "st2").await;
+    assert_eq!(
+        api.post(&format!("/api/reservations/{other}/pay"), &buyer, json!({}))
+            .await
+            .0,
+        200
+    );
+    let path = format!("/api/reservations/{other}/confirm");
+    let answers = futures_util::future::join_all((0..10).map(|_| {
+        api.post(
+            &path,
+            &buyer,
+            json!({"requestId": "same", "paymentMethod": "sandbox-timeout"}),
+        )
+    }))
+    .await;
+    assert!(
+        answers.iter().all(|(s, _)| *s == 202 || *s == 409),
+        "{answers:?}"
+    );
+    assert_eq!(gateway_charges(&db, &other).await, (1, 0));
+    assert_eq!(payment_statuses(&db, &other).await, vec!["PENDING"]);
+    api.rt.stop().await;
+}
+
+/// Hold, pay and a confirm the gateway leaves pending; the reservation id.
+async fn pending_confirm(api: &Api, option: OptionId, seats: &[i64], buyer: &str) -> String {
+    let id = api.hold(option, seats, buyer, "late").await;
+    let path = |action: &str| format!("/api/reservations/{id}/{action}");
+    assert_eq!(api.post(&path("pay"), buyer, json!({})).await.0, 200);
+    let (status, body) = api
+        .post(
+            &path("confirm"),
+            buyer,
+            json!({"requestId": "late-1", "paymentMethod": "sandbox-timeout"}),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    id
+}
+
+#[tokio::test]
+async fn an_approval_after_the_original_hold_expiry_confirms_or_is_refunded_never_kept() {
+    // A 10 s hold. One runtime gives a payment 30 s to settle, the other 1 s.
+    let db = TestDb::new().await;
+    let (patient, option) = start_with(
+        &db,
+        "late-ok",
+        &[("HOLD_TTL_SECS", "10"), ("PAYMENT_WINDOW_SECS", "30")],
+    )
+    .await;
+    let hasty_db = TestDb::new().await;
+    let (hasty, hasty_option) = start_with(
+        &hasty_db,
+        "late-refund",
+        &[("HOLD_TTL_SECS", "10"), ("PAYMENT_WINDOW_SECS", "1")],
+    )
+    .await;
+    let buyer = patient.rt.token("late", "BASIC", false);
+    let kept = pending_confirm(&patient, option, &seats_of(&db, option, 2).await, &buyer).await;
+    let hasty_seats = seats_of(&hasty_db, hasty_option, 2).await;
+    let lapsed = pending_confirm(&hasty, hasty_option, &hasty_seats, &buyer).await;
+
+    // Past the original hold expiry, with the expiry tick running every second.
+    tokio::time::sleep(std::time::Duration::from_secs(12)).await;
+    assert_eq!(reservation_status(&db, &kept).await, "PAYING");
+    assert_eq!(reservation_status(&hasty_db, &lapsed).await, "EXPIRED");
+    assert_eq!(
+        seat_statuses(&hasty_db, &hasty_seats).await,
+        vec!["AVAILABLE", "AVAILABLE"]
+    );
+
+    let approve = |payment: String| json!({"eventId": format!("ok-{payment}"), "paymentId": payment, "sequence": 1, "outcome": "APPROVED"});
+    let fresh = Duration::zero();
+    let (status, body) = patient
+        .webhook(
+            &approve(pending_payment(&db, &kept).await),
+            TEST_PAYMENT_WEBHOOK_SECRET,
+            fresh,
+        )
+        .await;
+    assert_eq!((status, body["result"].as_str()), (200, Some("APPLIED")));
+    assert_eq!(reservation_status(&db, &kept).await, "CONFIRMED");
+    assert_eq!(gateway_charges(&db, &kept).await, (1, 0));
+
+    // Too late for the seats: the money goes straight back, and the ledger says so.
+    let (status, body) = hasty
+        .webhook(
+            &approve(pending_payment(&hasty_db, &lapsed).await),
+            TEST_PAYMENT_WEBHOOK_SECRET,
+            fresh,
+        )
+        .await;
+    assert_eq!(
+        (status, body["result"].as_str()),
+        (200, Some("REFUNDED")),
+        "{body}"
+    );
+    assert_eq!(gateway_charges(&hasty_db, &lapsed).await, (1, 1));
+    assert_eq!(payment_statuses(&hasty_db, &lapsed).await, vec!["REFUNDED"]);
+    assert_eq!(reservation_status(&hasty_db, &lapsed).await, "EXPIRED");
+    patient.rt.stop().await;
+    hasty.rt.stop().await;
+}
+
+#[tokio::test]
+async fn refund_raced_against_cancel_returns_money_exactly_when_the_ledger_says_refunded() {
+    let db = TestDb::new().await;
+    let (api, option) = start(&db, "race").await;
+    let seats = seats_of(&db, option, 50).await;
+    let mut refunded = 0;
+    for (i, seat) in seats.iter().enumerate() {
+        let buyer = api.rt.token(&format!("racer-{i}"), "BASIC", false);
+        let id = api
+            .hold(option, &[*seat], &buyer, &format!("race-{i}"))
+            .await;
+        let path = |action: &str| format!("/api/reservations/{id}/{action}");
+        assert_eq!(api.post(&path("pay"), &buyer, json!({})).await.0, 200);
+        let (status, body) = api
+            .post(
+                &path("confirm"),
+                &buyer,
+                json!({"requestId": "pay", "paymentMethod": "sandbox-approve"}),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (refund_path, cancel_path) = (path("refund"), path("cancel"));
+        let (refund, cancel) = tokio::join!(
+            api.post(&refund_path, &buyer, json!({})),
+            api.post(&cancel_path, &buyer, json!({}))
+        );
+        assert!(refund.0 < 500 && cancel.0 < 500, "{refund:?} {cancel:?}");
+        let status = reservation_status(&db, &id).await;
+        let (charges, returned) = gateway_charges(&db, &id).await;
+        assert_eq!(charges, 1);
+        match status.as_str() {
+            "REFUNDED" => {
+                refunded += 1;
+                assert_eq!(returned, 1, "refunded in the ledger, so returned");
+                assert_eq!(payment_statuses(&db, &id).await, vec!["REFUNDED"]);
+            }
+            "CANCELLED" => {
+                assert_eq!(returned, 0, "cancelled but still paid: no money went back");
+                assert_eq!(payment_statuses(&db, &id).await, vec!["APPROVED"]);
+            }
+            other => panic!("{other} after refund {refund:?} and cancel {cancel:?}"),
+        }
+    }
+    assert!(refunded > 0, "the refund won at least once");
     api.rt.stop().await;
 }

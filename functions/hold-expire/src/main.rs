@@ -29,10 +29,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         .await,
         "REDIS_URL",
     );
+    let gateway = or_exit(config::payment_gateway_from_env(&env), "configuration");
     let function = HoldExpireFunction {
         catalog: postgres::PostgresCatalog::new(pool.clone()),
         locks: RedisSeatLocks::new(redis.clone()),
-        ledger: postgres::PostgresReservations::new(pool),
+        ledger: postgres::PostgresReservations::new(pool.clone()),
+        gateway: postgres::payment_gateway(gateway, pool),
         room: RedisWaitingRoom::new(redis.clone()),
         scheduler: RedisSchedulerLock::new(redis),
         publisher: publisher.clone(),

@@ -6,7 +6,7 @@ use chrono::{Duration as ChronoDuration, Utc};
 use hold_expire::{HoldExpireFunction, handle};
 use ticketrush_adapters::{
     SystemClock,
-    postgres::{PostgresCatalog, PostgresReservations},
+    postgres::{PostgresCatalog, PostgresReservations, SandboxPayments},
     push::LoggingPushPublisher,
     redis::{RedisSchedulerLock, RedisSeatLocks, RedisWaitingRoom},
 };
@@ -44,6 +44,7 @@ async fn due_holds_expire_once_per_tick_and_their_seats_return() {
                 concert,
                 request: &request,
                 expires_at: Utc::now() + ChronoDuration::seconds(expires_in),
+                max_seats_per_user: 20,
             };
             match ledger.hold(new).await.unwrap() {
                 HoldOutcome::Held(r) => r.reservation_id,
@@ -70,6 +71,7 @@ async fn due_holds_expire_once_per_tick_and_their_seats_return() {
         catalog: PostgresCatalog::new(db.pool.clone()),
         locks: RedisSeatLocks::new(redis.clone()),
         ledger,
+        gateway: SandboxPayments::new(db.pool.clone()),
         room: room.clone(),
         scheduler: RedisSchedulerLock::new(redis),
         publisher: LoggingPushPublisher,

@@ -7,8 +7,8 @@ use ticketrush_adapters::payment_webhook::SIGNATURE_HEADER;
 use ticketrush_core::{
     Clock, ValidationError,
     payments::{
-        PaymentEvent, PaymentId, PaymentLedger, PaymentSettings, WebhookError, WebhookReceipt,
-        WebhookSignatures, receive_payment_event,
+        PaymentEvent, PaymentGateway, PaymentId, PaymentLedger, PaymentSettings, WebhookError,
+        WebhookReceipt, WebhookSignatures, receive_payment_event,
     },
     push::PushPublisher,
     seats::{SeatLocks, SeatSettings},
@@ -19,8 +19,10 @@ use ticketrush_lambda::{
     request::{body_bytes, header, json_body},
 };
 
-pub struct PaymentWebhookFunction<D, S, L, P, C> {
+pub struct PaymentWebhookFunction<D, G, S, L, P, C> {
     pub ledger: D,
+    /// Refunds an approval that arrives after its reservation moved on.
+    pub gateway: G,
     pub signatures: S,
     pub locks: L,
     pub publisher: P,
@@ -38,12 +40,13 @@ struct WebhookBody {
     outcome: String,
 }
 
-pub async fn handle<D, S, L, P, C>(
-    f: &PaymentWebhookFunction<D, S, L, P, C>,
+pub async fn handle<D, G, S, L, P, C>(
+    f: &PaymentWebhookFunction<D, G, S, L, P, C>,
     req: Request,
 ) -> Response<Body>
 where
     D: PaymentLedger,
+    G: PaymentGateway,
     S: WebhookSignatures,
     L: SeatLocks,
     P: PushPublisher,
@@ -52,12 +55,13 @@ where
     respond(receive(f, &req).await)
 }
 
-async fn receive<D, S, L, P, C>(
-    f: &PaymentWebhookFunction<D, S, L, P, C>,
+async fn receive<D, G, S, L, P, C>(
+    f: &PaymentWebhookFunction<D, G, S, L, P, C>,
     req: &Request,
 ) -> Result<Response<Body>, Problem>
 where
     D: PaymentLedger,
+    G: PaymentGateway,
     S: WebhookSignatures,
     L: SeatLocks,
     P: PushPublisher,
@@ -94,6 +98,7 @@ where
     };
     let receipt = receive_payment_event(
         &f.ledger,
+        &f.gateway,
         &f.locks,
         &f.publisher,
         f.seats,
@@ -105,13 +110,28 @@ where
     let (result, reservation) = match receipt {
         WebhookReceipt::Applied(r) => ("APPLIED", Some(r)),
         WebhookReceipt::ReservationMovedOn(status) => {
-            tracing::warn!(
+            tracing::info!(
                 payment = %event.payment,
                 reservation_status = status.as_str(),
-                approved,
-                "payment settled after its reservation moved on; refund it by hand if approved"
+                "a declined payment settled after its reservation moved on"
             );
             ("RESERVATION_MOVED_ON", None)
+        }
+        WebhookReceipt::Refunded { status, failure } => {
+            match failure {
+                None => tracing::warn!(
+                    payment = %event.payment,
+                    reservation_status = status.as_str(),
+                    "an approval arrived after its reservation moved on; the charge is refunded"
+                ),
+                Some(error) => tracing::error!(
+                    payment = %event.payment,
+                    reservation_status = status.as_str(),
+                    %error,
+                    "an approval arrived after its reservation moved on; its refund failed and is retried by the expiry tick"
+                ),
+            }
+            ("REFUNDED", None)
         }
         WebhookReceipt::Duplicate => ("DUPLICATE", None),
         WebhookReceipt::OutOfOrder => ("OUT_OF_ORDER", None),

@@ -31,11 +31,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await,
         "REDIS_URL",
     );
+    let gateway = or_exit(config::payment_gateway_from_env(&env), "configuration");
+    let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let function = PaymentWebhookFunction {
-        ledger: postgres::PostgresReservations::new(or_exit(
-            postgres::connect_lazy(&pg),
-            "DATABASE_URL",
-        )),
+        ledger: postgres::PostgresReservations::new(pool.clone()),
+        gateway: postgres::payment_gateway(gateway, pool),
         signatures: or_exit(HmacWebhookSignatures::from_env(&env), "configuration"),
         locks: RedisSeatLocks::new(redis),
         publisher: publisher.clone(),

@@ -8,13 +8,13 @@ use ticketrush_adapters::{
     SystemClock,
     config::Secret,
     payment_webhook::{HmacWebhookSignatures, SIGNATURE_HEADER},
-    postgres::PostgresReservations,
+    postgres::{PostgresReservations, SandboxPayments},
     push::LoggingPushPublisher,
     redis::RedisSeatLocks,
 };
 use ticketrush_core::{
     SeatId, UserId,
-    payments::{Payment, PaymentId, PaymentLedger, PaymentSettings, PaymentStatus},
+    payments::{OpenPayment, Opened, PaymentId, PaymentLedger, PaymentSettings, PaymentStatus},
     reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger, ReservationStatus},
     seats::{RequestId, SeatSettings},
 };
@@ -35,6 +35,7 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
     let signatures = HmacWebhookSignatures::new(Secret::new(TEST_PAYMENT_WEBHOOK_SECRET.into()));
     let f = PaymentWebhookFunction {
         ledger: ledger.clone(),
+        gateway: SandboxPayments::new(db.pool.clone()),
         signatures: signatures.clone(),
         locks: RedisSeatLocks::new(redis_store().await),
         publisher: LoggingPushPublisher,
@@ -46,6 +47,7 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
         payments: PaymentSettings {
             refund_cutoff: Duration::from_secs(24 * 3600),
             webhook_tolerance: Duration::from_secs(300),
+            payment_window: Duration::from_secs(900),
         },
     };
 
@@ -63,6 +65,7 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
             concert,
             request: &request,
             expires_at: Utc::now() + chrono::Duration::minutes(5),
+            max_seats_per_user: 20,
         })
         .await
         .unwrap()
@@ -75,16 +78,25 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
         .await
         .unwrap()
         .unwrap();
+    let now = Utc::now();
+    assert_eq!(
+        ledger
+            .open_payment(OpenPayment {
+                reservation: &id,
+                idempotency_key: "k",
+                amount: 100,
+                now,
+                hold_until: now,
+            })
+            .await
+            .unwrap(),
+        Opened::New
+    );
     ledger
         .settle(
-            &Payment {
-                payment_id: PaymentId::from_stored("pay_sample0001".into()),
-                reservation_id: id.clone(),
-                idempotency_key: "k".into(),
-                amount: 100,
-                status: PaymentStatus::Pending,
-            },
-            None,
+            "k",
+            &PaymentId::from_stored("pay_sample0001".into()),
+            PaymentStatus::Pending,
         )
         .await
         .unwrap();

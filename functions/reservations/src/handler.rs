@@ -100,8 +100,16 @@ where
             &get_reservation(&f.ledger, caller, &id()?).await?,
         )),
         Some("POST /api/reservations/{id}/pay") => {
-            let paying =
-                pay_reservation(&f.ledger, &f.publisher, caller, &id()?, f.clock.now()).await?;
+            let now = f.clock.now();
+            let paying = pay_reservation(
+                &f.ledger,
+                &f.publisher,
+                caller,
+                &id()?,
+                now,
+                f.payments.hold_until(now),
+            )
+            .await?;
             Ok(json(StatusCode::OK, &paying))
         }
         Some("POST /api/reservations/{id}/confirm") => {
@@ -115,6 +123,7 @@ where
                 &f.locks,
                 &f.publisher,
                 f.seats,
+                f.payments,
                 caller,
                 &id,
                 &request,
@@ -168,7 +177,11 @@ where
                 f.clock.now(),
             )
             .await?;
-            Ok(json(StatusCode::OK, &refunded))
+            if let Some(err) = &refunded.gateway_follow_up {
+                // The ledger says REFUNDED; the money goes back when the retry reaches it.
+                tracing::error!(reservation = %id, error = %err, "gateway refund failed; retried by the expiry tick");
+            }
+            Ok(json(StatusCode::OK, &refunded.reservation))
         }
         other => Err(Problem::not_found(format!(
             "no reservations route {}",

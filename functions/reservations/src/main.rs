@@ -29,10 +29,11 @@ async fn main() -> Result<(), lambda_http::Error> {
         .await,
         "REDIS_URL",
     );
+    let gateway = or_exit(config::payment_gateway_from_env(&env), "configuration");
     let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let function = ReservationsFunction {
         ledger: postgres::PostgresReservations::new(pool.clone()),
-        gateway: postgres::SandboxPayments::new(pool),
+        gateway: postgres::payment_gateway(gateway, pool),
         locks: RedisSeatLocks::new(redis.clone()),
         room: RedisWaitingRoom::new(redis),
         publisher: publisher.clone(),

@@ -46,6 +46,7 @@ async fn sample_event_reads_only_the_callers_reservation() {
         payments: PaymentSettings {
             refund_cutoff: Duration::from_secs(24 * 3600),
             webhook_tolerance: Duration::from_secs(300),
+            payment_window: Duration::from_secs(900),
         },
     };
     let resp = handle(&f, events::http_request("reservations.json")).await;
@@ -65,6 +66,7 @@ async fn sample_event_reads_only_the_callers_reservation() {
             concert,
             request: &request,
             expires_at: Utc::now() + chrono::Duration::minutes(5),
+            max_seats_per_user: 20,
         })
         .await
         .unwrap()

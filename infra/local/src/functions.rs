@@ -31,7 +31,10 @@ use ticketrush_adapters::{
     connections::DynamoDbConnections,
     jwt::TokenVerifier,
     payment_webhook::HmacWebhookSignatures,
-    postgres::{PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments},
+    postgres::{
+        PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments,
+        payment_gateway,
+    },
     push::{ApiGatewayPusher, SqsPushPublisher, TokioPause},
     queue_tokens::HmacQueueTokens,
     redis::{
@@ -85,6 +88,7 @@ pub struct Functions {
     >,
     payment_webhook: PaymentWebhookFunction<
         PostgresReservations,
+        SandboxPayments,
         HmacWebhookSignatures,
         RedisSeatLocks,
         SqsPushPublisher,
@@ -94,6 +98,7 @@ pub struct Functions {
         PostgresCatalog,
         RedisSeatLocks,
         PostgresReservations,
+        SandboxPayments,
         RedisWaitingRoom,
         RedisSchedulerLock,
         SqsPushPublisher,
@@ -210,7 +215,7 @@ impl Functions {
             },
             reservations: ReservationsFunction {
                 ledger: PostgresReservations::new(pool.clone()),
-                gateway: SandboxPayments::new(pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
                 locks: locks.clone(),
                 room: room.clone(),
                 publisher: publisher.clone(),
@@ -220,6 +225,7 @@ impl Functions {
             },
             payment_webhook: PaymentWebhookFunction {
                 ledger: PostgresReservations::new(pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
                 signatures: settings.webhook_signatures.clone(),
                 locks: locks.clone(),
                 publisher: publisher.clone(),
@@ -231,6 +237,7 @@ impl Functions {
                 catalog: catalog.clone(),
                 locks,
                 ledger: PostgresReservations::new(pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
                 room: room.clone(),
                 scheduler: RedisSchedulerLock::new(redis.clone()),
                 publisher: publisher.clone(),

@@ -3,10 +3,11 @@ use std::{net::SocketAddr, time::Duration};
 use ticketrush_adapters::{
     aws::PushResources,
     config::{
-        ConfigError, Env, PostgresConfig, RedisConfig, abuse_rules_from_env,
+        ConfigError, Env, PaymentGatewayChoice, PostgresConfig, RedisConfig, abuse_rules_from_env,
         catalog_cache_ttl_from_env, dispatch_settings_from_env, hold_expire_tick_from_env,
-        hold_ttl_from_env, payment_settings_from_env, queue_settings_from_env, realtime_from_env,
-        sale_status_tick_from_env, seat_settings_from_env,
+        hold_ttl_from_env, payment_gateway_from_env, payment_settings_from_env,
+        queue_settings_from_env, realtime_from_env, sale_status_tick_from_env,
+        seat_settings_from_env,
     },
     payment_webhook::HmacWebhookSignatures,
     queue_tokens::HmacQueueTokens,
@@ -44,6 +45,7 @@ pub struct LocalSettings {
     pub push_pollers: u16,
     pub web: WebSettings,
     pub payments: PaymentSettings,
+    pub payment_gateway: PaymentGatewayChoice,
     pub webhook_signatures: HmacWebhookSignatures,
 }
 
@@ -79,6 +81,7 @@ impl LocalSettings {
             push_pollers: env.parse_or("PUSH_POLLERS", 4)?,
             web: WebSettings::from_env(env)?,
             payments: payment_settings_from_env(env)?,
+            payment_gateway: payment_gateway_from_env(env)?,
             webhook_signatures: HmacWebhookSignatures::from_env(env)?,
         })
     }

@@ -180,6 +180,14 @@ pub fn payment_settings_from_env<F: Fn(&str) -> Option<String>>(
 ) -> Result<ticketrush_core::payments::PaymentSettings, ConfigError> {
     let cutoff_hours: u64 = env.parse_or("REFUND_CUTOFF_HOURS", 24)?;
     let tolerance: u64 = env.parse_or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?;
+    let window: u64 = env.parse_or("PAYMENT_WINDOW_SECS", 900)?;
+    if !(1..=86_400).contains(&window) {
+        return Err(ConfigError::Invalid {
+            name: "PAYMENT_WINDOW_SECS",
+            reason: "must be between 1 and 86400 (the gateway's answer timeout, with a margin)"
+                .into(),
+        });
+    }
     if cutoff_hours > 24 * 90 {
         return Err(ConfigError::Invalid {
             name: "REFUND_CUTOFF_HOURS",
@@ -195,7 +203,34 @@ pub fn payment_settings_from_env<F: Fn(&str) -> Option<String>>(
     Ok(ticketrush_core::payments::PaymentSettings {
         refund_cutoff: Duration::from_secs(cutoff_hours * 3600),
         webhook_tolerance: Duration::from_secs(tolerance),
+        payment_window: Duration::from_secs(window),
     })
+}
+
+/// Which payment gateway takes the money. There is no default: a deployment names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PaymentGatewayChoice {
+    /// The stand-in provider: approves by method token without charging anyone. Local runs,
+    /// tests and staging only.
+    Sandbox,
+}
+
+pub fn payment_gateway_from_env<F: Fn(&str) -> Option<String>>(
+    env: &Env<F>,
+) -> Result<PaymentGatewayChoice, ConfigError> {
+    match env.optional("PAYMENT_GATEWAY").as_deref() {
+        Some("sandbox") => Ok(PaymentGatewayChoice::Sandbox),
+        Some(other) => Err(ConfigError::Invalid {
+            name: "PAYMENT_GATEWAY",
+            reason: format!(
+                "{other:?} is not a gateway this build has; the only one is \"sandbox\" (staging only)"
+            ),
+        }),
+        None => Err(ConfigError::Invalid {
+            name: "PAYMENT_GATEWAY",
+            reason: "is not set; name the gateway explicitly (\"sandbox\" is for local runs, tests and staging only: it charges nobody)".into(),
+        }),
+    }
 }
 
 pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(

@@ -5,7 +5,7 @@ use std::{sync::Arc, time::Duration};
 use chrono::{Duration as ChronoDuration, Utc};
 use ticketrush_adapters::redis::{RedisSchedulerLock, RedisWaitingRoom};
 use ticketrush_core::{
-    ConcertId, UserId,
+    ConcertId, SeatId, UserId,
     queue::{AdmitRequest, JoinOutcome, Standing, WaitingRoom},
     schedule::SchedulerLock,
 };
@@ -243,7 +243,8 @@ async fn admission_respects_the_active_cap_and_spends_freed_seat_credits() {
         0,
         "cap reached"
     );
-    room.credit_freed_seats(concert, 2).await.unwrap();
+    let freed = [SeatId::from_stored(1), SeatId::from_stored(2)];
+    room.credit_freed_seats(concert, &freed).await.unwrap();
     let resale = room.admit(concert, Utc::now(), &request).await.unwrap();
     assert_eq!((resale.admitted.len(), resale.credits_used), (2, 2));
     assert_eq!(
@@ -254,6 +255,49 @@ async fn admission_respects_the_active_cap_and_spends_freed_seat_credits() {
             .len(),
         0,
         "credits spent"
+    );
+    // The same two seats held and cancelled again within a token lifetime earn nothing more.
+    room.credit_freed_seats(concert, &freed).await.unwrap();
+    room.credit_freed_seats(concert, &freed).await.unwrap();
+    let again = room.admit(concert, Utc::now(), &request).await.unwrap();
+    assert_eq!((again.admitted.len(), again.credits_used), (0, 0));
+}
+
+#[tokio::test]
+async fn an_admitted_buyer_who_leaves_keeps_the_slot_counted_and_gets_it_back_on_rejoining() {
+    let room = RedisWaitingRoom::new(redis_store().await);
+    let concert = ConcertId::from_stored(31);
+    let mut request = admit_request(5);
+    request.max_active = 1;
+    room.join(concert, &user(0), Utc::now(), &queue_settings())
+        .await
+        .unwrap();
+    let first = room.admit(concert, Utc::now(), &request).await.unwrap();
+    assert_eq!(first.admitted.len(), 1);
+    let expires_at = first.admitted[0].expires_at;
+    room.leave(concert, &user(0)).await.unwrap();
+    assert_eq!(
+        room.standing(concert, &user(0), Utc::now()).await.unwrap(),
+        Standing::Absent
+    );
+    room.join(concert, &user(1), Utc::now(), &queue_settings())
+        .await
+        .unwrap();
+    assert_eq!(
+        room.admit(concert, Utc::now(), &request)
+            .await
+            .unwrap()
+            .admitted
+            .len(),
+        0,
+        "the leaver's token still works, so their slot still counts"
+    );
+    assert_eq!(
+        room.join(concert, &user(0), Utc::now(), &queue_settings())
+            .await
+            .unwrap(),
+        JoinOutcome::Active { expires_at },
+        "rejoining gives the same admission back, not a second one"
     );
 }
 

@@ -281,6 +281,8 @@ where
                 }
             }
         }
+        let pushed: Vec<(SeatId, SeatStatus)> =
+            seats.iter().map(|c| (c.seat_id, c.status)).collect();
         let topic = Topic::Seats(option);
         let msg = ServerMessage::new(
             MessageType::SeatStatus,
@@ -291,11 +293,18 @@ where
                 seats,
             },
         );
-        self.deliver(
-            &TopicKey::public(topic, self.settings.live_shards),
-            &[msg.to_bytes()],
-        )
-        .await
+        let delivered = self
+            .deliver(
+                &TopicKey::public(topic, self.settings.live_shards),
+                &[msg.to_bytes()],
+            )
+            .await;
+        if delivered.is_err() {
+            // The cursor has moved past these changes: log them again, so the redelivered
+            // flush (or the next one) pushes them. Viewers apply a seat's status idempotently.
+            self.locks.relog_undelivered(option, to, &pushed).await?;
+        }
+        delivered
     }
 
     /// Posts every message to every subscriber under the keys. The keys (the shards of a

@@ -14,7 +14,7 @@ use crate::{
     queue::WaitingRoom,
     reservations::{
         Caller, LifecycleError, Reservation, ReservationId, ReservationLedger, ReservationStatus,
-        Transition, load_for, notify, seats_changed,
+        Transition, load_for, notify, seat_ids, seats_changed,
     },
     seats::{RequestId, SeatLocks, SeatSettings},
 };
@@ -87,6 +87,8 @@ pub enum PaymentStatus {
     Pending,
     Approved,
     Denied,
+    /// The ledger no longer counts the money as paid; the gateway has yet to return it.
+    Refunding,
     Refunded,
 }
 
@@ -96,14 +98,21 @@ impl PaymentStatus {
             Self::Pending => "PENDING",
             Self::Approved => "APPROVED",
             Self::Denied => "DENIED",
+            Self::Refunding => "REFUNDING",
             Self::Refunded => "REFUNDED",
         }
     }
 
     pub fn from_stored(raw: &str) -> Option<Self> {
-        [Self::Pending, Self::Approved, Self::Denied, Self::Refunded]
-            .into_iter()
-            .find(|s| s.as_str() == raw)
+        [
+            Self::Pending,
+            Self::Approved,
+            Self::Denied,
+            Self::Refunding,
+            Self::Refunded,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
     }
 }
 
@@ -111,7 +120,8 @@ impl PaymentStatus {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Payment {
-    pub payment_id: PaymentId,
+    /// The gateway's id; None while the gateway has not answered the charge.
+    pub payment_id: Option<PaymentId>,
     pub reservation_id: ReservationId,
     #[serde(skip)]
     pub idempotency_key: String,
@@ -176,6 +186,11 @@ pub enum EventOutcome {
     Applied(Reservation),
     /// Recorded, but the reservation had moved on (expired or cancelled meanwhile).
     ReservationMovedOn(ReservationStatus),
+    /// Approved, but the reservation had moved on: the payment is now REFUNDING.
+    RefundDue {
+        status: ReservationStatus,
+        payment: PaymentId,
+    },
     Duplicate,
     OutOfOrder,
     UnknownPayment,
@@ -189,12 +204,61 @@ pub struct RefundOverride {
     pub cutoff: DateTime<Utc>,
 }
 
+/// A payment to open before the gateway is asked for the money.
+#[derive(Debug, Clone, Copy)]
+pub struct OpenPayment<'a> {
+    pub reservation: &'a ReservationId,
+    pub idempotency_key: &'a str,
+    pub amount: i64,
+    pub now: DateTime<Utc>,
+    /// The hold is kept at least this long, so the seats outlive the charge in flight.
+    pub hold_until: DateTime<Utc>,
+}
+
+/// The ledger's answer to opening a payment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Opened {
+    /// A PENDING payment under this key is written: charge the gateway.
+    New,
+    /// This key's payment is open but the gateway's answer was never recorded: ask again
+    /// under the same key (the gateway answers the same charge).
+    Unanswered,
+    /// This key was answered before.
+    Answered(Payment),
+    /// Another payment of this reservation is open.
+    Busy,
+    NotPaying(ReservationStatus),
+    HoldExpired,
+}
+
+/// What recording the gateway's answer did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// Recorded; an approval or a decline moved the reservation (CONFIRMED or HOLD).
+    Applied(Reservation),
+    /// A concurrent call under the same key recorded the answer first.
+    AlreadyAnswered(Payment),
+    /// Approved, but the reservation had moved on: the payment is now REFUNDING.
+    RefundDue(Reservation),
+}
+
 /// Payments in the ledger beside the reservations they pay for.
 pub trait PaymentLedger: Send + Sync {
-    fn payment_by_key(
+    /// One transaction with the reservation locked: a PAYING reservation, unexpired, with no
+    /// other open (PENDING or APPROVED) payment gets a PENDING payment under the key.
+    fn open_payment(
+        &self,
+        open: OpenPayment<'_>,
+    ) -> impl Future<Output = Result<Opened, StoreError>> + Send;
+
+    /// One transaction: the gateway's answer on the key's payment and, for an approval or
+    /// a decline, the reservation PAYING -> CONFIRMED or HOLD with its seats.
+    fn settle(
         &self,
         idempotency_key: &str,
-    ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
+        payment: &PaymentId,
+        status: PaymentStatus,
+    ) -> impl Future<Output = Result<Settled, StoreError>> + Send;
 
     /// The approved, not yet refunded, payment of a reservation.
     fn paid_for(
@@ -202,23 +266,17 @@ pub trait PaymentLedger: Send + Sync {
         reservation: &ReservationId,
     ) -> impl Future<Output = Result<Option<Payment>, StoreError>> + Send;
 
-    /// One transaction: records the charge and, with `to`, moves the reservation from
-    /// PAYING to `to` with its seats. None, with nothing written, if it was no longer PAYING.
-    fn settle(
-        &self,
-        payment: &Payment,
-        to: Option<ReservationStatus>,
-    ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
-
     /// One transaction: the event is recorded once; a pending payment with an older last
-    /// event becomes approved or denied, and a PAYING reservation CONFIRMED or HOLD.
+    /// event becomes approved or denied, and a PAYING reservation CONFIRMED or HOLD. An
+    /// approval for a reservation that moved on makes the payment REFUNDING.
     fn apply_event(
         &self,
         event: &PaymentEvent,
     ) -> impl Future<Output = Result<EventOutcome, StoreError>> + Send;
 
     /// One transaction: the reservation `from` -> REFUNDED (seats freed), the payment
-    /// REFUNDED, and the override's audit row. None if it was no longer `from`.
+    /// APPROVED -> REFUNDING, and the override's audit row. None if it was no longer `from`.
+    /// The gateway is asked for the money only after this commits.
     fn refund(
         &self,
         reservation: &ReservationId,
@@ -226,6 +284,18 @@ pub trait PaymentLedger: Send + Sync {
         payment: &PaymentId,
         audit: Option<&RefundOverride>,
     ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
+
+    /// REFUNDING -> REFUNDED, once the gateway returned the money.
+    fn refund_done(
+        &self,
+        payment: &PaymentId,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Payments still REFUNDING, oldest first.
+    fn refunds_due(
+        &self,
+        limit: u32,
+    ) -> impl Future<Output = Result<Vec<PaymentId>, StoreError>> + Send;
 }
 
 /// Payment settings, from configuration.
@@ -235,6 +305,15 @@ pub struct PaymentSettings {
     pub refund_cutoff: Duration,
     /// A webhook signed longer ago (or further ahead) than this is refused as stale.
     pub webhook_tolerance: Duration,
+    /// How long a payment in flight keeps its seats: the gateway's own timeout for an
+    /// answer, with a margin. `pay` and each charge extend the hold to at least this.
+    pub payment_window: Duration,
+}
+
+impl PaymentSettings {
+    pub fn hold_until(&self, now: DateTime<Utc>) -> DateTime<Utc> {
+        now + chrono::Duration::from_std(self.payment_window).unwrap_or_default()
+    }
 }
 
 #[derive(Debug, Error)]
@@ -245,6 +324,14 @@ pub enum PaymentError {
     Declined(String),
     #[error("the payment method was already used for a declined attempt; send a new requestId")]
     DeclinedBefore,
+    #[error(
+        "another payment for this reservation is in progress; wait for its outcome or retry with its requestId"
+    )]
+    InProgress,
+    #[error(
+        "the reservation became {0:?} while the payment went through; the charge is being refunded"
+    )]
+    ChargeRefunded(ReservationStatus),
 }
 
 /// How a confirm ended.
@@ -256,7 +343,9 @@ pub enum Confirmation {
 }
 
 /// PAYING -> CONFIRMED through the gateway, by the owner. Idempotent on (reservation,
-/// requestId): a retry never charges twice and answers what the first call settled.
+/// requestId): a retry never charges twice and answers what the first call settled. One
+/// payment is open per reservation at a time: it is written before the gateway is called,
+/// so a second confirm with another requestId is refused, never charged.
 #[allow(clippy::too_many_arguments)]
 pub async fn confirm_payment<D, G, L, P>(
     ledger: &D,
@@ -264,6 +353,7 @@ pub async fn confirm_payment<D, G, L, P>(
     locks: &L,
     publisher: &P,
     settings: SeatSettings,
+    payments: PaymentSettings,
     caller: Caller<'_>,
     id: &ReservationId,
     request: &RequestId,
@@ -282,31 +372,31 @@ where
     };
     let reservation = load_for(ledger, owner, id).await?;
     let key = format!("{}:{}", id, request.as_str());
-    if let Some(earlier) = ledger
-        .payment_by_key(&key)
-        .await
-        .map_err(LifecycleError::from)?
-    {
-        return match earlier.status {
-            PaymentStatus::Approved | PaymentStatus::Refunded => {
-                Ok(Confirmation::Confirmed(reservation))
-            }
-            PaymentStatus::Pending => Ok(Confirmation::Pending(reservation)),
-            PaymentStatus::Denied => Err(PaymentError::DeclinedBefore),
-        };
-    }
-    let illegal = || LifecycleError::IllegalTransition {
-        from: reservation.status,
-        action: "confirmed",
-    };
-    reservation
-        .status
-        .after(Transition::PaymentApproved)
-        .ok_or_else(illegal)?;
-    if reservation.hold_expires_at <= now {
-        return Err(LifecycleError::HoldExpired.into());
-    }
     let amount = reservation.seats.iter().map(|s| s.price).sum();
+    let opened = ledger
+        .open_payment(OpenPayment {
+            reservation: id,
+            idempotency_key: &key,
+            amount,
+            now,
+            hold_until: payments.hold_until(now),
+        })
+        .await
+        .map_err(LifecycleError::from)?;
+    match opened {
+        Opened::New | Opened::Unanswered => {}
+        Opened::Answered(earlier) => return answered(ledger, owner, id, &earlier).await,
+        Opened::Busy => return Err(PaymentError::InProgress),
+        Opened::NotPaying(from) => {
+            return Err(LifecycleError::IllegalTransition {
+                from,
+                action: "confirmed",
+            }
+            .into());
+        }
+        Opened::HoldExpired => return Err(LifecycleError::HoldExpired.into()),
+    }
+    // A failure here leaves the payment open under this key: the same requestId asks again.
     let outcome = gateway
         .charge(Charge {
             idempotency_key: &key,
@@ -316,33 +406,24 @@ where
         })
         .await
         .map_err(LifecycleError::from)?;
-    let (payment_id, status, to, declined) = match outcome {
-        ChargeOutcome::Approved(p) => (
-            p,
-            PaymentStatus::Approved,
-            Some(ReservationStatus::Confirmed),
-            None,
-        ),
-        ChargeOutcome::Denied { payment, reason } => (
-            payment,
-            PaymentStatus::Denied,
-            Some(ReservationStatus::Hold),
-            Some(reason),
-        ),
-        ChargeOutcome::Pending(p) => (p, PaymentStatus::Pending, None, None),
+    let (payment_id, status, declined) = match outcome {
+        ChargeOutcome::Approved(p) => (p, PaymentStatus::Approved, None),
+        ChargeOutcome::Denied { payment, reason } => (payment, PaymentStatus::Denied, Some(reason)),
+        ChargeOutcome::Pending(p) => (p, PaymentStatus::Pending, None),
     };
-    let payment = Payment {
-        payment_id,
-        reservation_id: id.clone(),
-        idempotency_key: key,
-        amount,
-        status,
-    };
-    let after = ledger
-        .settle(&payment, to)
+    let after = match ledger
+        .settle(&key, &payment_id, status)
         .await
         .map_err(LifecycleError::from)?
-        .ok_or_else(illegal)?;
+    {
+        Settled::Applied(after) => after,
+        Settled::AlreadyAnswered(earlier) => return answered(ledger, owner, id, &earlier).await,
+        Settled::RefundDue(after) => {
+            // Logged by the caller as ChargeRefunded; a failed refund is retried by the tick.
+            let _ = return_money(ledger, gateway, &payment_id).await;
+            return Err(PaymentError::ChargeRefunded(after.status));
+        }
+    };
     if after.status != reservation.status {
         notify(publisher, &after).await;
     }
@@ -354,6 +435,65 @@ where
         (None, PaymentStatus::Pending) => Ok(Confirmation::Pending(after)),
         _ => Ok(Confirmation::Confirmed(after)),
     }
+}
+
+/// The answer a request id already got, for its retry.
+async fn answered<D: ReservationLedger>(
+    ledger: &D,
+    owner: Caller<'_>,
+    id: &ReservationId,
+    earlier: &Payment,
+) -> Result<Confirmation, PaymentError> {
+    let reservation = load_for(ledger, owner, id).await?;
+    match earlier.status {
+        PaymentStatus::Approved | PaymentStatus::Refunding | PaymentStatus::Refunded => {
+            Ok(Confirmation::Confirmed(reservation))
+        }
+        PaymentStatus::Pending => Ok(Confirmation::Pending(reservation)),
+        PaymentStatus::Denied => Err(PaymentError::DeclinedBefore),
+    }
+}
+
+/// Asks the gateway for the money of a payment the ledger marked REFUNDING, then records it
+/// REFUNDED. On failure the payment stays REFUNDING and `retry_refunds` asks again.
+async fn return_money<D: PaymentLedger, G: PaymentGateway>(
+    ledger: &D,
+    gateway: &G,
+    payment: &PaymentId,
+) -> Result<(), StoreError> {
+    gateway.refund(payment).await?;
+    ledger.refund_done(payment).await
+}
+
+/// Most refunds one retry pass asks the gateway for.
+pub const REFUND_RETRY_BATCH: u32 = 100;
+
+/// What one retry pass over REFUNDING payments did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RefundRetryReport {
+    pub returned: u32,
+    /// Still REFUNDING after this pass: the gateway failed again.
+    pub failed: u32,
+    pub last_failure: Option<String>,
+}
+
+/// Asks the gateway again for every refund the ledger marked but the gateway has not
+/// confirmed (its call failed, or the process stopped in between). Run on a schedule.
+pub async fn retry_refunds<D: PaymentLedger, G: PaymentGateway>(
+    ledger: &D,
+    gateway: &G,
+) -> Result<RefundRetryReport, StoreError> {
+    let mut report = RefundRetryReport::default();
+    for payment in ledger.refunds_due(REFUND_RETRY_BATCH).await? {
+        match return_money(ledger, gateway, &payment).await {
+            Ok(()) => report.returned += 1,
+            Err(err) => {
+                report.failed += 1;
+                report.last_failure = Some(format!("{payment}: {err}"));
+            }
+        }
+    }
+    Ok(report)
 }
 
 #[derive(Debug, Error)]
@@ -373,14 +513,22 @@ pub enum WebhookError {
 pub enum WebhookReceipt {
     Applied(Reservation),
     ReservationMovedOn(ReservationStatus),
+    /// An approval for a reservation that had moved on: the charge is refunded. With the
+    /// gateway's error when that call failed (the payment stays REFUNDING and is retried).
+    Refunded {
+        status: ReservationStatus,
+        failure: Option<String>,
+    },
     Duplicate,
     OutOfOrder,
 }
 
 /// Applies a verified gateway event: stale ones are refused, duplicates and older
 /// events are acknowledged without effect, and a settled charge moves the reservation.
-pub async fn receive_payment_event<D, L, P>(
+#[allow(clippy::too_many_arguments)]
+pub async fn receive_payment_event<D, G, L, P>(
     ledger: &D,
+    gateway: &G,
     locks: &L,
     publisher: &P,
     seats: SeatSettings,
@@ -390,6 +538,7 @@ pub async fn receive_payment_event<D, L, P>(
 ) -> Result<WebhookReceipt, WebhookError>
 where
     D: PaymentLedger,
+    G: PaymentGateway,
     L: SeatLocks,
     P: PushPublisher,
 {
@@ -408,6 +557,13 @@ where
             Ok(WebhookReceipt::Applied(reservation))
         }
         EventOutcome::ReservationMovedOn(status) => Ok(WebhookReceipt::ReservationMovedOn(status)),
+        EventOutcome::RefundDue { status, payment } => Ok(WebhookReceipt::Refunded {
+            status,
+            failure: return_money(ledger, gateway, &payment)
+                .await
+                .err()
+                .map(|e| e.to_string()),
+        }),
         EventOutcome::Duplicate => Ok(WebhookReceipt::Duplicate),
         EventOutcome::OutOfOrder => Ok(WebhookReceipt::OutOfOrder),
         EventOutcome::UnknownPayment => Err(WebhookError::UnknownPayment(event.payment.clone())),
@@ -428,8 +584,17 @@ pub enum RefundError {
     OverrideNotAllowed,
 }
 
+/// A refund the ledger committed. With the gateway's error when returning the money failed:
+/// the payment stays REFUNDING and `retry_refunds` asks again.
+#[derive(Debug)]
+pub struct RefundMade {
+    pub reservation: Reservation,
+    pub gateway_follow_up: Option<StoreError>,
+}
+
 /// A paid reservation (CONFIRMED, or CANCELLED after paying) -> REFUNDED, until the cutoff
-/// before the show; past it only with an admin's audited override.
+/// before the show; past it only with an admin's audited override. The ledger moves first,
+/// so money is never returned for a reservation the ledger still counts as paid.
 #[allow(clippy::too_many_arguments)]
 pub async fn refund_reservation<D, G, L, W, P>(
     ledger: &D,
@@ -443,7 +608,7 @@ pub async fn refund_reservation<D, G, L, W, P>(
     id: &ReservationId,
     override_reason: Option<String>,
     now: DateTime<Utc>,
-) -> Result<Reservation, RefundError>
+) -> Result<RefundMade, RefundError>
 where
     D: ReservationLedger + PaymentLedger,
     G: PaymentGateway,
@@ -487,21 +652,24 @@ where
             }
         }
     };
-    gateway
-        .refund(&payment.payment_id)
-        .await
-        .map_err(LifecycleError::from)?;
+    let payment_id = payment
+        .payment_id
+        .ok_or_else(|| RefundError::NotPaid(id.clone()))?;
     let refunded = ledger
-        .refund(id, reservation.status, &payment.payment_id, audit.as_ref())
+        .refund(id, reservation.status, &payment_id, audit.as_ref())
         .await
         .map_err(LifecycleError::from)?
         .ok_or_else(illegal)?;
+    let gateway_follow_up = return_money(ledger, gateway, &payment_id).await.err();
     if reservation.status.takes_seats() {
         seats_changed(locks, publisher, seats, &refunded, SeatStatus::Available).await;
         let _ = room
-            .credit_freed_seats(refunded.concert_id, refunded.seats.len() as u32)
+            .credit_freed_seats(refunded.concert_id, &seat_ids(&refunded))
             .await;
     }
     notify(publisher, &refunded).await;
-    Ok(refunded)
+    Ok(RefundMade {
+        reservation: refunded,
+        gateway_follow_up,
+    })
 }

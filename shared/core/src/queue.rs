@@ -8,7 +8,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    Clock, ConcertId, StoreError, Tier, UserId,
+    Clock, ConcertId, SeatId, StoreError, Tier, UserId,
     catalog::CatalogRepository,
     error::ValidationError,
     push::{PushEvent, PushPublisher},
@@ -145,7 +145,9 @@ pub trait WaitingRoom: Send + Sync {
         now: DateTime<Utc>,
     ) -> impl Future<Output = Result<Standing, StoreError>> + Send;
 
-    /// Leaves the line; true if the buyer was waiting.
+    /// Leaves the line; true if the buyer was waiting. An admitted buyer's slot stays
+    /// counted until their token expires (the token is checked without a store), and
+    /// joining again within that time gives the same admission back.
     fn leave(
         &self,
         concert: ConcertId,
@@ -168,11 +170,13 @@ pub trait WaitingRoom: Send + Sync {
         count: u32,
     ) -> impl Future<Output = Result<Vec<(UserId, u64)>, StoreError>> + Send;
 
-    /// Seats freed by cancellation or expiry let that many more buyers in ("resale").
+    /// Seats freed by cancellation or expiry let that many more buyers in ("resale"). A seat
+    /// earns one credit per token lifetime, so holding and cancelling the same seats again
+    /// and again cannot admit buyers past the cap without bound.
     fn credit_freed_seats(
         &self,
         concert: ConcertId,
-        seats: u32,
+        seats: &[SeatId],
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
 }
 

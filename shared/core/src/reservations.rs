@@ -183,6 +183,10 @@ pub enum HoldOutcome {
     Held(Reservation),
     /// At least one seat was not AVAILABLE: nothing was written.
     SeatsTaken,
+    /// The buyer would hold more than the policy allows for this concert: nothing was written.
+    LimitExceeded {
+        wanted: u32,
+    },
     /// This buyer already used this request id (perhaps concurrently): here is that reservation.
     Existing(Reservation),
 }
@@ -194,6 +198,8 @@ pub struct NewHold<'a> {
     pub concert: ConcertId,
     pub request: &'a HoldRequest,
     pub expires_at: DateTime<Utc>,
+    /// The policy's most seats per buyer for the concert, checked inside the transaction.
+    pub max_seats_per_user: u16,
 }
 
 /// Reservations in the ledger.
@@ -204,14 +210,9 @@ pub trait ReservationLedger: Send + Sync {
         request: &RequestId,
     ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
 
-    /// Seats this buyer holds, is paying for or owns for this concert.
-    fn seats_taken_by(
-        &self,
-        user: &UserId,
-        concert: ConcertId,
-    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
-
-    /// One transaction: the reservation row, then exactly these seats AVAILABLE -> HOLD, or nothing.
+    /// One transaction, under a lock on (buyer, concert): the seats the buyer holds, is
+    /// paying for or owns for the concert stay within `max_seats_per_user`; then the
+    /// reservation row, then exactly these seats AVAILABLE -> HOLD, or nothing.
     fn hold(
         &self,
         hold: NewHold<'_>,
@@ -237,6 +238,15 @@ pub trait ReservationLedger: Send + Sync {
         id: &ReservationId,
         from: ReservationStatus,
         to: ReservationStatus,
+    ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
+
+    /// HOLD -> PAYING if it is still HOLD and unexpired at `now`, its hold kept at least until
+    /// `hold_until`. None if it was not.
+    fn start_paying(
+        &self,
+        id: &ReservationId,
+        now: DateTime<Utc>,
+        hold_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
 
     /// Every seat of the performance that the ledger holds or sold.
@@ -358,8 +368,7 @@ where
                 })
                 .await;
         }
-        room.credit_freed_seats(hold.concert, hold.seats.len() as u32)
-            .await?;
+        room.credit_freed_seats(hold.concert, &hold.seats).await?;
         publisher
             .publish(PushEvent::ReservationStatus {
                 user: hold.user,
@@ -589,24 +598,19 @@ where
         };
     }
     let policy = record.concert.policy.as_ref().ok_or(HoldError::NoPolicy)?;
-    let already = ledger.seats_taken_by(user, record.concert.id).await?;
-    let wanted = already + request.seats.len() as u32;
-    if wanted > u32::from(policy.max_seats_per_user()) {
-        return Err(HoldError::LimitExceeded {
-            wanted,
-            limit: policy.max_seats_per_user(),
-        });
-    }
+    let limit = policy.max_seats_per_user();
     let hold = NewHold {
         user,
         concert: record.concert.id,
         request,
         expires_at: now + chrono::Duration::from_std(settings.hold_ttl).unwrap_or_default(),
+        max_seats_per_user: limit,
     };
     match ledger.hold(hold).await? {
         HoldOutcome::Held(reservation) => Ok(Written::Held(reservation)),
         HoldOutcome::Existing(existing) => Ok(Written::Existing(existing)),
         HoldOutcome::SeatsTaken => Err(HoldError::SeatsTaken),
+        HoldOutcome::LimitExceeded { wanted } => Err(HoldError::LimitExceeded { wanted, limit }),
     }
 }
 
@@ -778,13 +782,15 @@ async fn apply<D: ReservationLedger>(
         .ok_or_else(illegal)
 }
 
-/// HOLD -> PAYING, by the owner, before the hold expires.
+/// HOLD -> PAYING, by the owner, before the hold expires. The hold is extended to at least
+/// `hold_until`, so a payment started now outlives the gateway's answer.
 pub async fn pay_reservation<D: ReservationLedger, P: PushPublisher>(
     ledger: &D,
     publisher: &P,
     caller: Caller<'_>,
     id: &ReservationId,
     now: DateTime<Utc>,
+    hold_until: DateTime<Utc>,
 ) -> Result<Reservation, LifecycleError> {
     let reservation = load_for(
         ledger,
@@ -798,7 +804,18 @@ pub async fn pay_reservation<D: ReservationLedger, P: PushPublisher>(
     if reservation.status == ReservationStatus::Hold && reservation.hold_expires_at <= now {
         return Err(LifecycleError::HoldExpired);
     }
-    let paying = apply(ledger, &reservation, Transition::Pay, "paid for").await?;
+    let illegal = || LifecycleError::IllegalTransition {
+        from: reservation.status,
+        action: "paid for",
+    };
+    reservation
+        .status
+        .after(Transition::Pay)
+        .ok_or_else(illegal)?;
+    let paying = ledger
+        .start_paying(id, now, hold_until)
+        .await?
+        .ok_or_else(illegal)?;
     notify(publisher, &paying).await;
     Ok(paying)
 }
@@ -832,7 +849,7 @@ where
     )
     .await;
     let _ = room
-        .credit_freed_seats(cancelled.concert_id, cancelled.seats.len() as u32)
+        .credit_freed_seats(cancelled.concert_id, &seat_ids(&cancelled))
         .await;
     notify(publisher, &cancelled).await;
     Ok(cancelled)
@@ -862,6 +879,10 @@ pub(crate) async fn seats_changed<L: SeatLocks, P: PushPublisher>(
             })
             .await;
     }
+}
+
+pub(crate) fn seat_ids(reservation: &Reservation) -> Vec<SeatId> {
+    reservation.seats.iter().map(|s| s.seat_id).collect()
 }
 
 pub(crate) async fn notify<P: PushPublisher>(publisher: &P, reservation: &Reservation) {

@@ -173,6 +173,17 @@ pub trait SeatLocks: Send + Sync {
         from: Option<&str>,
         to: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Logs again, as new changes, those of `changes` (read up to `read_to`) whose seat has
+    /// not changed since: a flush whose push failed after moving the cursor leaves them for
+    /// the redelivered flush. A seat that changed since is left to the newer change. Returns
+    /// how many were logged again.
+    fn relog_undelivered(
+        &self,
+        option: OptionId,
+        read_to: &str,
+        changes: &[(SeatId, SeatStatus)],
+    ) -> impl Future<Output = Result<u32, StoreError>> + Send;
 }
 
 /// Seat changes read from a performance's log.

@@ -293,6 +293,15 @@ impl IntoProblem for PaymentError {
                 "PAYMENT_DECLINED",
                 self.to_string(),
             ),
+            PaymentError::InProgress => Problem::new(
+                StatusCode::CONFLICT,
+                "PAYMENT_IN_PROGRESS",
+                self.to_string(),
+            ),
+            PaymentError::ChargeRefunded(_) => {
+                tracing::warn!(error = %self, "a charge approved after its reservation moved on is refunded");
+                Problem::new(StatusCode::CONFLICT, "PAYMENT_REFUNDED", self.to_string())
+            }
         }
     }
 }

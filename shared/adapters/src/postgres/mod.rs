@@ -17,7 +17,7 @@ use ticketrush_core::StoreError;
 pub use catalog::PostgresCatalog;
 pub use catalog_admin::PostgresCatalogAdmin;
 pub use reservations::PostgresReservations;
-pub use sandbox_payments::SandboxPayments;
+pub use sandbox_payments::{SandboxPayments, payment_gateway};
 
 use crate::config::PostgresConfig;
 

@@ -88,6 +88,27 @@ impl PostgresReservations {
         tx: &mut Transaction<'_, Postgres>,
         hold: &NewHold<'_>,
     ) -> Result<Attempt, sqlx::Error> {
+        // Concurrent holds of one buyer for one concert (in any of its performances) queue
+        // here, so each counts the others' seats.
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1 || '|' || $2::text, 0))")
+            .bind(hold.user.as_str())
+            .bind(hold.concert.get())
+            .execute(&mut **tx)
+            .await?;
+        let already: i64 = sqlx::query_scalar(
+            r#"SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
+               WHERE r.user_id = $1 AND r.concert_id = $2 AND r.status IN ('HOLD', 'PAYING', 'CONFIRMED')"#,
+        )
+        .bind(hold.user.as_str())
+        .bind(hold.concert.get())
+        .fetch_one(&mut **tx)
+        .await?;
+        let wanted = u32::try_from(already)
+            .unwrap_or(u32::MAX)
+            .saturating_add(hold.request.seats.len() as u32);
+        if wanted > u32::from(hold.max_seats_per_user) {
+            return Ok(Attempt::LimitExceeded(wanted));
+        }
         let Some(id) = sqlx::query_scalar::<_, String>(
             r#"INSERT INTO reservations (user_id, request_id, fingerprint, concert_id, performance_id, status, hold_expires_at)
                VALUES ($1, $2, $3, $4, $5, 'HOLD', $6)
@@ -135,6 +156,7 @@ enum Attempt {
     /// The request id was already used (by a committed transaction, possibly a concurrent one).
     RequestUsed,
     SeatsTaken,
+    LimitExceeded(u32),
     Held(String),
 }
 
@@ -272,17 +294,29 @@ impl ReservationLedger for PostgresReservations {
         }
     }
 
-    async fn seats_taken_by(&self, user: &UserId, concert: ConcertId) -> Result<u32, StoreError> {
-        let n: i64 = sqlx::query_scalar(
-            r#"SELECT count(*) FROM reservation_seats rs JOIN reservations r ON r.id = rs.reservation_id
-               WHERE r.user_id = $1 AND r.concert_id = $2 AND r.status IN ('HOLD', 'PAYING', 'CONFIRMED')"#,
+    async fn start_paying(
+        &self,
+        id: &ReservationId,
+        now: chrono::DateTime<chrono::Utc>,
+        hold_until: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<Reservation>, StoreError> {
+        // Seats stay HOLD while paying, so only the reservation row changes.
+        let moved = sqlx::query(
+            r#"UPDATE reservations
+               SET status = 'PAYING', hold_expires_at = greatest(hold_expires_at, $3), updated_at = now()
+               WHERE id = $1::uuid AND status = 'HOLD' AND hold_expires_at > $2"#,
         )
-        .bind(user.as_str())
-        .bind(concert.get())
-        .fetch_one(&self.pool)
+        .bind(id.as_str())
+        .bind(now)
+        .bind(hold_until)
+        .execute(&self.pool)
         .await
-        .map_err(store_error)?;
-        Ok(u32::try_from(n).unwrap_or(u32::MAX))
+        .map_err(store_error)?
+        .rows_affected();
+        if moved == 0 {
+            return Ok(None);
+        }
+        self.load(&self.pool, id.as_str()).await
     }
 
     async fn hold(&self, hold: NewHold<'_>) -> Result<HoldOutcome, StoreError> {
@@ -301,6 +335,16 @@ impl ReservationLedger for PostgresReservations {
             Attempt::SeatsTaken => {
                 tx.rollback().await.map_err(store_error)?;
                 Ok(HoldOutcome::SeatsTaken)
+            }
+            Attempt::LimitExceeded(wanted) => {
+                tx.rollback().await.map_err(store_error)?;
+                // A concurrent copy of this very request may be what filled the limit.
+                Ok(
+                    match self.by_request(hold.user, &hold.request.request).await? {
+                        Some(existing) => HoldOutcome::Existing(existing),
+                        None => HoldOutcome::LimitExceeded { wanted },
+                    },
+                )
             }
             Attempt::Held(id) => {
                 tx.commit().await.map_err(store_error)?;

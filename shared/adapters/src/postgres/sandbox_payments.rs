@@ -77,3 +77,13 @@ impl PaymentGateway for SandboxPayments {
             .map_err(store_error)
     }
 }
+
+/// The gateway the configuration names.
+pub fn payment_gateway(
+    choice: crate::config::PaymentGatewayChoice,
+    pool: PgPool,
+) -> SandboxPayments {
+    match choice {
+        crate::config::PaymentGatewayChoice::Sandbox => SandboxPayments::new(pool),
+    }
+}

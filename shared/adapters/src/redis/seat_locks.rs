@@ -194,6 +194,32 @@ return 1
     )
 });
 
+/// ARGV: read_to, maxlen, then seat/status pairs. Each seat with no log entry after
+/// `read_to` is logged again with its status (atomically, so no newer change slips between).
+static RELOG: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local log = KEYS[1]
+local read_to, maxlen = ARGV[1], ARGV[2]
+local newer = {}
+for _, entry in ipairs(redis.call('XRANGE', log, '(' .. read_to, '+')) do
+  local fields = entry[2]
+  for i = 1, #fields, 2 do
+    if fields[i] == 'seat' then newer[fields[i + 1]] = true end
+  end
+end
+local n = 0
+for i = 3, #ARGV, 2 do
+  if not newer[ARGV[i]] then
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', ARGV[i], 'status', ARGV[i + 1])
+    n = n + 1
+  end
+end
+return n
+"#,
+    )
+});
+
 /// How long a flush cursor lives without a flush.
 const CURSOR_TTL: Duration = Duration::from_secs(24 * 3600);
 
@@ -545,5 +571,27 @@ impl SeatLocks for RedisSeatLocks {
             .await
             .map_err(store_error)?;
         Ok(moved == 1)
+    }
+
+    async fn relog_undelivered(
+        &self,
+        option: OptionId,
+        read_to: &str,
+        changes: &[(SeatId, SeatStatus)],
+    ) -> Result<u32, StoreError> {
+        if changes.is_empty() {
+            return Ok(0);
+        }
+        let k = self.keys(option);
+        let mut conn = self.store.conn.clone();
+        let mut invocation = RELOG.prepare_invoke();
+        invocation.key(&k.log).arg(read_to).arg(LOG_MAX_LEN);
+        for (seat, status) in changes {
+            invocation.arg(seat.get()).arg(status_name(*status));
+        }
+        invocation
+            .invoke_async(&mut conn)
+            .await
+            .map_err(store_error)
     }
 }

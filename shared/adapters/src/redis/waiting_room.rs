@@ -7,14 +7,15 @@ use std::sync::LazyLock;
 use chrono::{DateTime, TimeZone, Utc};
 use redis::Script;
 use ticketrush_core::{
-    ConcertId, StoreError, UserId,
+    ConcertId, SeatId, StoreError, UserId,
     queue::{Admission, AdmitRequest, Admitted, JoinOutcome, QueueSettings, Standing, WaitingRoom},
 };
 
 use super::{RedisStore, store_error};
 
-/// Join: throttle, then the same token if active, the same rank if waiting, refuse at
-/// capacity, else enqueue at the next sequence number.
+/// Join: throttle, then the same token if admitted (even after leaving: the slot is still
+/// counted), the same rank if waiting, refuse at capacity, else enqueue at the next sequence
+/// number.
 static JOIN: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -24,8 +25,12 @@ local capacity, limit, window = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
 local attempts = redis.call('INCR', throttle)
 if attempts == 1 then redis.call('PEXPIRE', throttle, window) end
 if attempts > limit then return {'THROTTLED', redis.call('PTTL', throttle)} end
-local expires = tonumber(redis.call('HGET', tokens, user) or '0')
-if expires > now then return {'ACTIVE', tostring(expires)} end
+local active = KEYS[6]
+local expires = tonumber(redis.call('ZSCORE', active, user) or '0')
+if expires > now then
+  redis.call('HSET', tokens, user, expires)
+  return {'ACTIVE', tostring(expires)}
+end
 local rank = redis.call('ZRANK', wait, user)
 if rank then
   redis.call('ZADD', seen, now, user)
@@ -57,35 +62,54 @@ return {'ABSENT'}
     )
 });
 
-/// Leave: give up the place in line, or the active token.
+/// Leave: give up the place in line. An admitted buyer's token is signed and checked without
+/// a store, so their slot in `active` stays counted until it expires; only the standing goes.
 static LEAVE: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local wait, seen, tokens, active = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local wait, seen, tokens = KEYS[1], KEYS[2], KEYS[3]
 local user = ARGV[1]
 local was_waiting = redis.call('ZREM', wait, user)
 redis.call('ZREM', seen, user)
 redis.call('HDEL', tokens, user)
-redis.call('ZREM', active, user)
 return was_waiting
+"#,
+    )
+});
+
+/// Credit: each freed seat joins the credit set, unless it already earned a credit that was
+/// spent within the last token lifetime (`credited`, seat -> until, in ms).
+static CREDIT: LazyLock<Script> = LazyLock::new(|| {
+    Script::new(
+        r#"
+local credits, credited = KEYS[1], KEYS[2]
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local added = 0
+for i = 1, #ARGV do
+  local until_ms = tonumber(redis.call('ZSCORE', credited, ARGV[i]) or '0')
+  if until_ms <= now then added = added + redis.call('SADD', credits, ARGV[i]) end
+end
+return added
 "#,
     )
 });
 
 /// Admit: forget expired tokens, then pop the head until the batch is full, dropping
 /// entries not seen recently. The batch is the room left under the active cap, plus
-/// freed-seat credits.
+/// freed-seat credits; a spent credit's seat is remembered for a token lifetime.
 static ADMIT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local wait, seen, tokens, active, credits = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local wait, seen, tokens, active, credits, credited = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
 local now, batch, max_active = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ttl, seen_since, max_drop = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local expired = redis.call('ZRANGEBYSCORE', active, '-inf', now)
 for _, user in ipairs(expired) do redis.call('HDEL', tokens, user) end
 redis.call('ZREMRANGEBYSCORE', active, '-inf', now)
 local room = math.min(batch, math.max(0, max_active - redis.call('ZCARD', active)))
-local credit = math.min(batch, tonumber(redis.call('GET', credits) or '0'))
+redis.call('ZREMRANGEBYSCORE', credited, '-inf', now)
+local credit = math.min(batch, redis.call('SCARD', credits))
 local slots = room + credit
 local admitted, used, dropped = {}, 0, 0
 while used < slots and dropped < max_drop do
@@ -106,7 +130,11 @@ while used < slots and dropped < max_drop do
   end
 end
 local credits_used = math.max(0, used - room)
-if credits_used > 0 then redis.call('DECRBY', credits, credits_used) end
+if credits_used > 0 then
+  for _, seat in ipairs(redis.call('SPOP', credits, credits_used)) do
+    redis.call('ZADD', credited, now + ttl, seat)
+  end
+end
 return {admitted, dropped, credits_used, redis.call('ZCARD', wait)}
 "#,
     )
@@ -125,6 +153,7 @@ struct ConcertKeys {
     active: String,
     seq: String,
     credits: String,
+    credited: String,
 }
 
 fn millis(t: DateTime<Utc>) -> i64 {
@@ -165,7 +194,8 @@ impl RedisWaitingRoom {
             tokens: format!("{base}:tokens"),
             active: format!("{base}:active"),
             seq: format!("{base}:seq"),
-            credits: format!("{base}:credits"),
+            credits: format!("{base}:credit-seats"),
+            credited: format!("{base}:credited"),
         }
     }
 
@@ -190,6 +220,7 @@ impl WaitingRoom for RedisWaitingRoom {
             .key(&k.tokens)
             .key(&k.seq)
             .key(self.throttle_key(concert, user))
+            .key(&k.active)
             .arg(user.as_str())
             .arg(millis(now))
             .arg(settings.capacity)
@@ -241,7 +272,6 @@ impl WaitingRoom for RedisWaitingRoom {
             .key(&k.wait)
             .key(&k.seen)
             .key(&k.tokens)
-            .key(&k.active)
             .arg(user.as_str())
             .invoke_async(&mut conn)
             .await
@@ -264,6 +294,7 @@ impl WaitingRoom for RedisWaitingRoom {
             .key(&k.tokens)
             .key(&k.active)
             .key(&k.credits)
+            .key(&k.credited)
             .arg(millis(now))
             .arg(request.max_batch)
             .arg(request.max_active)
@@ -322,13 +353,23 @@ impl WaitingRoom for RedisWaitingRoom {
             .collect()
     }
 
-    async fn credit_freed_seats(&self, concert: ConcertId, seats: u32) -> Result<(), StoreError> {
+    async fn credit_freed_seats(
+        &self,
+        concert: ConcertId,
+        seats: &[SeatId],
+    ) -> Result<(), StoreError> {
+        if seats.is_empty() {
+            return Ok(());
+        }
         let k = self.keys(concert);
         let mut conn = self.store.conn.clone();
-        redis::cmd("INCRBY")
-            .arg(&k.credits)
-            .arg(seats)
-            .query_async::<i64>(&mut conn)
+        let mut invocation = CREDIT.prepare_invoke();
+        invocation.key(&k.credits).key(&k.credited);
+        for seat in seats {
+            invocation.arg(seat.get());
+        }
+        invocation
+            .invoke_async::<i64>(&mut conn)
             .await
             .map(|_| ())
             .map_err(store_error)
