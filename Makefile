@@ -46,7 +46,7 @@ lint:
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 
 test-db:
-	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS ticketrush_test WITH (FORCE)' -c 'CREATE DATABASE ticketrush_test'
+	psql -q -X -d "$(PG_ADMIN_URL)" -c 'DROP DATABASE IF EXISTS $(notdir $(TEST_DATABASE_URL)) WITH (FORCE)' -c 'CREATE DATABASE $(notdir $(TEST_DATABASE_URL))'
 	bash infra/local/scripts/flush-test-redis.sh
 
 test: fresh-services lint test-db template-check
