@@ -132,8 +132,8 @@ async function openPage(context, url) {
   return { page, rec };
 }
 
-async function api(base, method, p, { token, body } = {}) {
-  const headers = { Accept: 'application/json' };
+async function api(base, method, p, { token, body, headers: extra } = {}) {
+  const headers = { Accept: 'application/json', ...extra };
   if (token) headers.Authorization = `Bearer ${token}`;
   if (body) headers['Content-Type'] = 'application/json';
   const resp = await fetch(base + p, { method, headers, body: body && JSON.stringify(body) });
@@ -344,7 +344,22 @@ describe('web client in Chromium', { concurrency: true }, () => {
     assert.ok(rankPush(), 'a QUEUE_RANK push arrived');
     await shot(page, 'queue-waiting');
 
-    await api(base, 'DELETE', `/api/queue/${concert.concertId}`, { token: first });
+    // The first buyer holds a seat and gives it back: the freed seat admits the next buyer.
+    // (Leaving the queue would not: an admitted buyer's slot counts until the token expires.)
+    const detail = await api(base, 'GET', `/api/concerts/${concert.concertId}`);
+    const optionId = detail.performances[0].optionId;
+    const seats = await api(base, 'GET', `/api/options/${optionId}/seats?page=0&size=50`);
+    const seat = seats.seats.find((s) => s.status === 'AVAILABLE');
+    const asFirst = { token: first, headers: { 'X-Queue-Token': standing.activeToken } };
+    await api(base, 'POST', `/api/options/${optionId}/seats/${seat.seatId}/select`, {
+      ...asFirst,
+      body: { requestId: `first-select-${RUN_ID}` },
+    });
+    const held = await api(base, 'POST', '/api/holds', {
+      ...asFirst,
+      body: { optionId, seatIds: [seat.seatId], requestId: `first-hold-${RUN_ID}` },
+    });
+    await api(base, 'POST', `/api/reservations/${held.reservationId}/cancel`, { token: first });
     await page.waitForSelector('.performance', { timeout: 10_000 });
     const pushed = rec.received.some((f) => JSON.parse(f.data).type === 'QUEUE_ACTIVE');
     t.diagnostic(`admitted by ${pushed ? 'a QUEUE_ACTIVE push' : 'a status read'}`);
