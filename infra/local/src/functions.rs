@@ -32,7 +32,7 @@ use ticketrush_adapters::{
     jwt::TokenVerifier,
     payment_webhook::HmacWebhookSignatures,
     postgres::{
-        PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments,
+        self, PostgresCatalog, PostgresCatalogAdmin, PostgresReservations, SandboxPayments,
         payment_gateway,
     },
     push::{ApiGatewayPusher, SqsPushPublisher, TokioPause},
@@ -134,15 +134,34 @@ pub struct Functions {
 }
 
 impl Functions {
-    /// `management_endpoint` is where the push functions reach `@connections`.
+    /// `management_endpoint` is where the push functions reach `@connections`. Each function
+    /// gets a PostgreSQL pool of its own, sized by the same settings as each Lambda's
+    /// (`DATABASE_MAX_CONNECTIONS`), so request traffic cannot starve the scheduled ticks; a
+    /// tick waits for a connection for up to its period rather than failing.
     pub fn new(
         settings: &LocalSettings,
-        pool: sqlx::PgPool,
         redis: RedisStore,
         sdk: &aws_config::SdkConfig,
         management_endpoint: &str,
-    ) -> Self {
-        let catalog = PostgresCatalog::new(pool.clone());
+    ) -> Result<Self, sqlx::Error> {
+        let pool = || postgres::connect_lazy(&settings.postgres);
+        let tick_pool = |period: std::time::Duration| {
+            let mut config = settings.postgres.clone();
+            config.acquire_timeout = config.acquire_timeout.max(period);
+            postgres::connect_lazy(&config)
+        };
+        let catalog = |pool: &sqlx::PgPool| PostgresCatalog::new(pool.clone());
+        let cached = |pool: &sqlx::PgPool| {
+            CachedCatalog::new(
+                PostgresCatalog::new(pool.clone()),
+                settings.catalog_cache_ttl,
+            )
+        };
+        let hold_pool = pool()?;
+        let reservations_pool = pool()?;
+        let webhook_pool = pool()?;
+        let sales_policy_pool = pool()?;
+        let expire_pool = tick_pool(settings.hold_expire_tick)?;
         let publisher = SqsPushPublisher::new(
             aws_sdk_sqs::Client::new(sdk),
             settings.push.push_queue.clone(),
@@ -152,22 +171,22 @@ impl Functions {
         let live_shards = settings.dispatch.live_shards;
         let room = RedisWaitingRoom::new(redis.clone());
         let locks = RedisSeatLocks::new(redis.clone());
-        Self {
+        Ok(Self {
             search: SearchFunction {
-                catalog: catalog.clone(),
+                catalog: catalog(&pool()?),
                 clock: SystemClock,
                 realtime: settings.realtime,
             },
             concert_detail: ConcertDetailFunction {
-                catalog: catalog.clone(),
+                catalog: catalog(&pool()?),
                 clock: SystemClock,
             },
             seat_map: SeatMapFunction {
-                catalog: catalog.clone(),
+                catalog: catalog(&pool()?),
                 locks: locks.clone(),
             },
             seat_select: SeatSelectFunction {
-                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                catalog: cached(&pool()?),
                 locks: locks.clone(),
                 tokens: settings.queue_tokens.clone(),
                 publisher: publisher.clone(),
@@ -175,9 +194,9 @@ impl Functions {
                 settings: settings.seats,
             },
             hold_confirm: HoldConfirmFunction {
-                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                catalog: cached(&hold_pool),
                 locks: locks.clone(),
-                ledger: PostgresReservations::new(pool.clone()),
+                ledger: PostgresReservations::new(hold_pool),
                 publisher: publisher.clone(),
                 clock: SystemClock,
                 settings: HoldSettings {
@@ -192,7 +211,7 @@ impl Functions {
                 settings: settings.seats,
             },
             queue_join: QueueJoinFunction {
-                catalog: CachedCatalog::new(catalog.clone(), settings.catalog_cache_ttl),
+                catalog: cached(&pool()?),
                 room: room.clone(),
                 tokens: settings.queue_tokens.clone(),
                 clock: SystemClock,
@@ -209,13 +228,13 @@ impl Functions {
                 clock: SystemClock,
             },
             sales_policy: SalesPolicyFunction {
-                catalog: catalog.clone(),
-                admin: PostgresCatalogAdmin::new(pool.clone()),
+                catalog: catalog(&sales_policy_pool),
+                admin: PostgresCatalogAdmin::new(sales_policy_pool),
                 publisher: publisher.clone(),
             },
             reservations: ReservationsFunction {
-                ledger: PostgresReservations::new(pool.clone()),
-                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
+                ledger: PostgresReservations::new(reservations_pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, reservations_pool),
                 locks: locks.clone(),
                 room: room.clone(),
                 publisher: publisher.clone(),
@@ -224,8 +243,8 @@ impl Functions {
                 payments: settings.payments,
             },
             payment_webhook: PaymentWebhookFunction {
-                ledger: PostgresReservations::new(pool.clone()),
-                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
+                ledger: PostgresReservations::new(webhook_pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, webhook_pool),
                 signatures: settings.webhook_signatures.clone(),
                 locks: locks.clone(),
                 publisher: publisher.clone(),
@@ -234,10 +253,10 @@ impl Functions {
                 payments: settings.payments,
             },
             hold_expire: HoldExpireFunction {
-                catalog: catalog.clone(),
+                catalog: catalog(&expire_pool),
                 locks,
-                ledger: PostgresReservations::new(pool.clone()),
-                gateway: payment_gateway(settings.payment_gateway, pool.clone()),
+                ledger: PostgresReservations::new(expire_pool.clone()),
+                gateway: payment_gateway(settings.payment_gateway, expire_pool),
                 room: room.clone(),
                 scheduler: RedisSchedulerLock::new(redis.clone()),
                 publisher: publisher.clone(),
@@ -246,7 +265,7 @@ impl Functions {
                 tick: settings.hold_expire_tick,
             },
             sale_status_tick: SaleStatusTickFunction {
-                catalog: catalog.clone(),
+                catalog: catalog(&tick_pool(settings.sale_status_tick)?),
                 statuses: RedisPublishedStatuses::new(redis.clone()),
                 scheduler: RedisSchedulerLock::new(redis.clone()),
                 publisher: publisher.clone(),
@@ -274,13 +293,13 @@ impl Functions {
                 registry,
                 pusher,
                 locks: RedisSeatLocks::new(redis.clone()),
-                catalog: catalog.clone(),
+                catalog: catalog(&pool()?),
                 pause: TokioPause,
                 clock: SystemClock,
                 settings: settings.dispatch,
             },
             queue_activate: QueueActivateFunction {
-                catalog,
+                catalog: catalog(&tick_pool(settings.queue.tick)?),
                 room,
                 lock: RedisSchedulerLock::new(redis),
                 publisher: publisher.clone(),
@@ -288,7 +307,7 @@ impl Functions {
                 clock: SystemClock,
                 settings: settings.queue.clone(),
             },
-        }
+        })
     }
 
     /// Calls the named HTTP function's handler, as Lambda would.

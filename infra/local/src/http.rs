@@ -65,13 +65,7 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
         .management_endpoint
         .clone()
         .unwrap_or_else(|| url.clone());
-    let functions = Arc::new(Functions::new(
-        &settings,
-        pool.clone(),
-        redis.clone(),
-        &sdk,
-        &endpoint,
-    ));
+    let functions = Arc::new(Functions::new(&settings, redis.clone(), &sdk, &endpoint)?);
     let (queue_tick, expire_tick, status_tick) = (
         settings.queue.tick,
         settings.hold_expire_tick,

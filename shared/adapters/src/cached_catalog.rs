@@ -1,14 +1,14 @@
-//! A short-lived in-process cache of concert records, so a hot path that needs a
-//! concert's sales policy (every queue join) does not read PostgreSQL each time. Sale
-//! status is still computed against the clock on every call; only the policy and counts
-//! can be up to the TTL old.
+//! A short-lived in-process cache of concert and performance records, so the hot paths that
+//! need a concert's sales policy or a performance's seats (every queue join, every seat
+//! click) do not read PostgreSQL each time. Each key is loaded once however many requests
+//! miss it at the same moment (moka's `try_get_with`), so a lapsing entry under a surge is
+//! one query, not one per request. Sale status is still computed against the clock on every
+//! call; only the records can be up to the TTL old, which bounds how long a policy write
+//! takes to reach every click.
 
-use std::{
-    collections::HashMap,
-    sync::Mutex,
-    time::{Duration, Instant},
-};
+use std::time::Duration;
 
+use moka::future::Cache;
 use ticketrush_core::{
     ConcertId, OptionId, StoreError,
     catalog::{
@@ -17,20 +17,32 @@ use ticketrush_core::{
     },
 };
 
+/// Most records kept of each kind; a sale has a handful of concerts and performances hot.
+const MAX_ENTRIES: u64 = 10_000;
+
 pub struct CachedCatalog<R> {
     inner: R,
-    ttl: Duration,
-    concerts: Mutex<HashMap<ConcertId, (Instant, Option<ConcertRecord>)>>,
-    options: Mutex<HashMap<OptionId, (Instant, Option<OptionRecord>)>>,
+    concerts: Cache<ConcertId, Option<ConcertRecord>>,
+    options: Cache<OptionId, Option<OptionRecord>>,
+}
+
+fn cache<K, V>(ttl: Duration) -> Cache<K, V>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    Cache::builder()
+        .max_capacity(MAX_ENTRIES)
+        .time_to_live(ttl)
+        .build()
 }
 
 impl<R> CachedCatalog<R> {
     pub fn new(inner: R, ttl: Duration) -> Self {
         Self {
             inner,
-            ttl,
-            concerts: Mutex::new(HashMap::new()),
-            options: Mutex::new(HashMap::new()),
+            concerts: cache(ttl),
+            options: cache(ttl),
         }
     }
 }
@@ -41,29 +53,18 @@ impl<R: CatalogRepository> CatalogRepository for CachedCatalog<R> {
     }
 
     async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-        if let Some((at, record)) = self.concerts.lock().expect("cache lock").get(&id)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(record.clone());
-        }
-        let record = self.inner.concert(id).await?;
-        let mut cache = self.concerts.lock().expect("cache lock");
-        cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
-        cache.insert(id, (Instant::now(), record.clone()));
-        Ok(record)
+        // A failed load is not cached: every waiter gets the error, the next call tries again.
+        self.concerts
+            .try_get_with(id, self.inner.concert(id))
+            .await
+            .map_err(|err| (*err).clone())
     }
 
     async fn option(&self, id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
-        if let Some((at, record)) = self.options.lock().expect("cache lock").get(&id)
-            && at.elapsed() < self.ttl
-        {
-            return Ok(record.clone());
-        }
-        let record = self.inner.option(id).await?;
-        let mut cache = self.options.lock().expect("cache lock");
-        cache.retain(|_, (at, _)| at.elapsed() < self.ttl);
-        cache.insert(id, (Instant::now(), record.clone()));
-        Ok(record)
+        self.options
+            .try_get_with(id, self.inner.option(id))
+            .await
+            .map_err(|err| (*err).clone())
     }
 
     async fn seat_map(&self, id: OptionId, page: SeatPage) -> Result<Option<SeatMap>, StoreError> {

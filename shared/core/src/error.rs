@@ -1,7 +1,7 @@
 use thiserror::Error;
 
 /// What a port reports when its store fails. Adapters translate vendor errors into this.
-#[derive(Debug, Error)]
+#[derive(Debug, Clone, Error)]
 pub enum StoreError {
     /// The store cannot be reached or did not answer in time; retrying later can succeed.
     #[error("store unavailable: {0}")]
