@@ -30,6 +30,7 @@ use ticketrush_lambda::{
     Problem,
     routes::{Auth, HttpRoute, find_route, path_exists},
 };
+use tracing::Instrument;
 
 use crate::{
     connections_api, functions::Functions, health, jwt::JwtSettings, scheduler,
@@ -171,7 +172,15 @@ async fn dispatch(
         peer,
         claims,
     );
-    to_axum(state.functions.invoke_http(route.function, request).await)
+    // Each function has its own pool here, as on Lambda: the span names it in any log line.
+    let span = tracing::error_span!("function", name = route.function);
+    to_axum(
+        state
+            .functions
+            .invoke_http(route.function, request)
+            .instrument(span)
+            .await,
+    )
 }
 
 /// The JWT authorizer's decision: claims for a valid token, 401 for a bad one, and for a

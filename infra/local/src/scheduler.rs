@@ -5,6 +5,7 @@ use std::{sync::Arc, time::Duration};
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use chrono::{DateTime, TimeZone, Utc};
 use ticketrush_lambda::routes::SCHEDULES;
+use tracing::Instrument;
 
 use crate::functions::Functions;
 
@@ -22,6 +23,7 @@ pub fn start(functions: Arc<Functions>, period_for: impl Fn(&str) -> Duration) {
                 let invocation_id = uuid::Uuid::new_v4().to_string();
                 functions
                     .invoke_scheduled(schedule.function, event, &invocation_id)
+                    .instrument(tracing::error_span!("function", name = schedule.function))
                     .await;
             }
         });
