@@ -11,6 +11,7 @@ mod push;
 mod report;
 mod server;
 mod spread;
+mod surge;
 
 use std::{
     path::{Path, PathBuf},
@@ -55,6 +56,7 @@ pub const SCENARIOS: &[&str] = &[
     "seat-select-spread",
     "hold-confirm",
     "fanout",
+    "surge",
 ];
 
 /// Bound on waiting for the push work of one measurement to finish before the next.
@@ -129,6 +131,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 );
                 report.coalescing = Some(coalescing);
                 report.fanout = push::fanout(&server_binary, concert, open_files).await?;
+            }
+            "surge" => {
+                let pool = ticketrush_adapters::postgres::connect_lazy(
+                    &ticketrush_adapters::config::PostgresConfig {
+                        max_connections: 2,
+                        ..ticketrush_adapters::config::PostgresConfig::from_env(
+                            &ticketrush_adapters::config::Env::process(),
+                        )?
+                    },
+                )?;
+                let mut taken = Vec::new();
+                for &buyers in surge::COHORTS {
+                    push::drain(&names, DRAIN_BOUND).await;
+                    let run = surge::run(&server, &pool, buyers, &mut taken).await?;
+                    for line in surge::lines(&run) {
+                        println!("{line}");
+                    }
+                    report.surge.push(run);
+                }
             }
             "cold-start" => {
                 let bin_dir = server_binary.parent().unwrap_or(Path::new("."));

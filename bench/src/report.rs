@@ -126,6 +126,7 @@ pub struct Report {
     pub fanout: Vec<FanoutRow>,
     pub coalescing: Option<Coalescing>,
     pub cold_start: Vec<ColdStart>,
+    pub surge: Vec<crate::surge::Surge>,
     pub peak_rss_kib: Option<u64>,
     /// The 1-minute load average, sampled every 5 s during the run.
     pub load_averages: Vec<f64>,
@@ -384,6 +385,21 @@ pub fn write(dir: &Path, r: &Report) -> std::io::Result<()> {
              socket when the bench writes it to the child's stdin. No queue, no store, no \
              `@connections`.\n",
         );
+    }
+    if !r.surge.is_empty() {
+        md.push_str(
+            "\n## Surge\n\n\
+             Distinct buyers arrive at once on one OPEN queue-gated concert: join, poll status every \
+             500 ms until admitted by the real tick, click seats of one performance (the next on \
+             409), hold. The runtime's active cap is above the cohort. 4xx are by problem code.\n\n```\n",
+        );
+        for s in &r.surge {
+            for line in crate::surge::lines(s) {
+                md.push_str(&line);
+                md.push('\n');
+            }
+        }
+        md.push_str("```\n");
     }
     if let Some(c) = &r.coalescing {
         md.push_str(&format!(

@@ -34,6 +34,9 @@ impl Server {
             .env("REDIS_KEY_PREFIX", BENCH_REDIS_PREFIX)
             .env("QUEUE_CAPACITY", "100000000")
             .env("QUEUE_JOIN_LIMIT", "1000000")
+            // Above the surge cohort, so the ticks admit every buyer of it.
+            .env("QUEUE_MAX_ACTIVE", "100000")
+            .env("QUEUE_ADMIT_PER_TICK", "5000")
             .env("DATABASE_MAX_CONNECTIONS", "16")
             .env("RUST_LOG", "warn")
             .envs(extra.iter().map(|(k, v)| (*k, v.as_str())))
