@@ -405,13 +405,7 @@ async fn a_gateway_timeout_is_settled_by_one_signed_in_order_webhook() {
         (202, Some("PAYING")),
         "{body}"
     );
-    let payment: String = sqlx::query_scalar(
-        "SELECT payment_id FROM payments WHERE reservation_id = $1::uuid AND status = 'PENDING'",
-    )
-    .bind(&id)
-    .fetch_one(&db.pool)
-    .await
-    .unwrap();
+    let payment = pending_payment(&db, &id).await;
 
     let approved =
         json!({"eventId": "evt-2", "paymentId": payment, "sequence": 2, "outcome": "APPROVED"});

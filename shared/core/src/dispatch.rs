@@ -101,9 +101,9 @@ struct SeatChange {
 
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
-struct SeatPayload {
+struct SeatPayload<'a> {
     option_id: OptionId,
-    seats: Vec<SeatChange>,
+    seats: &'a [SeatChange],
 }
 
 #[derive(Serialize)]
@@ -281,8 +281,6 @@ where
                 }
             }
         }
-        let pushed: Vec<(SeatId, SeatStatus)> =
-            seats.iter().map(|c| (c.seat_id, c.status)).collect();
         let topic = Topic::Seats(option);
         let msg = ServerMessage::new(
             MessageType::SeatStatus,
@@ -290,7 +288,7 @@ where
             now,
             SeatPayload {
                 option_id: option,
-                seats,
+                seats: &seats,
             },
         );
         let delivered = self
@@ -302,6 +300,8 @@ where
         if delivered.is_err() {
             // The cursor has moved past these changes: log them again, so the redelivered
             // flush (or the next one) pushes them. Viewers apply a seat's status idempotently.
+            let pushed: Vec<(SeatId, SeatStatus)> =
+                seats.iter().map(|c| (c.seat_id, c.status)).collect();
             self.locks.relog_undelivered(option, to, &pushed).await?;
         }
         delivered
