@@ -11,7 +11,7 @@ use ticketrush_adapters::{
     redis::{RedisSeatLocks, RedisStore},
 };
 use ticketrush_core::{
-    OptionId,
+    ConcertId, OptionId, PerformanceKey,
     catalog::{PerformanceDraft, SectionLayout},
     seats::SeatLocks,
 };
@@ -67,7 +67,15 @@ async fn reset(
     locks: &RedisSeatLocks,
     option: OptionId,
 ) -> Result<(), Box<dyn std::error::Error>> {
-    crate::load::delete_keys(store, &format!("seat:{{{option}}}*")).await?;
+    let concert: i64 = sqlx::query_scalar("SELECT concert_id FROM performances WHERE id = $1")
+        .bind(option.get())
+        .fetch_one(pool)
+        .await?;
+    let performance = PerformanceKey {
+        concert: ConcertId::from_stored(concert),
+        option,
+    };
+    crate::load::delete_keys(store, &format!("seat:{{{concert}}}*")).await?;
     let mut tx = pool.begin().await?;
     sqlx::query("UPDATE seats SET status = 'AVAILABLE', reservation_id = NULL WHERE performance_id = $1 AND status <> 'AVAILABLE'")
         .bind(option.get())
@@ -83,7 +91,7 @@ async fn reset(
         .await?;
     tx.commit().await?;
     locks
-        .resync(option, &[], Duration::from_millis(200))
+        .resync(performance, &[], Duration::from_millis(200))
         .await?;
     Ok(())
 }

@@ -14,7 +14,7 @@ use ticketrush_adapters::{
     redis::{RedisSeatLocks, RedisStore, RedisWaitingRoom},
 };
 use ticketrush_core::{
-    ConcertId, OptionId, SeatId, UserId,
+    ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     catalog::{CatalogRepository, SearchParams, SearchQuery},
     queue::{QueueTokens, WaitingRoom},
     seats::{LockTerms, RequestId, SeatLocks, SelectOutcome},
@@ -310,6 +310,15 @@ pub(crate) struct Target {
     pub seats: Vec<SeatId>,
 }
 
+impl Target {
+    pub fn performance(&self) -> PerformanceKey {
+        PerformanceKey {
+            concert: self.concert,
+            option: self.option,
+        }
+    }
+}
+
 pub(crate) async fn target(
     catalog: &PostgresCatalog,
     concert: ConcertId,
@@ -423,11 +432,11 @@ async fn seat_churn(
             let (t, seat) = pick(&targets, i);
             let request = RequestId::parse(&format!("r{i}")).unwrap();
             match locks
-                .select(t.option, seat, &user, &request, Utc::now(), terms)
+                .select(t.performance(), seat, &user, &request, Utc::now(), terms)
                 .await
             {
                 Ok(SelectOutcome::Selected { .. }) => locks
-                    .release(t.option, seat, &user, terms.flush_window)
+                    .release(t.performance(), seat, &user, terms.flush_window)
                     .await
                     .is_ok(),
                 Ok(_) => true,

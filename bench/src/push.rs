@@ -512,7 +512,10 @@ pub async fn sqs_send(
         .queue_url
         .ok_or("the emulator gave no queue URL")?;
     let body = ticketrush_adapters::push::encode(&PushEvent::SeatsChanged {
-        option: ticketrush_core::OptionId::from_stored(1),
+        performance: ticketrush_core::PerformanceKey {
+            concert: ticketrush_core::ConcertId::from_stored(1),
+            option: ticketrush_core::OptionId::from_stored(1),
+        },
     });
     let (client, queue) = (sqs.clone(), url.clone());
     let measured = load::drive(concurrency, bounds, move |_| {

@@ -11,12 +11,12 @@ use ticketrush_adapters::{
     redis::RedisSeatLocks,
 };
 use ticketrush_core::{
-    OptionId, SeatId, Tier, UserId,
+    OptionId, PerformanceKey, SeatId, Tier, UserId,
     abuse::AbuseRules,
     reservations::{
         HoldError, HoldOutcome, HoldRequest, HoldSettings, NewHold, ReservationLedger, confirm_hold,
     },
-    seats::{RequestId, SeatClick, SeatSettings, select_seat},
+    seats::{LockTerms, RequestId, SeatClick, SeatLocks, SeatSettings, SelectError, select_seat},
 };
 use ticketrush_testkit::{
     db::TestDb,
@@ -405,7 +405,8 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
     )
     .await
     .unwrap();
-    select_seat(
+    // The click refuses a fifth seat at once...
+    let err = select_seat(
         &w.catalog,
         &w.locks,
         &queue_tokens(),
@@ -414,7 +415,25 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
         &select(&alice, seats[5], 9),
     )
     .await
-    .unwrap();
+    .unwrap_err();
+    assert!(matches!(err, SelectError::LimitExceeded(4)), "{err:?}");
+    // ...and the hold keeps its own check, for a lock taken past the click's count (a
+    // Redis that lost the buyer's count, say).
+    w.locks
+        .select(
+            PerformanceKey { concert, option },
+            seats[5],
+            &alice,
+            &RequestId::parse("x-9").unwrap(),
+            Utc::now(),
+            LockTerms {
+                ttl: SETTINGS.seats.lock_ttl,
+                max_per_user: 10,
+                flush_window: SETTINGS.seats.flush_window,
+            },
+        )
+        .await
+        .unwrap();
     let fifth = HoldRequest::new(option, vec![seats[5]], RequestId::parse("a5").unwrap()).unwrap();
     let err = confirm_hold(
         &w.catalog,

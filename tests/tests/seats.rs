@@ -183,7 +183,7 @@ async fn postgres_stopped_during_confirm_leaves_nothing_and_the_retry_succeeds()
         config::{RedisConfig, Secret},
         redis::{RedisSeatLocks, RedisStore},
     };
-    use ticketrush_core::{SeatId, seats::SeatLocks};
+    use ticketrush_core::{PerformanceKey, SeatId, seats::SeatLocks};
     use ticketrush_testkit::{proxy::FaultProxy, setting};
 
     let db = TestDb::new().await;
@@ -255,7 +255,10 @@ async fn postgres_stopped_during_confirm_leaves_nothing_and_the_retry_succeeds()
     );
     assert_eq!(
         locks
-            .holders(option, &[SeatId::from_stored(seat)])
+            .holders(
+                PerformanceKey { concert, option },
+                &[SeatId::from_stored(seat)]
+            )
             .await
             .unwrap(),
         vec![None],
@@ -536,4 +539,119 @@ async fn stopped_redis_gets_a_clear_503_on_select_and_recovers() {
     }
     assert!(back, "clicks work again once Redis is back");
     rt.stop().await;
+}
+
+#[tokio::test]
+async fn the_seat_limit_is_enforced_at_the_click_across_performances() {
+    let db = TestDb::new().await;
+    // Two performances; the policy allows 4 seats per buyer for the concert.
+    let concert = create(
+        &db.pool,
+        &ConcertSpec {
+            queue_gated: false,
+            performances_in_days: &[10, 11],
+            ..Default::default()
+        },
+    )
+    .await;
+    let options: Vec<i64> =
+        sqlx::query_scalar("SELECT id FROM performances WHERE concert_id = $1 ORDER BY starts_at")
+            .bind(concert.get())
+            .fetch_all(&db.pool)
+            .await
+            .unwrap();
+    let seats = |option: i64| {
+        let pool = db.pool.clone();
+        async move {
+            sqlx::query_scalar::<_, i64>(
+                "SELECT id FROM seats WHERE performance_id = $1 ORDER BY id LIMIT 4",
+            )
+            .bind(option)
+            .fetch_all(&pool)
+            .await
+            .unwrap()
+        }
+    };
+    let (first, second) = (seats(options[0]).await, seats(options[1]).await);
+    let rt = LocalRuntime::start(&db.url, &[]).await;
+    let client = Client::new();
+    let erin = Buyer {
+        bearer: rt.token("erin", "BASIC", false),
+        queue_token: None,
+    };
+    let click = |option: i64, seat: i64, n: u32| {
+        call(
+            &client,
+            Method::POST,
+            rt.url(&format!("/api/options/{option}/seats/{seat}/select")),
+            &erin,
+            Some(json!({"requestId": format!("e-{n}")})),
+        )
+    };
+
+    // Two seats of the first performance, held in the ledger.
+    for (n, seat) in first[..2].iter().enumerate() {
+        assert_eq!(click(options[0], *seat, n as u32).await.0, 200);
+    }
+    let (status, hold) = call(
+        &client,
+        Method::POST,
+        rt.url("/api/holds"),
+        &erin,
+        Some(json!({"optionId": options[0], "seatIds": &first[..2], "requestId": "e-hold"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{hold}");
+    // Two soft locks in the second performance reach the limit of 4.
+    assert_eq!(click(options[1], second[0], 10).await.0, 200);
+    assert_eq!(click(options[1], second[1], 11).await.0, 200);
+    let (status, refused) = click(options[1], second[2], 12).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("LIMIT_EXCEEDED")),
+        "{refused}"
+    );
+    let (status, refused) = click(options[0], first[2], 13).await;
+    assert_eq!(
+        (status, refused["code"].as_str()),
+        (409, Some("LIMIT_EXCEEDED"))
+    );
+    let holder: Option<String> =
+        sqlx::query_scalar("SELECT reservation_id::text FROM seats WHERE id = $1")
+            .bind(second[2])
+            .fetch_one(&db.pool)
+            .await
+            .unwrap();
+    assert_eq!(holder, None, "the refused seat stays free");
+
+    // Letting one go makes room for exactly one more.
+    let (status, _) = call(
+        &client,
+        Method::DELETE,
+        rt.url(&format!(
+            "/api/options/{}/seats/{}/select",
+            options[1], second[1]
+        )),
+        &erin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(click(options[1], second[2], 14).await.0, 200);
+    assert_eq!(click(options[1], second[3], 15).await.0, 409);
+
+    // Cancelling the hold frees its two seats from the count.
+    let id = hold["reservationId"].as_str().unwrap();
+    let (status, _) = call(
+        &client,
+        Method::POST,
+        rt.url(&format!("/api/reservations/{id}/cancel")),
+        &erin,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(click(options[1], second[3], 16).await.0, 200);
+    assert_eq!(click(options[0], first[2], 17).await.0, 200);
+    assert_eq!(click(options[0], first[3], 18).await.0, 409);
 }

@@ -12,7 +12,7 @@ use ticketrush_adapters::{
     redis::RedisSeatLocks,
 };
 use ticketrush_core::{
-    OptionId, SeatId, UserId,
+    ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     abuse::AbuseRules,
     reservations::HoldSettings,
     seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
@@ -38,6 +38,11 @@ const SETTINGS: HoldSettings = HoldSettings {
     },
 };
 
+const PERFORMANCE: PerformanceKey = PerformanceKey {
+    concert: ConcertId::from_stored(1),
+    option: OptionId::from_stored(1),
+};
+
 #[tokio::test]
 async fn sample_event_holds_the_selected_seats_and_replays() {
     let db = TestDb::new().await;
@@ -59,7 +64,7 @@ async fn sample_event_holds_the_selected_seats_and_replays() {
     for seat in [1, 2] {
         locks
             .select(
-                OptionId::from_stored(1),
+                PERFORMANCE,
                 SeatId::from_stored(seat),
                 &me,
                 &RequestId::parse("s").unwrap(),
@@ -94,7 +99,7 @@ async fn sample_event_holds_the_selected_seats_and_replays() {
     assert_eq!(held, vec!["HOLD", "HOLD"]);
     assert_eq!(
         locks
-            .holders(OptionId::from_stored(1), &[SeatId::from_stored(1)])
+            .holders(PERFORMANCE, &[SeatId::from_stored(1)])
             .await
             .unwrap(),
         vec![None],

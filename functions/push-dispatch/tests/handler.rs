@@ -15,7 +15,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::seats::SeatLocks;
 use ticketrush_core::{
-    SeatId, UserId,
+    PerformanceKey, SeatId, UserId,
     catalog::SeatStatus,
     connections::connect,
     dispatch::DispatchSettings,
@@ -122,7 +122,8 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
         .unwrap();
     locks
         .record_ledger(
-            option,
+            PerformanceKey { concert, option },
+            &UserId::parse("holder").unwrap(),
             &[(SeatId::from_stored(seat), SeatStatus::Hold)],
             Duration::from_millis(1),
         )
@@ -151,7 +152,7 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
     event.records.truncate(1);
     event.records[0].message_id = Some("flush".into());
     event.records[0].body = Some(format!(
-        r#"{{"event":"SEATS_CHANGED","optionId":{option}}}"#
+        r#"{{"event":"SEATS_CHANGED","concertId":{concert},"optionId":{option}}}"#
     ));
 
     // @connections unreachable: the flush fails and its message comes back.

@@ -4,7 +4,7 @@ use chrono::Utc;
 use seat_map::{SeatMapFunction, handle};
 use ticketrush_adapters::{postgres::PostgresCatalog, redis::RedisSeatLocks};
 use ticketrush_core::{
-    SeatId, UserId,
+    PerformanceKey, SeatId, UserId,
     seats::{LockTerms, RequestId, SeatLocks},
 };
 use ticketrush_testkit::{
@@ -42,7 +42,7 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
     // Seat 4 is clicked (SELECTING); seat 1 is CONFIRMED in the ledger, a stale lock must not show.
     locks
         .select(
-            option,
+            PerformanceKey { concert, option },
             SeatId::from_stored(4),
             &someone,
             &request,

@@ -8,7 +8,7 @@ use seat_release::{SeatReleaseFunction, handle};
 use serde_json::Value;
 use ticketrush_adapters::{push::LoggingPushPublisher, redis::RedisSeatLocks};
 use ticketrush_core::{
-    OptionId, SeatId, UserId,
+    ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
 };
 use ticketrush_testkit::{events, redis_store};
@@ -33,7 +33,11 @@ async fn only_the_holder_releases() {
         max_per_user: 4,
         flush_window: SETTINGS.flush_window,
     };
-    let (option, seat) = (OptionId::from_stored(1), SeatId::from_stored(1));
+    let option = PerformanceKey {
+        concert: ConcertId::from_stored(1),
+        option: OptionId::from_stored(1),
+    };
+    let seat = SeatId::from_stored(1);
     let other = UserId::parse("other").unwrap();
     locks
         .select(

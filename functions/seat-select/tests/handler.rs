@@ -10,7 +10,7 @@ use ticketrush_adapters::{
     push::LoggingPushPublisher, queue_tokens::HmacQueueTokens, redis::RedisSeatLocks,
 };
 use ticketrush_core::{
-    OptionId, SeatId, UserId,
+    ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     queue::QueueTokens,
     seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
 };
@@ -86,7 +86,10 @@ async fn sample_event_selects_and_a_second_buyer_is_refused() {
     };
     f.locks
         .select(
-            OptionId::from_stored(1),
+            PerformanceKey {
+                concert: ConcertId::from_stored(1),
+                option: OptionId::from_stored(1),
+            },
             SeatId::from_stored(2),
             &other,
             &RequestId::parse("x").unwrap(),

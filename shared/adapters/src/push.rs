@@ -18,7 +18,7 @@ use crate::{
     config::{ConfigError, Env},
 };
 use ticketrush_core::{
-    ConcertId, OptionId, StoreError, UserId, ValidationError,
+    ConcertId, OptionId, PerformanceKey, StoreError, UserId, ValidationError,
     push::{
         ConnectionId, ConnectionPusher, Pause, PostOutcome, PushEvent, PushPublisher,
         ReservationUpdate,
@@ -59,6 +59,7 @@ enum WireEvent {
         estimated_wait_seconds: u64,
     },
     SeatsChanged {
+        concert_id: i64,
         option_id: i64,
     },
     ConcertChanged {
@@ -111,8 +112,9 @@ pub fn encode(event: &PushEvent) -> String {
             rank: *rank,
             estimated_wait_seconds: *estimated_wait_seconds,
         },
-        PushEvent::SeatsChanged { option } => WireEvent::SeatsChanged {
-            option_id: option.get(),
+        PushEvent::SeatsChanged { performance } => WireEvent::SeatsChanged {
+            concert_id: performance.concert.get(),
+            option_id: performance.option.get(),
         },
         PushEvent::ConcertChanged { concert } => WireEvent::ConcertChanged {
             concert_id: concert.get(),
@@ -173,8 +175,14 @@ pub fn decode(body: &str) -> Result<PushEvent, WireError> {
             rank,
             estimated_wait_seconds,
         },
-        WireEvent::SeatsChanged { option_id } => PushEvent::SeatsChanged {
-            option: OptionId::from_stored(positive("optionId", option_id)?),
+        WireEvent::SeatsChanged {
+            concert_id,
+            option_id,
+        } => PushEvent::SeatsChanged {
+            performance: PerformanceKey {
+                concert: concert(concert_id)?,
+                option: OptionId::from_stored(positive("optionId", option_id)?),
+            },
         },
         WireEvent::ConcertChanged { concert_id } => PushEvent::ConcertChanged {
             concert: concert(concert_id)?,
@@ -490,7 +498,10 @@ mod tests {
                 estimated_wait_seconds: 30,
             },
             PushEvent::SeatsChanged {
-                option: OptionId::from_stored(9),
+                performance: PerformanceKey {
+                    concert: ConcertId::from_stored(3),
+                    option: OptionId::from_stored(9),
+                },
             },
             PushEvent::ConcertChanged {
                 concert: ConcertId::from_stored(3),
@@ -523,7 +534,7 @@ mod tests {
     fn bad_messages_are_refused() {
         assert!(matches!(decode("not json"), Err(WireError::Malformed(_))));
         assert!(matches!(
-            decode(r#"{"event":"SEATS_CHANGED","optionId":0}"#),
+            decode(r#"{"event":"SEATS_CHANGED","concertId":1,"optionId":0}"#),
             Err(WireError::Invalid(_))
         ));
         assert!(decode(r#"{"event":"NOPE"}"#).is_err());

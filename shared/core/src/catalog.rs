@@ -528,7 +528,11 @@ pub async fn seat_map<R: CatalogRepository, L: crate::seats::SeatLocks>(
         .await?
         .ok_or(SeatMapError::NotFound(id))?;
     let ids: Vec<SeatId> = map.seats.iter().map(|s| s.seat_id).collect();
-    let holders = locks.holders(id, &ids).await?;
+    let performance = crate::PerformanceKey {
+        concert: map.concert_id,
+        option: id,
+    };
+    let holders = locks.holders(performance, &ids).await?;
     for (seat, holder) in map.seats.iter_mut().zip(holders) {
         if seat.status == SeatStatus::Available && holder.is_some() {
             seat.status = SeatStatus::Selecting;

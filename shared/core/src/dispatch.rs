@@ -12,7 +12,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    ConcertId, OptionId, SeatId, StoreError,
+    ConcertId, OptionId, PerformanceKey, SeatId, StoreError,
     catalog::{CatalogFilter, CatalogRepository, ConcertCard, SeatStatus},
     push::{
         ConnectionId, ConnectionPusher, ConnectionRegistry, MessageType, Pause, PostOutcome,
@@ -202,7 +202,7 @@ where
                 self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
                     .await
             }
-            PushEvent::SeatsChanged { option } => self.flush_seats(*option, now).await,
+            PushEvent::SeatsChanged { performance } => self.flush_seats(*performance, now).await,
             PushEvent::ConcertChanged { concert } => {
                 let Some(record) = self.catalog.concert(*concert).await? else {
                     return Ok(DispatchReport::default());
@@ -241,18 +241,19 @@ where
     /// One coalesced SEAT_STATUS with everything logged for the option since the last flush.
     async fn flush_seats(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         now: DateTime<Utc>,
     ) -> Result<DispatchReport, DispatchError> {
+        let option = performance.option;
         // A change made while the window's marker stands is in the log once it lapses;
         // reading earlier would strand the window's last changes.
-        if let Some(left) = self.locks.flush_window_left(option).await? {
+        if let Some(left) = self.locks.flush_window_left(performance).await? {
             self.pause.pause(left + Duration::from_millis(2)).await;
         }
-        let from = self.locks.flush_cursor(option).await?;
+        let from = self.locks.flush_cursor(performance).await?;
         let batch = self
             .locks
-            .changes_since(option, from.as_deref(), self.settings.max_seat_changes)
+            .changes_since(performance, from.as_deref(), self.settings.max_seat_changes)
             .await?;
         let Some(to) = batch
             .cursor
@@ -263,7 +264,7 @@ where
         };
         if !self
             .locks
-            .advance_flush_cursor(option, from.as_deref(), to)
+            .advance_flush_cursor(performance, from.as_deref(), to)
             .await?
         {
             // Another flush of this option read the same changes and pushes them.
@@ -302,7 +303,9 @@ where
             // flush (or the next one) pushes them. Viewers apply a seat's status idempotently.
             let pushed: Vec<(SeatId, SeatStatus)> =
                 seats.iter().map(|c| (c.seat_id, c.status)).collect();
-            self.locks.relog_undelivered(option, to, &pushed).await?;
+            self.locks
+                .relog_undelivered(performance, to, &pushed)
+                .await?;
         }
         delivered
     }

@@ -51,6 +51,14 @@ positive_id!(
     SeatId
 );
 
+/// A performance together with its concert: what the seat store is keyed by, because the
+/// seat limit counts a buyer's seats across every performance of a concert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct PerformanceKey {
+    pub concert: ConcertId,
+    pub option: OptionId,
+}
+
 /// The authenticated buyer: the JWT subject.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(transparent)]

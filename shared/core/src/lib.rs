@@ -24,5 +24,5 @@ pub mod time;
 
 pub use clock::Clock;
 pub use error::{StoreError, ValidationError};
-pub use ids::{ConcertId, OptionId, SeatId, UserId};
+pub use ids::{ConcertId, OptionId, PerformanceKey, SeatId, UserId};
 pub use tier::Tier;

@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use crate::{
-    ConcertId, OptionId, StoreError, UserId, ValidationError,
+    ConcertId, OptionId, PerformanceKey, StoreError, UserId, ValidationError,
     queue::ActiveToken,
     reservations::{ReservationId, ReservationStatus},
     time,
@@ -32,7 +32,7 @@ pub enum PushEvent {
     },
     /// Seats of this performance changed: the dispatcher reads the option's change log
     /// (after the coalescing window) and pushes one SEAT_STATUS.
-    SeatsChanged { option: OptionId },
+    SeatsChanged { performance: PerformanceKey },
     /// A concert's metadata or policy changed: its card is pushed to every screen.
     ConcertChanged { concert: ConcertId },
     /// The sale status of these concerts changed at `at`: their cards, computed at that

@@ -8,14 +8,14 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    ConcertId, OptionId, SeatId, StoreError, Tier, UserId, ValidationError,
+    ConcertId, OptionId, PerformanceKey, SeatId, StoreError, Tier, UserId, ValidationError,
     abuse::{AbuseError, AbuseLedger, AbuseRules, Attempt, DeviceFingerprint, check_hold},
     catalog::{CatalogRepository, SeatStatus},
     push::{PushEvent, PushPublisher, ReservationUpdate},
     queue::WaitingRoom,
     sale::{SaleStatus, sale_view},
     schedule::{SchedulerLock, TickRun},
-    seats::{RequestId, SeatLocks, SeatSettings},
+    seats::{RequestId, SeatLocks, SeatSettings, TakenSeat},
     time,
 };
 
@@ -249,11 +249,11 @@ pub trait ReservationLedger: Send + Sync {
         hold_until: DateTime<Utc>,
     ) -> impl Future<Output = Result<Option<Reservation>, StoreError>> + Send;
 
-    /// Every seat of the performance that the ledger holds or sold.
+    /// Every seat of the performance that the ledger holds or sold, with its holder.
     fn taken_seats(
         &self,
         option: OptionId,
-    ) -> impl Future<Output = Result<Vec<(SeatId, SeatStatus)>, StoreError>> + Send;
+    ) -> impl Future<Output = Result<Vec<TakenSeat>, StoreError>> + Send;
 
     /// Moves up to `limit` HOLD and PAYING reservations past their expiry to EXPIRED and
     /// frees their seats, in one transaction.
@@ -358,14 +358,16 @@ where
             .iter()
             .map(|s| (*s, SeatStatus::Available))
             .collect();
+        let performance = PerformanceKey {
+            concert: hold.concert,
+            option: hold.option,
+        };
         if locks
-            .record_ledger(hold.option, &changes, settings.flush_window)
+            .record_ledger(performance, &hold.user, &changes, settings.flush_window)
             .await?
         {
             publisher
-                .publish(PushEvent::SeatsChanged {
-                    option: hold.option,
-                })
+                .publish(PushEvent::SeatsChanged { performance })
                 .await;
         }
         room.credit_freed_seats(hold.concert, &hold.seats).await?;
@@ -395,23 +397,25 @@ where
             continue;
         };
         for performance in record.performances {
+            let performance = PerformanceKey {
+                concert: listing.id,
+                option: performance.option_id,
+            };
             let (lapsed, mut flush) = locks
-                .sweep_expired(performance.option_id, now, settings.flush_window)
+                .sweep_expired(performance, now, settings.flush_window)
                 .await?;
             report.locks_lapsed += lapsed;
             if resync {
-                let taken = ledger.taken_seats(performance.option_id).await?;
+                let taken = ledger.taken_seats(performance.option).await?;
                 let (changed, resync_flush) = locks
-                    .resync(performance.option_id, &taken, settings.flush_window)
+                    .resync(performance, &taken, settings.flush_window)
                     .await?;
                 report.resynced += changed;
                 flush |= resync_flush;
             }
             if flush {
                 publisher
-                    .publish(PushEvent::SeatsChanged {
-                        option: performance.option_id,
-                    })
+                    .publish(PushEvent::SeatsChanged { performance })
                     .await;
             }
         }
@@ -486,16 +490,18 @@ where
                 .iter()
                 .map(|s| (*s, SeatStatus::Hold))
                 .collect();
+            let performance = PerformanceKey {
+                concert: reservation.concert_id,
+                option: request.option,
+            };
             let redis_follow_up = match locks
-                .record_ledger(request.option, &changes, settings.seats.flush_window)
+                .record_ledger(performance, user, &changes, settings.seats.flush_window)
                 .await
             {
                 Ok(flush) => {
                     if flush {
                         publisher
-                            .publish(PushEvent::SeatsChanged {
-                                option: request.option,
-                            })
+                            .publish(PushEvent::SeatsChanged { performance })
                             .await;
                     }
                     None
@@ -521,10 +527,16 @@ where
         Err(HoldError::Store(err) | HoldError::Abuse(AbuseError::Store(err))) => {
             // Nothing was written; let the seats go so others are not blocked by a hold
             // that cannot be made, and tell the buyer.
-            for seat in &request.seats {
-                let _ = locks
-                    .release(request.option, *seat, user, settings.seats.flush_window)
-                    .await;
+            if let Ok(Some(concert)) = locks.concert_of(request.option).await {
+                let performance = PerformanceKey {
+                    concert,
+                    option: request.option,
+                };
+                for seat in &request.seats {
+                    let _ = locks
+                        .release(performance, *seat, user, settings.seats.flush_window)
+                        .await;
+                }
             }
             publisher
                 .publish(PushEvent::ReservationStatus {
@@ -584,7 +596,11 @@ where
     if let Some(seat) = request.seats.iter().find(|s| !record.has_seat(**s)) {
         return Err(HoldError::SeatNotFound(*seat));
     }
-    let holders = locks.holders(request.option, &request.seats).await?;
+    let performance = PerformanceKey {
+        concert: record.concert.id,
+        option: request.option,
+    };
+    let holders = locks.holders(performance, &request.seats).await?;
     if let Some((seat, _)) = request
         .seats
         .iter()
@@ -869,14 +885,21 @@ pub(crate) async fn seats_changed<L: SeatLocks, P: PushPublisher>(
         .iter()
         .map(|s| (s.seat_id, status))
         .collect();
+    let performance = PerformanceKey {
+        concert: reservation.concert_id,
+        option: reservation.option_id,
+    };
     if let Ok(true) = locks
-        .record_ledger(reservation.option_id, &changes, settings.flush_window)
+        .record_ledger(
+            performance,
+            &reservation.user,
+            &changes,
+            settings.flush_window,
+        )
         .await
     {
         publisher
-            .publish(PushEvent::SeatsChanged {
-                option: reservation.option_id,
-            })
+            .publish(PushEvent::SeatsChanged { performance })
             .await;
     }
 }

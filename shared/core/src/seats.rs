@@ -9,7 +9,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    OptionId, SeatId, StoreError, Tier, UserId, ValidationError,
+    ConcertId, OptionId, PerformanceKey, SeatId, StoreError, Tier, UserId, ValidationError,
     catalog::{CatalogRepository, SeatStatus},
     push::{PushEvent, PushPublisher},
     queue::{ActiveToken, QueueTokens, TokenCheckError, require_active_token},
@@ -58,7 +58,8 @@ pub enum SelectOutcome {
     HeldByOther,
     /// The ledger has it (HOLD or CONFIRMED).
     Unavailable,
-    /// The caller already holds as many seats of this performance as allowed.
+    /// The caller already holds or is choosing as many seats of this concert (in every
+    /// performance) as allowed.
     UserLimit,
 }
 
@@ -78,11 +79,12 @@ pub struct LockTerms {
     pub flush_window: Duration,
 }
 
-/// Seat soft locks, per performance. Every call is one atomic round trip.
+/// Seat soft locks, per performance, with each buyer's seats counted per concert. Every call
+/// is one atomic round trip.
 pub trait SeatLocks: Send + Sync {
     fn select(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         request: &RequestId,
@@ -90,10 +92,18 @@ pub trait SeatLocks: Send + Sync {
         terms: LockTerms,
     ) -> impl Future<Output = Result<SelectOutcome, StoreError>> + Send;
 
+    /// The concert of a performance, for the calls that know only the performance (a
+    /// release, a hold that failed before reading the catalog): recorded by every `select`,
+    /// so it is there wherever a lock may be. None if nobody ever clicked in it.
+    fn concert_of(
+        &self,
+        option: OptionId,
+    ) -> impl Future<Output = Result<Option<ConcertId>, StoreError>> + Send;
+
     /// Owner-only: compare and delete.
     fn release(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         flush_window: Duration,
@@ -102,7 +112,7 @@ pub trait SeatLocks: Send + Sync {
     /// Owner-only: compare and extend. True if extended.
     fn extend(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         now: DateTime<Utc>,
@@ -112,34 +122,37 @@ pub trait SeatLocks: Send + Sync {
     /// The holder of each seat's lock, in order; None where unlocked.
     fn holders(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seats: &[SeatId],
     ) -> impl Future<Output = Result<Vec<Option<UserId>>, StoreError>> + Send;
 
-    /// Records ledger changes (HOLD, CONFIRMED, AVAILABLE again) so clicks see them and
-    /// viewers hear them; clears the soft locks of seats that left AVAILABLE. Returns the
-    /// flush flag, as `select` does.
+    /// Records ledger changes of `holder`'s seats (HOLD, CONFIRMED, AVAILABLE again) so clicks
+    /// see them, the holder's count for the concert follows them, and viewers hear them;
+    /// clears the soft locks of seats that left AVAILABLE. Returns the flush flag, as
+    /// `select` does.
     fn record_ledger(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
+        holder: &UserId,
         changes: &[(SeatId, SeatStatus)],
         flush_window: Duration,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 
     /// Makes Redis agree with the ledger: `taken` is every seat of the performance the ledger
-    /// holds or sold. Soft locks on those seats are cleared, the mirror is rebuilt, and every
-    /// difference is logged. Returns how many seats changed, and the flush flag.
+    /// holds or sold. Soft locks on those seats are cleared, the mirror and the holders'
+    /// counts are rebuilt, and every difference is logged. Returns how many seats changed,
+    /// and the flush flag.
     fn resync(
         &self,
-        option: OptionId,
-        taken: &[(SeatId, SeatStatus)],
+        performance: PerformanceKey,
+        taken: &[TakenSeat],
         flush_window: Duration,
     ) -> impl Future<Output = Result<(u32, bool), StoreError>> + Send;
 
     /// Logs AVAILABLE for locks that lapsed by `now` without a release; returns how many.
     fn sweep_expired(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         now: DateTime<Utc>,
         flush_window: Duration,
     ) -> impl Future<Output = Result<(u32, bool), StoreError>> + Send;
@@ -148,7 +161,7 @@ pub trait SeatLocks: Send + Sync {
     /// cursor to read from next.
     fn changes_since(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         cursor: Option<&str>,
         limit: u32,
     ) -> impl Future<Output = Result<ChangeBatch, StoreError>> + Send;
@@ -156,20 +169,20 @@ pub trait SeatLocks: Send + Sync {
     /// How long the option's current coalescing window still stands; None when none does.
     fn flush_window_left(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
     ) -> impl Future<Output = Result<Option<Duration>, StoreError>> + Send;
 
     /// Where the viewers' last flush of this option stopped reading its log.
     fn flush_cursor(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
     ) -> impl Future<Output = Result<Option<String>, StoreError>> + Send;
 
     /// Moves the flush cursor from `from` to `to`, only if it still is at `from`: true if
     /// moved. Two flushes of one option never push the same changes twice.
     fn advance_flush_cursor(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         from: Option<&str>,
         to: &str,
     ) -> impl Future<Output = Result<bool, StoreError>> + Send;
@@ -180,10 +193,18 @@ pub trait SeatLocks: Send + Sync {
     /// how many were logged again.
     fn relog_undelivered(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         read_to: &str,
         changes: &[(SeatId, SeatStatus)],
     ) -> impl Future<Output = Result<u32, StoreError>> + Send;
+}
+
+/// A seat the ledger holds or sold, and whose it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenSeat {
+    pub seat: SeatId,
+    pub status: SeatStatus,
+    pub holder: UserId,
 }
 
 /// Seat changes read from a performance's log.
@@ -246,7 +267,7 @@ pub enum SelectError {
     AlreadySelected,
     #[error("this seat is no longer available")]
     Unavailable,
-    #[error("you already hold {0} seats of this performance, the most allowed")]
+    #[error("you already hold or are choosing {0} seats of this concert, the most allowed")]
     LimitExceeded(u16),
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -317,9 +338,13 @@ where
         max_per_user: policy.max_seats_per_user(),
         flush_window: settings.flush_window,
     };
+    let performance = PerformanceKey {
+        concert: concert.id,
+        option: click.option,
+    };
     match locks
         .select(
-            click.option,
+            performance,
             click.seat,
             &click.user,
             &click.request,
@@ -331,9 +356,7 @@ where
         SelectOutcome::Selected { expires_at, flush } => {
             if flush {
                 publisher
-                    .publish(PushEvent::SeatsChanged {
-                        option: click.option,
-                    })
+                    .publish(PushEvent::SeatsChanged { performance })
                     .await;
             }
             Ok(SelectedSeat {
@@ -351,7 +374,8 @@ where
     }
 }
 
-/// Lets go of a soft lock; only its holder may. Releasing a lock that already lapsed succeeds.
+/// Lets go of a soft lock; only its holder may. Releasing a lock that already lapsed (or a
+/// seat of a performance nobody clicked in) succeeds.
 pub async fn release_seat<L: SeatLocks, P: PushPublisher>(
     locks: &L,
     publisher: &P,
@@ -360,20 +384,27 @@ pub async fn release_seat<L: SeatLocks, P: PushPublisher>(
     seat: SeatId,
     user: &UserId,
 ) -> Result<ReleasedSeat, ReleaseError> {
+    let released = ReleasedSeat {
+        option_id: option,
+        seat_id: seat,
+        status: SeatStatus::Available,
+    };
+    let Some(concert) = locks.concert_of(option).await? else {
+        return Ok(released);
+    };
+    let performance = PerformanceKey { concert, option };
     match locks
-        .release(option, seat, user, settings.flush_window)
+        .release(performance, seat, user, settings.flush_window)
         .await?
     {
         ReleaseOutcome::NotOwner => Err(ReleaseError::NotOwner),
         outcome => {
             if outcome == (ReleaseOutcome::Released { flush: true }) {
-                publisher.publish(PushEvent::SeatsChanged { option }).await;
+                publisher
+                    .publish(PushEvent::SeatsChanged { performance })
+                    .await;
             }
-            Ok(ReleasedSeat {
-                option_id: option,
-                seat_id: seat,
-                status: SeatStatus::Available,
-            })
+            Ok(released)
         }
     }
 }

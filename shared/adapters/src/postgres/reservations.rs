@@ -7,7 +7,7 @@ use ticketrush_core::{
         ExpiredHold, HoldOutcome, NewHold, Page, Reservation, ReservationId, ReservationLedger,
         ReservationStatus, ReservedSeat,
     },
-    seats::RequestId,
+    seats::{RequestId, TakenSeat},
 };
 
 use super::store_error;
@@ -161,20 +161,27 @@ enum Attempt {
 }
 
 impl ReservationLedger for PostgresReservations {
-    async fn taken_seats(&self, option: OptionId) -> Result<Vec<(SeatId, SeatStatus)>, StoreError> {
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT id, status FROM seats WHERE performance_id = $1 AND status <> 'AVAILABLE' ORDER BY id",
+    async fn taken_seats(&self, option: OptionId) -> Result<Vec<TakenSeat>, StoreError> {
+        let rows: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT s.id, s.status, r.user_id FROM seats s JOIN reservations r ON r.id = s.reservation_id \
+             WHERE s.performance_id = $1 AND s.status <> 'AVAILABLE' ORDER BY s.id",
         )
         .bind(option.get())
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
         rows.into_iter()
-            .map(|(id, status)| {
+            .map(|(id, status, user)| {
                 let status = SeatStatus::from_ledger(&status).ok_or_else(|| {
                     StoreError::Internal(format!("stored seat status {status:?}"))
                 })?;
-                Ok((SeatId::from_stored(id), status))
+                let holder = UserId::parse(&user)
+                    .map_err(|e| StoreError::Internal(format!("stored holder: {e}")))?;
+                Ok(TakenSeat {
+                    seat: SeatId::from_stored(id),
+                    status,
+                    holder,
+                })
             })
             .collect()
     }

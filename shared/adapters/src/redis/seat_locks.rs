@@ -1,17 +1,22 @@
-//! Seat soft locks in Redis. Every key of a performance carries the `{optionId}` hash tag,
-//! so each script stays in one cluster slot and a click is one round trip: the lock
-//! (`seat:{option}:{seat}`, value `expiresAtMs|requestId|user`, with a TTL; the user goes
-//! last because it may itself contain `|`), the buyer's held
-//! seats, the lock expiries, the ledger mirror, the change log (a stream) and the flush marker.
+//! Seat soft locks in Redis. Every key of a concert carries the `{concertId}` hash tag, so
+//! each script stays in one cluster slot and a click is one round trip. Per performance:
+//! the lock (`seat:{concert}:{option}:{seat}`, value `expiresAtMs|requestId|user`, with a
+//! TTL; the user goes last because it may itself contain `|`), the lock expiries, the ledger
+//! mirror (a hash of seat to holder), the change log (a stream) and the flush marker. Per
+//! buyer and concert, as `option:seat` members: the soft-locked seats (scored by expiry)
+//! and the seats the ledger holds or sold, which the click's seat limit counts together.
+//! Beside them, each clicked performance points to its concert (`seat-concert:{option}`).
 
 use std::{sync::LazyLock, time::Duration};
 
 use chrono::{DateTime, TimeZone, Utc};
-use redis::{Script, Value};
+use redis::{ErrorKind, Script, ServerErrorKind, Value};
 use ticketrush_core::{
-    OptionId, SeatId, StoreError, UserId,
+    ConcertId, OptionId, PerformanceKey, SeatId, StoreError, UserId,
     catalog::SeatStatus,
-    seats::{ChangeBatch, LockTerms, ReleaseOutcome, RequestId, SeatLocks, SelectOutcome},
+    seats::{
+        ChangeBatch, LockTerms, ReleaseOutcome, RequestId, SeatLocks, SelectOutcome, TakenSeat,
+    },
 };
 
 use super::{RedisStore, store_error};
@@ -22,10 +27,11 @@ const LOG_MAX_LEN: u32 = 10_000;
 static SELECT: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
-local lock, held, locks, taken, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6]
+local lock, held, owned, locks, taken, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local seat, user, request = ARGV[1], ARGV[2], ARGV[3]
 local now, ttl, max, window, maxlen = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7], ARGV[8]
-if redis.call('SISMEMBER', taken, seat) == 1 then return {'UNAVAILABLE'} end
+local member = ARGV[9] .. ':' .. seat
+if redis.call('HEXISTS', taken, seat) == 1 then return {'UNAVAILABLE'} end
 local current = redis.call('GET', lock)
 if current then
   local expires, _, owner = string.match(current, '^(%d+)|([^|]*)|(.*)$')
@@ -33,10 +39,10 @@ if current then
   return {'TAKEN'}
 end
 redis.call('ZREMRANGEBYSCORE', held, '-inf', now)
-if redis.call('ZCARD', held) >= max then return {'LIMIT'} end
+if redis.call('ZCARD', held) + redis.call('SCARD', owned) >= max then return {'LIMIT'} end
 local expires = now + ttl
 redis.call('SET', lock, expires .. '|' .. request .. '|' .. user, 'PX', ttl)
-redis.call('ZADD', held, expires, seat)
+redis.call('ZADD', held, expires, member)
 redis.call('PEXPIRE', held, ttl)
 redis.call('ZADD', locks, expires, seat)
 redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'SELECTING')
@@ -56,7 +62,7 @@ if not current then return {'NOT_HELD'} end
 local owner = string.match(current, '^%d+|[^|]*|(.*)$')
 if owner ~= user then return {'NOT_OWNER'} end
 redis.call('DEL', lock)
-redis.call('ZREM', held, seat)
+redis.call('ZREM', held, ARGV[5] .. ':' .. seat)
 redis.call('ZREM', locks, seat)
 redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
 local first = redis.call('SET', flush, '1', 'NX', 'PX', window)
@@ -76,7 +82,7 @@ local request, owner = string.match(current, '^%d+|([^|]*)|(.*)$')
 if owner ~= user then return 0 end
 local expires = now + ttl
 redis.call('SET', lock, expires .. '|' .. request .. '|' .. owner, 'PX', ttl)
-redis.call('ZADD', held, expires, seat)
+redis.call('ZADD', held, expires, ARGV[5] .. ':' .. seat)
 redis.call('PEXPIRE', held, ttl)
 redis.call('ZADD', locks, expires, seat)
 return 1
@@ -84,40 +90,50 @@ return 1
     )
 });
 
-/// Drops a seat's soft lock, its place in the holder's count and its expiry entry; true if
-/// there was one. Shared by the scripts that apply the ledger to Redis.
-const CLEAR_LOCK_LUA: &str = r#"
-local function clear_lock(lock_prefix, locks, seat)
-  local current = redis.call('GET', lock_prefix .. seat)
+/// Shared by the scripts that apply the ledger to Redis. KEYS[5] is the performance's key
+/// prefix (a lock is it plus the seat id), KEYS[6] the concert's (a buyer's sets are it plus
+/// `held:` or `owned:` and the user); both carry the concert's tag, so what is built from
+/// them stays in the script's slot. ARGV[3] is the option id.
+const LEDGER_LUA: &str = r#"
+local option_prefix, concert_prefix, option = KEYS[5], KEYS[6], ARGV[3]
+local function member(seat) return option .. ':' .. seat end
+local function owned(user) return concert_prefix .. 'owned:' .. user end
+-- Drops a seat's soft lock, its place in the holder's count and its expiry entry; true if
+-- there was one.
+local function clear_lock(locks, seat)
+  local current = redis.call('GET', option_prefix .. seat)
   redis.call('ZREM', locks, seat)
   if not current then return false end
   local owner = string.match(current, '^%d+|[^|]*|(.*)$')
-  redis.call('ZREM', lock_prefix .. 'held:' .. owner, seat)
-  redis.call('DEL', lock_prefix .. seat)
+  redis.call('ZREM', concert_prefix .. 'held:' .. owner, member(seat))
+  redis.call('DEL', option_prefix .. seat)
   return true
 end
 "#;
 
-fn with_clear_lock(body: &str) -> Script {
-    Script::new(&format!("{CLEAR_LOCK_LUA}{body}"))
+fn ledger_script(body: &str) -> Script {
+    Script::new(&format!("{LEDGER_LUA}{body}"))
 }
 
-/// ARGV: window, maxlen, then seat/status pairs. A seat leaving AVAILABLE loses its soft lock
-/// (and its place in the holder's count) and joins the ledger mirror; one coming back leaves
-/// it. The lock and held-set keys are built from the `{optionId}`-tagged prefix, so they stay
-/// in the script's slot.
+/// ARGV: window, maxlen, option, holder, then seat/status pairs. A seat leaving AVAILABLE
+/// loses its soft lock (and its place in the locker's count), joins the ledger mirror and
+/// counts for its holder; one coming back leaves both.
 static RECORD_LEDGER: LazyLock<Script> = LazyLock::new(|| {
-    with_clear_lock(
+    ledger_script(
         r#"
-local taken, locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
-local window, maxlen = ARGV[1], ARGV[2]
-for i = 3, #ARGV, 2 do
+local taken, locks, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local window, maxlen, holder = ARGV[1], ARGV[2], ARGV[4]
+for i = 5, #ARGV, 2 do
   local seat, status = ARGV[i], ARGV[i + 1]
+  local previous = redis.call('HGET', taken, seat)
+  if previous and previous ~= holder then redis.call('SREM', owned(previous), member(seat)) end
   if status == 'AVAILABLE' then
-    redis.call('SREM', taken, seat)
+    redis.call('HDEL', taken, seat)
+    redis.call('SREM', owned(holder), member(seat))
   else
-    redis.call('SADD', taken, seat)
-    clear_lock(lock_prefix, locks, seat)
+    redis.call('HSET', taken, seat, holder)
+    redis.call('SADD', owned(holder), member(seat))
+    clear_lock(locks, seat)
   end
   redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
 end
@@ -127,28 +143,34 @@ return first and 1 or 0
     )
 });
 
-/// ARGV: window, maxlen, then the ledger's taken seat/status pairs. Seats the mirror had but
-/// the ledger no longer holds come back AVAILABLE; seats the ledger holds lose any soft lock
-/// and join the mirror. Each difference is logged.
+/// ARGV: window, maxlen, option, then the ledger's taken seat/status/holder triples. Seats
+/// the mirror had but the ledger no longer holds come back AVAILABLE; seats the ledger holds
+/// lose any soft lock, join the mirror and count for their holder. Each difference is logged.
 static RESYNC: LazyLock<Script> = LazyLock::new(|| {
-    with_clear_lock(
+    ledger_script(
         r#"
-local taken, locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local taken, locks, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local window, maxlen = ARGV[1], ARGV[2]
 local ledger = {}
-for i = 3, #ARGV, 2 do ledger[ARGV[i]] = ARGV[i + 1] end
+for i = 4, #ARGV, 3 do ledger[ARGV[i]] = {ARGV[i + 1], ARGV[i + 2]} end
 local changed = 0
-for _, seat in ipairs(redis.call('SMEMBERS', taken)) do
-  if not ledger[seat] then
-    redis.call('SREM', taken, seat)
+local mirror = redis.call('HGETALL', taken)
+for j = 1, #mirror, 2 do
+  local seat, holder = mirror[j], mirror[j + 1]
+  local entry = ledger[seat]
+  if not entry or entry[2] ~= holder then redis.call('SREM', owned(holder), member(seat)) end
+  if not entry then
+    redis.call('HDEL', taken, seat)
     redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
     changed = changed + 1
   end
 end
-for seat, status in pairs(ledger) do
-  local locked = clear_lock(lock_prefix, locks, seat)
-  if redis.call('SADD', taken, seat) == 1 or locked then
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
+for seat, entry in pairs(ledger) do
+  local locked = clear_lock(locks, seat)
+  local added = redis.call('HSET', taken, seat, entry[2])
+  redis.call('SADD', owned(entry[2]), member(seat))
+  if added == 1 or locked then
+    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', entry[1])
     changed = changed + 1
   end
 end
@@ -181,8 +203,6 @@ return {n, first}
     )
 });
 
-/// Moves the viewers' read cursor only from where the caller found it. ARGV: from ("" for
-/// none), to, ttl ms (the cursor outlives the log's idle life, then starts over).
 static ADVANCE_CURSOR: LazyLock<Script> = LazyLock::new(|| {
     Script::new(
         r#"
@@ -228,8 +248,12 @@ pub struct RedisSeatLocks {
     store: RedisStore,
 }
 
-struct OptionKeys {
-    base: String,
+struct SeatKeys {
+    /// `seat:{concert}`: a buyer's sets hang off it.
+    concert: String,
+    /// `seat:{concert}:option`: a seat's lock is it plus the seat id.
+    option: String,
+    option_id: i64,
     locks: String,
     taken: String,
     log: String,
@@ -237,16 +261,22 @@ struct OptionKeys {
     flushed: String,
 }
 
-impl OptionKeys {
+impl SeatKeys {
     fn lock(&self, seat: SeatId) -> String {
-        format!("{}:{seat}", self.base)
+        format!("{}:{seat}", self.option)
     }
     fn held(&self, user: &UserId) -> String {
-        format!("{}:held:{user}", self.base)
+        format!("{}:held:{user}", self.concert)
     }
-    /// The prefix the scripts append a seat id to.
-    fn lock_prefix(&self) -> String {
-        format!("{}:", self.base)
+    fn owned(&self, user: &UserId) -> String {
+        format!("{}:owned:{user}", self.concert)
+    }
+    /// The prefixes the scripts append a seat id, or `held:`/`owned:` and a user, to.
+    fn option_prefix(&self) -> String {
+        format!("{}:", self.option)
+    }
+    fn concert_prefix(&self) -> String {
+        format!("{}:", self.concert)
     }
 }
 
@@ -267,15 +297,24 @@ impl RedisSeatLocks {
         Self { store }
     }
 
-    fn keys(&self, option: OptionId) -> OptionKeys {
-        let base = self.store.key(&format!("seat:{{{option}}}"));
-        OptionKeys {
-            locks: format!("{base}:locks"),
-            taken: format!("{base}:taken"),
-            log: format!("{base}:log"),
-            flush: format!("{base}:flush"),
-            flushed: format!("{base}:flushed"),
-            base,
+    /// `seat-concert:{option}`: the performance's concert, for calls that know only the
+    /// performance. A performance never changes concert, so it never goes stale.
+    fn concert_pointer(&self, option: OptionId) -> String {
+        self.store.key(&format!("seat-concert:{{{option}}}"))
+    }
+
+    fn keys(&self, performance: PerformanceKey) -> SeatKeys {
+        let concert = self.store.key(&format!("seat:{{{}}}", performance.concert));
+        let option = format!("{concert}:{}", performance.option);
+        SeatKeys {
+            locks: format!("{option}:locks"),
+            taken: format!("{option}:taken"),
+            log: format!("{option}:log"),
+            flush: format!("{option}:flush"),
+            flushed: format!("{option}:flushed"),
+            option_id: performance.option.get(),
+            option,
+            concert,
         }
     }
 }
@@ -283,18 +322,19 @@ impl RedisSeatLocks {
 impl SeatLocks for RedisSeatLocks {
     async fn select(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         request: &RequestId,
         now: DateTime<Utc>,
         terms: LockTerms,
     ) -> Result<SelectOutcome, StoreError> {
-        let k = self.keys(option);
-        let mut conn = self.store.conn.clone();
-        let reply: Vec<String> = SELECT
+        let k = self.keys(performance);
+        let mut invocation = SELECT.prepare_invoke();
+        invocation
             .key(k.lock(seat))
             .key(k.held(user))
+            .key(k.owned(user))
             .key(&k.locks)
             .key(&k.taken)
             .key(&k.log)
@@ -307,9 +347,24 @@ impl SeatLocks for RedisSeatLocks {
             .arg(terms.max_per_user)
             .arg(terms.flush_window.as_millis() as u64)
             .arg(LOG_MAX_LEN)
-            .invoke_async(&mut conn)
-            .await
-            .map_err(store_error)?;
+            .arg(k.option_id);
+        // The concert pointer rides in the same round trip (it is another slot's key, so it
+        // cannot be written by the script).
+        let mut pipe = redis::pipe();
+        pipe.cmd("SET")
+            .arg(self.concert_pointer(performance.option))
+            .arg(performance.concert.get())
+            .ignore()
+            .invoke_script(&invocation);
+        let mut conn = self.store.conn.clone();
+        let (reply,): (Vec<String>,) = match pipe.query_async(&mut conn).await {
+            Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
+                SELECT.load_async(&mut conn).await.map_err(store_error)?;
+                pipe.query_async(&mut conn).await
+            }
+            other => other,
+        }
+        .map_err(store_error)?;
         match reply.first().map(String::as_str) {
             Some("SELECTED") if reply.len() == 3 => {
                 let ms: i64 = reply[1].parse().map_err(|_| unexpected("select", &reply))?;
@@ -325,14 +380,24 @@ impl SeatLocks for RedisSeatLocks {
         }
     }
 
+    async fn concert_of(&self, option: OptionId) -> Result<Option<ConcertId>, StoreError> {
+        let mut conn = self.store.conn.clone();
+        let concert: Option<i64> = redis::cmd("GET")
+            .arg(self.concert_pointer(option))
+            .query_async(&mut conn)
+            .await
+            .map_err(store_error)?;
+        Ok(concert.map(ConcertId::from_stored))
+    }
+
     async fn release(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         flush_window: Duration,
     ) -> Result<ReleaseOutcome, StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let reply: Vec<String> = RELEASE
             .key(k.lock(seat))
@@ -344,6 +409,7 @@ impl SeatLocks for RedisSeatLocks {
             .arg(user.as_str())
             .arg(flush_window.as_millis() as u64)
             .arg(LOG_MAX_LEN)
+            .arg(k.option_id)
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -359,13 +425,13 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn extend(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seat: SeatId,
         user: &UserId,
         now: DateTime<Utc>,
         ttl: Duration,
     ) -> Result<bool, StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let extended: i64 = EXTEND
             .key(k.lock(seat))
@@ -375,6 +441,7 @@ impl SeatLocks for RedisSeatLocks {
             .arg(user.as_str())
             .arg(millis(now))
             .arg(ttl.as_millis() as u64)
+            .arg(k.option_id)
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -383,13 +450,13 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn holders(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         seats: &[SeatId],
     ) -> Result<Vec<Option<UserId>>, StoreError> {
         if seats.is_empty() {
             return Ok(Vec::new());
         }
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let mut mget = redis::cmd("MGET");
         for seat in seats {
@@ -407,14 +474,15 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn record_ledger(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
+        holder: &UserId,
         changes: &[(SeatId, SeatStatus)],
         flush_window: Duration,
     ) -> Result<bool, StoreError> {
         if changes.is_empty() {
             return Ok(false);
         }
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let mut invocation = RECORD_LEDGER.prepare_invoke();
         invocation
@@ -422,9 +490,12 @@ impl SeatLocks for RedisSeatLocks {
             .key(&k.locks)
             .key(&k.log)
             .key(&k.flush)
-            .key(k.lock_prefix())
+            .key(k.option_prefix())
+            .key(k.concert_prefix())
             .arg(flush_window.as_millis() as u64)
-            .arg(LOG_MAX_LEN);
+            .arg(LOG_MAX_LEN)
+            .arg(k.option_id)
+            .arg(holder.as_str());
         for (seat, status) in changes {
             invocation.arg(seat.get()).arg(status_name(*status));
         }
@@ -437,11 +508,11 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn resync(
         &self,
-        option: OptionId,
-        taken: &[(SeatId, SeatStatus)],
+        performance: PerformanceKey,
+        taken: &[TakenSeat],
         flush_window: Duration,
     ) -> Result<(u32, bool), StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let mut invocation = RESYNC.prepare_invoke();
         invocation
@@ -449,11 +520,16 @@ impl SeatLocks for RedisSeatLocks {
             .key(&k.locks)
             .key(&k.log)
             .key(&k.flush)
-            .key(k.lock_prefix())
+            .key(k.option_prefix())
+            .key(k.concert_prefix())
             .arg(flush_window.as_millis() as u64)
-            .arg(LOG_MAX_LEN);
-        for (seat, status) in taken {
-            invocation.arg(seat.get()).arg(status_name(*status));
+            .arg(LOG_MAX_LEN)
+            .arg(k.option_id);
+        for t in taken {
+            invocation
+                .arg(t.seat.get())
+                .arg(status_name(t.status))
+                .arg(t.holder.as_str());
         }
         let (changed, first): (u32, i64) = invocation
             .invoke_async(&mut conn)
@@ -464,17 +540,17 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn sweep_expired(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         now: DateTime<Utc>,
         flush_window: Duration,
     ) -> Result<(u32, bool), StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let (n, first): (u32, i64) = SWEEP
             .key(&k.locks)
             .key(&k.log)
             .key(&k.flush)
-            .key(k.lock_prefix())
+            .key(k.option_prefix())
             .arg(millis(now))
             .arg(flush_window.as_millis() as u64)
             .arg(LOG_MAX_LEN)
@@ -486,11 +562,11 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn changes_since(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         cursor: Option<&str>,
         limit: u32,
     ) -> Result<ChangeBatch, StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         // Exclusive start after the cursor ("(" prefix), or the beginning.
         let start = cursor.map_or_else(|| "-".to_owned(), |c| format!("({c}"));
@@ -532,8 +608,11 @@ impl SeatLocks for RedisSeatLocks {
         })
     }
 
-    async fn flush_window_left(&self, option: OptionId) -> Result<Option<Duration>, StoreError> {
-        let k = self.keys(option);
+    async fn flush_window_left(
+        &self,
+        performance: PerformanceKey,
+    ) -> Result<Option<Duration>, StoreError> {
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let ms: i64 = redis::cmd("PTTL")
             .arg(&k.flush)
@@ -544,8 +623,11 @@ impl SeatLocks for RedisSeatLocks {
         Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
     }
 
-    async fn flush_cursor(&self, option: OptionId) -> Result<Option<String>, StoreError> {
-        let k = self.keys(option);
+    async fn flush_cursor(
+        &self,
+        performance: PerformanceKey,
+    ) -> Result<Option<String>, StoreError> {
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         redis::cmd("GET")
             .arg(&k.flushed)
@@ -556,11 +638,11 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn advance_flush_cursor(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         from: Option<&str>,
         to: &str,
     ) -> Result<bool, StoreError> {
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let moved: i64 = ADVANCE_CURSOR
             .key(&k.flushed)
@@ -575,14 +657,14 @@ impl SeatLocks for RedisSeatLocks {
 
     async fn relog_undelivered(
         &self,
-        option: OptionId,
+        performance: PerformanceKey,
         read_to: &str,
         changes: &[(SeatId, SeatStatus)],
     ) -> Result<u32, StoreError> {
         if changes.is_empty() {
             return Ok(0);
         }
-        let k = self.keys(option);
+        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
         let mut invocation = RELOG.prepare_invoke();
         invocation.key(&k.log).arg(read_to).arg(LOG_MAX_LEN);
