@@ -181,3 +181,199 @@ pub async fn check_hold<A: AbuseLedger>(
     ledger.record_block(attempt.user, rule, &detail).await?;
     Err(error)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, sync::Mutex};
+
+    use chrono::TimeZone;
+
+    use super::*;
+
+    /// The rules' view of the store, in memory: past holds with their time, fingerprint and
+    /// request id; device claims; the blocks written.
+    #[derive(Default)]
+    struct FakeLedger {
+        holds: Vec<(UserId, &'static str, &'static str, DateTime<Utc>)>,
+        devices: Mutex<HashMap<String, (UserId, DateTime<Utc>)>>,
+        blocks: Mutex<Vec<(UserId, Rule)>>,
+    }
+
+    impl AbuseLedger for FakeLedger {
+        async fn holds_since(
+            &self,
+            user: &UserId,
+            since: DateTime<Utc>,
+        ) -> Result<u32, StoreError> {
+            Ok(self
+                .holds
+                .iter()
+                .filter(|(u, _, _, at)| u == user && *at >= since)
+                .count() as u32)
+        }
+
+        async fn repeated_since(
+            &self,
+            user: &UserId,
+            fingerprint: &str,
+            request_id: &str,
+            since: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            Ok(self.holds.iter().any(|(u, f, r, at)| {
+                u == user && *f == fingerprint && *r != request_id && *at >= since
+            }))
+        }
+
+        async fn claim_device(
+            &self,
+            device: &DeviceFingerprint,
+            user: &UserId,
+            now: DateTime<Utc>,
+            since: DateTime<Utc>,
+        ) -> Result<bool, StoreError> {
+            let mut devices = self.devices.lock().unwrap();
+            match devices.get(device.as_str()) {
+                Some((other, at)) if other != user && *at >= since => Ok(false),
+                _ => {
+                    devices.insert(device.as_str().to_owned(), (user.clone(), now));
+                    Ok(true)
+                }
+            }
+        }
+
+        async fn record_block(
+            &self,
+            user: &UserId,
+            rule: Rule,
+            _detail: &str,
+        ) -> Result<(), StoreError> {
+            self.blocks.lock().unwrap().push((user.clone(), rule));
+            Ok(())
+        }
+    }
+
+    const RULES: AbuseRules = AbuseRules {
+        max_holds: 3,
+        holds_window: Duration::from_secs(60),
+        repeat_window: Duration::from_secs(10),
+        device_window: Duration::from_secs(600),
+    };
+
+    fn at(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
+    }
+
+    fn user(name: &str) -> UserId {
+        UserId::parse(name).unwrap()
+    }
+
+    fn attempt<'a>(
+        user: &'a UserId,
+        fingerprint: &'a str,
+        request_id: &'a str,
+        device: Option<&'a DeviceFingerprint>,
+        now: DateTime<Utc>,
+    ) -> Attempt<'a> {
+        Attempt {
+            user,
+            fingerprint,
+            request_id,
+            device,
+            now,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_hold_rate_counts_only_the_window_and_is_audited() {
+        let ann = user("ann");
+        let ledger = FakeLedger {
+            holds: vec![
+                (ann.clone(), "1:1", "r1", at(0)),
+                (ann.clone(), "1:2", "r2", at(30)),
+                (ann.clone(), "1:3", "r3", at(50)),
+            ],
+            ..Default::default()
+        };
+        let err = check_hold(&ledger, RULES, attempt(&ann, "1:4", "r4", None, at(59)))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, AbuseError::HoldRate { retry_after } if retry_after == RULES.holds_window)
+        );
+        assert_eq!(
+            *ledger.blocks.lock().unwrap(),
+            vec![(ann.clone(), Rule::HoldRate)]
+        );
+        // A minute after the first hold it has left the window.
+        check_hold(&ledger, RULES, attempt(&ann, "1:4", "r4", None, at(61)))
+            .await
+            .unwrap();
+        check_hold(
+            &ledger,
+            RULES,
+            attempt(&user("bo"), "1:4", "r4", None, at(59)),
+        )
+        .await
+        .expect("another buyer counts apart");
+    }
+
+    #[tokio::test]
+    async fn the_same_seats_under_a_new_request_id_are_refused_within_the_window() {
+        let ann = user("ann");
+        let ledger = FakeLedger {
+            holds: vec![(ann.clone(), "1:7,8", "r1", at(0))],
+            ..Default::default()
+        };
+        let err = check_hold(&ledger, RULES, attempt(&ann, "1:7,8", "r2", None, at(5)))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, AbuseError::RepeatedRequest));
+        check_hold(&ledger, RULES, attempt(&ann, "1:7,8", "r1", None, at(5)))
+            .await
+            .expect("the same request id is a replay, not a repeat");
+        check_hold(&ledger, RULES, attempt(&ann, "1:7,8", "r2", None, at(11)))
+            .await
+            .expect("after the window");
+        assert_eq!(ledger.blocks.lock().unwrap().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn a_device_serves_one_buyer_within_its_window() {
+        let ledger = FakeLedger::default();
+        let device = DeviceFingerprint::parse("device-abc").unwrap();
+        let (ann, bo) = (user("ann"), user("bo"));
+        check_hold(
+            &ledger,
+            RULES,
+            attempt(&ann, "1:1", "r1", Some(&device), at(0)),
+        )
+        .await
+        .unwrap();
+        let err = check_hold(
+            &ledger,
+            RULES,
+            attempt(&bo, "1:2", "r2", Some(&device), at(100)),
+        )
+        .await
+        .unwrap_err();
+        assert!(matches!(err, AbuseError::DeviceShared));
+        assert_eq!(
+            *ledger.blocks.lock().unwrap(),
+            vec![(bo.clone(), Rule::DeviceShared)]
+        );
+        check_hold(
+            &ledger,
+            RULES,
+            attempt(&ann, "1:3", "r3", Some(&device), at(200)),
+        )
+        .await
+        .expect("its own buyer again");
+        check_hold(
+            &ledger,
+            RULES,
+            attempt(&bo, "1:2", "r4", Some(&device), at(801)),
+        )
+        .await
+        .expect("the window since ann's last use has passed");
+    }
+}
