@@ -38,7 +38,7 @@ impl PaymentGateway for SandboxPayments {
     async fn charge(&self, charge: Charge<'_>) -> Result<ChargeOutcome, StoreError> {
         let fresh_id = format!("pay_{}", uuid::Uuid::new_v4().simple());
         // The first call under a key decides; every retry reads that answer back.
-        let (payment_id, outcome): (String, String) = sqlx::query_as(
+        let first: Option<(String, String)> = sqlx::query_as(
             r#"WITH new AS (
                    INSERT INTO sandbox_charges (idempotency_key, payment_id, outcome, amount)
                    VALUES ($1, $2, $3, $4)
@@ -54,9 +54,21 @@ impl PaymentGateway for SandboxPayments {
         .bind(&fresh_id)
         .bind(outcome_of(charge.method.as_str()))
         .bind(charge.amount)
-        .fetch_one(&self.pool)
+        .fetch_optional(&self.pool)
         .await
         .map_err(store_error)?;
+        // A concurrent call under the same key that committed while this statement waited on
+        // the conflict is invisible to the statement's snapshot; a new statement sees it.
+        let (payment_id, outcome) = match first {
+            Some(answer) => answer,
+            None => sqlx::query_as(
+                "SELECT payment_id, outcome FROM sandbox_charges WHERE idempotency_key = $1",
+            )
+            .bind(charge.idempotency_key)
+            .fetch_one(&self.pool)
+            .await
+            .map_err(store_error)?,
+        };
         let payment = PaymentId::from_stored(payment_id);
         Ok(match outcome.as_str() {
             APPROVED => ChargeOutcome::Approved(payment),
