@@ -7,11 +7,11 @@ use serde::Serialize;
 use ticketrush_core::{
     StoreError, ValidationError,
     abuse::AbuseError,
-    catalog::{ConcertDetailError, PolicyAdminError, SearchError, SeatMapError},
+    catalog::{ConcertDetailError, PolicyAdminError, SearchError},
     payments::{PaymentError, RefundError, WebhookError},
     queue::{JoinError, QueueStatusError, TokenCheckError},
     reservations::{HoldError, LifecycleError},
-    seats::{ReleaseError, SelectError},
+    seats::{ReleaseError, SeatMapError, SelectError},
 };
 
 use crate::identity::IdentityError;
