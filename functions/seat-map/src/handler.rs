@@ -4,8 +4,8 @@
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use ticketrush_core::{
     OptionId,
-    catalog::{CatalogRepository, SeatPage, seat_map},
-    seats::SeatLocks,
+    catalog::{CatalogRepository, SeatPage},
+    seats::{SeatLocks, seat_map},
 };
 use ticketrush_lambda::{Problem, json, problem::respond, request::path, request::query};
 

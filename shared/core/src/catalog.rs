@@ -424,14 +424,6 @@ pub enum ConcertDetailError {
     Store(#[from] StoreError),
 }
 
-#[derive(Debug, Error)]
-pub enum SeatMapError {
-    #[error("performance {0} not found")]
-    NotFound(OptionId),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
 /// Search: the store narrows by text, venue and dates; the sale rules decide status,
 /// which depends on the viewer and the instant, so filtering by it, ordering and
 /// paging happen here.
@@ -513,32 +505,6 @@ pub async fn concert_detail<R: CatalogRepository>(
         sales_policy: record.listing.policy,
         performances: record.performances,
     })
-}
-
-/// A page of seats: the ledger's status, with live soft locks shown as SELECTING (one
-/// lock read per page).
-pub async fn seat_map<R: CatalogRepository, L: crate::seats::SeatLocks>(
-    repo: &R,
-    locks: &L,
-    id: OptionId,
-    page: SeatPage,
-) -> Result<SeatMap, SeatMapError> {
-    let mut map = repo
-        .seat_map(id, page)
-        .await?
-        .ok_or(SeatMapError::NotFound(id))?;
-    let ids: Vec<SeatId> = map.seats.iter().map(|s| s.seat_id).collect();
-    let performance = crate::PerformanceKey {
-        concert: map.concert_id,
-        option: id,
-    };
-    let holders = locks.holders(performance, &ids).await?;
-    for (seat, holder) in map.seats.iter_mut().zip(holders) {
-        if seat.status == SeatStatus::Available && holder.is_some() {
-            seat.status = SeatStatus::Selecting;
-        }
-    }
-    Ok(map)
 }
 
 /// A block of seats: `rows` rows of `seats_per_row`, all of one grade and price.

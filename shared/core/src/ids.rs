@@ -95,6 +95,116 @@ impl fmt::Display for UserId {
     }
 }
 
+/// A short-lived proof that the waiting room admitted this buyer to this concert.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ActiveToken(String);
+
+impl ActiveToken {
+    pub const MAX_LEN: usize = 64;
+
+    /// Checks a token presented by a client (the `X-Queue-Token` header).
+    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+        let ok = !raw.is_empty()
+            && raw.len() <= Self::MAX_LEN
+            && raw
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+        if ok {
+            Ok(Self(raw.to_owned()))
+        } else {
+            Err(ValidationError::new(
+                "X-Queue-Token",
+                "is not a queue token",
+            ))
+        }
+    }
+
+    /// For tokens a `QueueTokens` adapter minted.
+    pub fn minted(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[serde(transparent)]
+pub struct ReservationId(String);
+
+impl ReservationId {
+    /// Accepts a UUID in its canonical text form.
+    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
+        let ok = raw.len() == 36
+            && raw.char_indices().all(|(i, c)| match i {
+                8 | 13 | 18 | 23 => c == '-',
+                _ => c.is_ascii_hexdigit(),
+            });
+        if ok {
+            Ok(Self(raw.to_ascii_lowercase()))
+        } else {
+            Err(ValidationError::new(
+                field,
+                format!("must be a reservation id (a UUID), got {raw:?}"),
+            ))
+        }
+    }
+
+    pub fn from_stored(raw: String) -> Self {
+        Self(raw)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ReservationId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A reservation's place in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ReservationStatus {
+    Hold,
+    Paying,
+    Confirmed,
+    Cancelled,
+    Refunded,
+    Expired,
+}
+
+impl ReservationStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hold => "HOLD",
+            Self::Paying => "PAYING",
+            Self::Confirmed => "CONFIRMED",
+            Self::Cancelled => "CANCELLED",
+            Self::Refunded => "REFUNDED",
+            Self::Expired => "EXPIRED",
+        }
+    }
+
+    pub fn from_stored(raw: &str) -> Option<Self> {
+        [
+            Self::Hold,
+            Self::Paying,
+            Self::Confirmed,
+            Self::Cancelled,
+            Self::Refunded,
+            Self::Expired,
+        ]
+        .into_iter()
+        .find(|s| s.as_str() == raw)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

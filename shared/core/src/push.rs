@@ -9,8 +9,7 @@ use serde::Serialize;
 
 use crate::{
     ConcertId, OptionId, PerformanceKey, StoreError, UserId, ValidationError,
-    queue::ActiveToken,
-    reservations::{ReservationId, ReservationStatus},
+    ids::{ActiveToken, ReservationId, ReservationStatus},
     time,
 };
 

@@ -10,47 +10,13 @@ use thiserror::Error;
 use crate::{
     Clock, ConcertId, SeatId, StoreError, Tier, UserId,
     catalog::CatalogRepository,
-    error::ValidationError,
     push::{PushEvent, PushPublisher},
     sale::{SaleStatus, sale_view},
     schedule::{SchedulerLock, TickRun},
     time,
 };
 
-/// A short-lived proof that the waiting room admitted this buyer to this concert.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(transparent)]
-pub struct ActiveToken(String);
-
-impl ActiveToken {
-    pub const MAX_LEN: usize = 64;
-
-    /// Checks a token presented by a client (the `X-Queue-Token` header).
-    pub fn parse(raw: &str) -> Result<Self, ValidationError> {
-        let ok = !raw.is_empty()
-            && raw.len() <= Self::MAX_LEN
-            && raw
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
-        if ok {
-            Ok(Self(raw.to_owned()))
-        } else {
-            Err(ValidationError::new(
-                "X-Queue-Token",
-                "is not a queue token",
-            ))
-        }
-    }
-
-    /// For tokens a `QueueTokens` adapter minted.
-    pub fn minted(raw: String) -> Self {
-        Self(raw)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
+pub use crate::ids::ActiveToken;
 
 /// How the waiting room behaves. Read from configuration once.
 #[derive(Debug, Clone, PartialEq, Eq)]

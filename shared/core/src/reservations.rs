@@ -1,7 +1,7 @@
 //! Holds: the buyer's soft-locked seats become a reservation in one ledger transaction,
 //! idempotent on the client's request id.
 
-use std::{fmt, future::Future, time::Duration};
+use std::{future::Future, time::Duration};
 
 use chrono::{DateTime, Utc};
 use serde::Serialize;
@@ -19,83 +19,10 @@ use crate::{
     time,
 };
 
+pub use crate::ids::{ReservationId, ReservationStatus};
+
 /// Most seats one hold may take.
 pub const MAX_SEATS_PER_HOLD: usize = 20;
-
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
-#[serde(transparent)]
-pub struct ReservationId(String);
-
-impl ReservationId {
-    /// Accepts a UUID in its canonical text form.
-    pub fn parse(field: &'static str, raw: &str) -> Result<Self, ValidationError> {
-        let ok = raw.len() == 36
-            && raw.char_indices().all(|(i, c)| match i {
-                8 | 13 | 18 | 23 => c == '-',
-                _ => c.is_ascii_hexdigit(),
-            });
-        if ok {
-            Ok(Self(raw.to_ascii_lowercase()))
-        } else {
-            Err(ValidationError::new(
-                field,
-                format!("must be a reservation id (a UUID), got {raw:?}"),
-            ))
-        }
-    }
-
-    pub fn from_stored(raw: String) -> Self {
-        Self(raw)
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Display for ReservationId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A reservation's place in its lifecycle.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-pub enum ReservationStatus {
-    Hold,
-    Paying,
-    Confirmed,
-    Cancelled,
-    Refunded,
-    Expired,
-}
-
-impl ReservationStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Hold => "HOLD",
-            Self::Paying => "PAYING",
-            Self::Confirmed => "CONFIRMED",
-            Self::Cancelled => "CANCELLED",
-            Self::Refunded => "REFUNDED",
-            Self::Expired => "EXPIRED",
-        }
-    }
-
-    pub fn from_stored(raw: &str) -> Option<Self> {
-        [
-            Self::Hold,
-            Self::Paying,
-            Self::Confirmed,
-            Self::Cancelled,
-            Self::Refunded,
-            Self::Expired,
-        ]
-        .into_iter()
-        .find(|s| s.as_str() == raw)
-    }
-}
 
 /// A hold request, checked.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -10,7 +10,7 @@ use thiserror::Error;
 
 use crate::{
     ConcertId, OptionId, PerformanceKey, SeatId, StoreError, Tier, UserId, ValidationError,
-    catalog::{CatalogRepository, SeatStatus},
+    catalog::{CatalogRepository, SeatMap, SeatPage, SeatStatus},
     push::{PushEvent, PushPublisher},
     queue::{ActiveToken, QueueTokens, TokenCheckError, require_active_token},
     sale::{SaleStatus, sale_view},
@@ -407,6 +407,40 @@ pub async fn release_seat<L: SeatLocks, P: PushPublisher>(
             Ok(released)
         }
     }
+}
+
+#[derive(Debug, Error)]
+pub enum SeatMapError {
+    #[error("performance {0} not found")]
+    NotFound(OptionId),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A page of seats: the ledger's status, with live soft locks shown as SELECTING (one
+/// lock read per page).
+pub async fn seat_map<R: CatalogRepository, L: SeatLocks>(
+    repo: &R,
+    locks: &L,
+    id: OptionId,
+    page: SeatPage,
+) -> Result<SeatMap, SeatMapError> {
+    let mut map = repo
+        .seat_map(id, page)
+        .await?
+        .ok_or(SeatMapError::NotFound(id))?;
+    let ids: Vec<SeatId> = map.seats.iter().map(|s| s.seat_id).collect();
+    let performance = PerformanceKey {
+        concert: map.concert_id,
+        option: id,
+    };
+    let holders = locks.holders(performance, &ids).await?;
+    for (seat, holder) in map.seats.iter_mut().zip(holders) {
+        if seat.status == SeatStatus::Available && holder.is_some() {
+            seat.status = SeatStatus::Selecting;
+        }
+    }
+    Ok(map)
 }
 
 #[cfg(test)]
