@@ -43,7 +43,9 @@ positive_id!(
     ConcertId
 );
 positive_id!(
-    /// A performance of a concert: one date. Buyers pick an "option".
+    /// A performance of a concert: one date. The API calls it an "option" (`optionId`, the
+    /// name buyers and the original system know); the database calls it a performance
+    /// (`performances.id`, `performance_id`). Both name this id.
     OptionId
 );
 positive_id!(

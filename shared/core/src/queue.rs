@@ -526,3 +526,107 @@ async fn push_ranks<W: WaitingRoom, P: PushPublisher>(
     publisher.publish_all(events).await;
     Ok(sent)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn settings(admit_per_tick: u32, tick_ms: u64) -> QueueSettings {
+        QueueSettings {
+            capacity: 100_000,
+            admit_per_tick,
+            max_active: 1_000,
+            active_ttl: Duration::from_secs(600),
+            abandon_after: Duration::from_secs(60),
+            tick: Duration::from_millis(tick_ms),
+            join_limit: 10,
+            join_window: Duration::from_secs(60),
+            rank_push_per_tick: 100,
+        }
+    }
+
+    #[test]
+    fn the_wait_estimate_counts_whole_ticks_at_the_admission_rate() {
+        let s = settings(100, 1_000);
+        assert_eq!(
+            s.estimated_wait_seconds(1),
+            1,
+            "the next tick admits the head"
+        );
+        assert_eq!(s.estimated_wait_seconds(100), 1);
+        assert_eq!(s.estimated_wait_seconds(101), 2);
+        assert_eq!(s.estimated_wait_seconds(100_000), 1_000);
+        // Sub-second ticks round the total up, not each tick.
+        let fast = settings(10, 250);
+        assert_eq!(fast.estimated_wait_seconds(10), 1);
+        assert_eq!(fast.estimated_wait_seconds(40), 1);
+        assert_eq!(fast.estimated_wait_seconds(41), 2);
+        // A misconfigured zero rate still answers.
+        assert_eq!(settings(0, 1_000).estimated_wait_seconds(3), 3);
+    }
+
+    /// Tokens that verify when they name the concert and buyer and have not expired.
+    struct PlainTokens;
+
+    impl QueueTokens for PlainTokens {
+        fn mint(
+            &self,
+            concert: ConcertId,
+            user: &UserId,
+            expires_at: DateTime<Utc>,
+        ) -> ActiveToken {
+            ActiveToken::minted(format!("{concert}.{user}.{}", expires_at.timestamp()))
+        }
+
+        fn verify(
+            &self,
+            concert: ConcertId,
+            user: &UserId,
+            token: &ActiveToken,
+            now: DateTime<Utc>,
+        ) -> bool {
+            let mut parts = token.as_str().split('.');
+            parts.next() == Some(&concert.to_string())
+                && parts.next() == Some(user.as_str())
+                && parts
+                    .next()
+                    .and_then(|t| t.parse::<i64>().ok())
+                    .is_some_and(|t| t > now.timestamp())
+        }
+    }
+
+    #[test]
+    fn a_gated_sale_needs_the_buyers_live_token_for_this_concert() {
+        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let (concert, other) = (ConcertId::from_stored(1), ConcertId::from_stored(2));
+        let ann = UserId::parse("ann").unwrap();
+        let bo = UserId::parse("bo").unwrap();
+        let live = PlainTokens.mint(concert, &ann, now + chrono::Duration::minutes(10));
+        let check = |gated, user: &UserId, token: Option<&ActiveToken>, at| {
+            require_active_token(&PlainTokens, gated, concert, user, token, at).is_ok()
+        };
+        assert!(check(true, &ann, Some(&live), now));
+        assert!(!check(true, &ann, None, now), "no token");
+        assert!(!check(true, &bo, Some(&live), now), "another buyer's token");
+        assert!(
+            !check(true, &ann, Some(&live), now + chrono::Duration::minutes(11)),
+            "expired"
+        );
+        let elsewhere = PlainTokens.mint(other, &ann, now + chrono::Duration::minutes(10));
+        assert!(
+            !check(true, &ann, Some(&elsewhere), now),
+            "another concert's token"
+        );
+        assert!(check(false, &bo, None, now), "an ungated sale needs none");
+    }
+
+    #[test]
+    fn queue_tokens_from_clients_are_checked_for_shape() {
+        assert!(ActiveToken::parse("1800000600000.Zm9v-YmFy_").is_ok());
+        assert!(ActiveToken::parse("").is_err());
+        assert!(ActiveToken::parse("has space").is_err());
+        assert!(ActiveToken::parse(&"a".repeat(ActiveToken::MAX_LEN + 1)).is_err());
+    }
+}
