@@ -6,6 +6,7 @@ pub mod aws_backend;
 pub mod db;
 pub mod events;
 pub mod fixtures;
+pub mod http;
 pub mod lambda_api;
 pub mod proxy;
 pub mod runtime;

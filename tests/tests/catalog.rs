@@ -10,6 +10,7 @@ use ticketrush_core::Tier;
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create, first_option, take_seats},
+    http::{Caller, send},
     proxy::FaultProxy,
     runtime::{LocalRuntime, TEST_JWT_SECRET, token_with},
 };
@@ -31,13 +32,12 @@ const CARD_FIELDS: [&str; 13] = [
 ];
 
 async fn get(client: &Client, url: &str) -> (StatusCode, Option<String>, Value) {
-    let resp = client.get(url).send().await.expect("request");
-    let status = resp.status();
-    let content_type = resp
-        .headers()
-        .get("content-type")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, content_type, resp.json().await.expect("json body"))
+    let answer = send(client, reqwest::Method::GET, url, Caller::anonymous(), None).await;
+    (
+        StatusCode::from_u16(answer.status).expect("a status"),
+        answer.content_type,
+        answer.body,
+    )
 }
 
 #[tokio::test]

@@ -12,6 +12,7 @@ use ticketrush_core::OptionId;
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create, first_option},
+    http::{Caller, send},
     runtime::{LocalRuntime, TEST_PAYMENT_WEBHOOK_SECRET},
 };
 
@@ -28,18 +29,16 @@ impl Api {
         bearer: &str,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, self.rt.url(path))
-            .bearer_auth(bearer);
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req.send().await.unwrap();
-        (
-            resp.status().as_u16(),
-            resp.json().await.unwrap_or(Value::Null),
+        let url = self.rt.url(path);
+        let answer = send(
+            &self.client,
+            method,
+            &url,
+            Caller::bearer(bearer),
+            body.as_ref(),
         )
+        .await;
+        (answer.status, answer.body)
     }
 
     async fn post(&self, path: &str, bearer: &str, body: Value) -> (u16, Value) {

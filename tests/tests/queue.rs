@@ -12,6 +12,7 @@ use ticketrush_core::{
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create},
+    http::{Caller, send},
     queue_tokens,
     runtime::LocalRuntime,
 };
@@ -22,18 +23,8 @@ async fn call(
     url: String,
     token: &str,
 ) -> (u16, Value, Option<String>) {
-    let resp = client
-        .request(method, url)
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap();
-    let status = resp.status().as_u16();
-    let retry = resp
-        .headers()
-        .get("retry-after")
-        .map(|v| v.to_str().unwrap().to_owned());
-    (status, resp.json().await.unwrap(), retry)
+    let answer = send(client, method, &url, Caller::bearer(token), None).await;
+    (answer.status, answer.body, answer.retry_after)
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create, first_option},
+    http::{Caller, send},
     runtime::LocalRuntime,
 };
 
@@ -22,18 +23,12 @@ async fn call(
     buyer: &Buyer,
     body: Option<Value>,
 ) -> (u16, Value) {
-    let mut req = client.request(method, url).bearer_auth(&buyer.bearer);
-    if let Some(t) = &buyer.queue_token {
-        req = req.header("x-queue-token", t);
-    }
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.unwrap();
-    (
-        resp.status().as_u16(),
-        resp.json().await.unwrap_or(Value::Null),
-    )
+    let caller = Caller {
+        bearer: Some(&buyer.bearer),
+        queue_token: buyer.queue_token.as_deref(),
+    };
+    let answer = send(client, method, &url, caller, body.as_ref()).await;
+    (answer.status, answer.body)
 }
 
 /// Joins the waiting room and waits for the admission tick to hand out a token.

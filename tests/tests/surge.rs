@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use ticketrush_testkit::{
     db::TestDb,
     fixtures::{ConcertSpec, create, first_option},
+    http::{Caller, send},
     runtime::LocalRuntime,
 };
 
@@ -52,20 +53,14 @@ impl Buyer {
         queue_token: Option<&str>,
         body: Option<Value>,
     ) -> (u16, Value) {
-        let mut req = self
-            .client
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.bearer);
-        if let Some(token) = queue_token {
-            req = req.header("X-Queue-Token", token);
-        }
-        if let Some(body) = body {
-            req = req.json(&body);
-        }
-        let resp = req.send().await.expect("the runtime answers");
-        let status = resp.status().as_u16();
-        self.answers.count(step, status);
-        (status, resp.json().await.unwrap_or(Value::Null))
+        let caller = Caller {
+            bearer: Some(&self.bearer),
+            queue_token,
+        };
+        let url = format!("{}{path}", self.base);
+        let answer = send(&self.client, method, &url, caller, body.as_ref()).await;
+        self.answers.count(step, answer.status);
+        (answer.status, answer.body)
     }
 
     /// Join, wait until admitted, click seats in order until one is ours, hold it. True if held.
