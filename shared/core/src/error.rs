@@ -27,3 +27,21 @@ impl ValidationError {
         }
     }
 }
+
+/// A query parameter that must be an integer from `min` to `max`; absent, it is `default`.
+pub fn bounded_integer(
+    field: &'static str,
+    raw: Option<&str>,
+    default: u32,
+    min: u32,
+    max: u32,
+) -> Result<u32, ValidationError> {
+    let Some(raw) = raw else { return Ok(default) };
+    match raw.trim().parse::<i64>() {
+        Ok(v) if v >= i64::from(min) && v <= i64::from(max) => Ok(v as u32),
+        _ => Err(ValidationError::new(
+            field,
+            format!("must be an integer from {min} to {max}, got {raw:?}"),
+        )),
+    }
+}

@@ -204,16 +204,7 @@ impl SeatPage {
     pub const DEFAULT_SIZE: u32 = 1_000;
 
     pub fn parse(page: Option<&str>, size: Option<&str>) -> Result<Self, ValidationError> {
-        let parse = |field: &'static str, raw: Option<&str>, default: u32, min: u32, max: u32| {
-            let Some(raw) = raw else { return Ok(default) };
-            match raw.trim().parse::<i64>() {
-                Ok(v) if v >= i64::from(min) && v <= i64::from(max) => Ok(v as u32),
-                _ => Err(ValidationError::new(
-                    field,
-                    format!("must be an integer from {min} to {max}, got {raw:?}"),
-                )),
-            }
-        };
+        let parse = crate::error::bounded_integer;
         Ok(Self {
             page: parse("page", page, 0, 0, 1_000)?,
             size: parse("size", size, Self::DEFAULT_SIZE, 1, Self::MAX_SIZE)?,

@@ -120,16 +120,7 @@ impl SearchQuery {
             })
             .transpose()
         };
-        let number = |field: &'static str, raw: Option<&str>, default: u32, min: u32, max: u32| {
-            let Some(raw) = raw else { return Ok(default) };
-            match raw.trim().parse::<i64>() {
-                Ok(v) if v >= i64::from(min) && v <= i64::from(max) => Ok(v as u32),
-                _ => Err(ValidationError::new(
-                    field,
-                    format!("must be an integer from {min} to {max}, got {raw:?}"),
-                )),
-            }
-        };
+        let number = crate::error::bounded_integer;
 
         let filter = CatalogFilter {
             text: text("q", p.q)?,

@@ -64,16 +64,7 @@ impl Page {
     pub const MAX_SIZE: u32 = 100;
 
     pub fn parse(page: Option<&str>, size: Option<&str>) -> Result<Self, ValidationError> {
-        let number = |field: &'static str, raw: Option<&str>, default: u32, min: u32, max: u32| {
-            let Some(raw) = raw else { return Ok(default) };
-            match raw.trim().parse::<i64>() {
-                Ok(v) if v >= i64::from(min) && v <= i64::from(max) => Ok(v as u32),
-                _ => Err(ValidationError::new(
-                    field,
-                    format!("must be an integer from {min} to {max}, got {raw:?}"),
-                )),
-            }
-        };
+        let number = crate::error::bounded_integer;
         Ok(Self {
             page: number("page", page, 0, 0, 10_000)?,
             size: number("size", size, 20, 1, Self::MAX_SIZE)?,
