@@ -15,6 +15,24 @@ use serde::Serialize;
 use serde_json::Value;
 use ticketrush_core::{Tier, UserId};
 
+/// Why a token was refused, in words a caller can act on; the decoder's own error is kept
+/// as the source.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenRefused {
+    #[error("{0}")]
+    Invalid(#[from] jsonwebtoken::errors::Error),
+    #[error("shared-key algorithms are not accepted from an OIDC issuer")]
+    SharedKeyAlgorithm,
+    #[error("the token names no key (kid)")]
+    NoKeyId,
+    #[error("the issuer has no key {0:?}")]
+    UnknownKey(String),
+    #[error("key {kid:?} is not for {alg:?}")]
+    WrongAlgorithm { kid: String, alg: Algorithm },
+    #[error("the token is not for this audience")]
+    WrongAudience,
+}
+
 #[derive(Debug, Clone)]
 pub struct JwtSettings {
     secret: Secret,
@@ -76,7 +94,7 @@ impl JwtSettings {
     }
 
     /// The token's claims as API Gateway passes them to a function, or why it was refused.
-    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, TokenRefused> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[&self.issuer]);
         validation.set_audience(&[&self.audience]);
@@ -86,8 +104,7 @@ impl JwtSettings {
             token,
             &DecodingKey::from_secret(self.secret.expose().as_bytes()),
             &validation,
-        )
-        .map_err(|e| e.to_string())?;
+        )?;
         Ok(string_claims(data.claims))
     }
 }
@@ -154,36 +171,34 @@ impl JwksVerifier {
         Ok(Self::new(keys, issuer, audiences))
     }
 
-    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
-        let header = decode_header(token).map_err(|e| e.to_string())?;
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, TokenRefused> {
+        let header = decode_header(token)?;
         if matches!(
             header.alg,
             Algorithm::HS256 | Algorithm::HS384 | Algorithm::HS512
         ) {
-            return Err("shared-key algorithms are not accepted from an OIDC issuer".into());
+            return Err(TokenRefused::SharedKeyAlgorithm);
         }
-        let kid = header
-            .kid
-            .as_deref()
-            .ok_or("the token names no key (kid)")?;
+        let kid = header.kid.as_deref().ok_or(TokenRefused::NoKeyId)?;
         let jwk = self
             .keys
             .find(kid)
-            .ok_or_else(|| format!("the issuer has no key {kid:?}"))?;
+            .ok_or_else(|| TokenRefused::UnknownKey(kid.to_owned()))?;
         if let Some(allowed) = jwk.common.key_algorithm
             && Algorithm::try_from(allowed).ok() != Some(header.alg)
         {
-            return Err(format!("key {kid:?} is not for {:?}", header.alg));
+            return Err(TokenRefused::WrongAlgorithm {
+                kid: kid.to_owned(),
+                alg: header.alg,
+            });
         }
-        let key = DecodingKey::from_jwk(jwk).map_err(|e| e.to_string())?;
+        let key = DecodingKey::from_jwk(jwk)?;
         let mut validation = Validation::new(header.alg);
         validation.set_issuer(&[&self.issuer]);
         validation.validate_aud = false;
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
         validation.leeway = 0;
-        let claims = decode::<HashMap<String, Value>>(token, &key, &validation)
-            .map_err(|e| e.to_string())?
-            .claims;
+        let claims = decode::<HashMap<String, Value>>(token, &key, &validation)?.claims;
         let ours = |a: &str| self.audiences.iter().any(|o| o == a);
         let audience = |v: Option<&Value>| match v {
             Some(Value::String(s)) => ours(s),
@@ -191,7 +206,7 @@ impl JwksVerifier {
             _ => false,
         };
         if !audience(claims.get("aud")) && !audience(claims.get("client_id")) {
-            return Err("the token is not for this audience".into());
+            return Err(TokenRefused::WrongAudience);
         }
         Ok(string_claims(claims))
     }
@@ -227,7 +242,7 @@ impl TokenVerifier {
         }
     }
 
-    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, String> {
+    pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, TokenRefused> {
         match self {
             Self::SharedKey(s) => s.verify(token),
             Self::Jwks(j) => j.verify(token),
