@@ -19,7 +19,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
         "configuration",
     );
-    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
+    let tick = or_exit(config::hold_expire_tick_from_env(&env), "configuration");
+    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration").for_tick(tick);
     let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let redis = or_exit(
         RedisStore::connect(&or_exit(
@@ -40,7 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         publisher: publisher.clone(),
         clock: SystemClock,
         seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
-        tick: or_exit(config::hold_expire_tick_from_env(&env), "configuration"),
+        tick,
     };
     run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
         let function = &function;

@@ -20,7 +20,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
         "configuration",
     );
-    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
+    let settings = or_exit(config::queue_settings_from_env(&env), "configuration");
+    let pg =
+        or_exit(config::PostgresConfig::from_env(&env), "configuration").for_tick(settings.tick);
     let redis = or_exit(
         RedisStore::connect(&or_exit(
             config::RedisConfig::from_env(&env),
@@ -39,7 +41,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         publisher: publisher.clone(),
         tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
         clock: SystemClock,
-        settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
+        settings,
     };
     run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
         let function = &function;

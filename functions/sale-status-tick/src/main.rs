@@ -16,7 +16,8 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         "configuration",
     );
     let sdk = aws::sdk_config().await;
-    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
+    let tick = or_exit(config::sale_status_tick_from_env(&env), "configuration");
+    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration").for_tick(tick);
     let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
     let redis = or_exit(
         RedisStore::connect(&or_exit(
@@ -32,7 +33,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         scheduler: RedisSchedulerLock::new(redis),
         publisher: or_exit(SqsPushPublisher::from_env(&sdk, &env), "configuration"),
         clock: SystemClock,
-        tick: or_exit(config::sale_status_tick_from_env(&env), "configuration"),
+        tick,
     };
     run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
         let function = &function;

@@ -146,9 +146,7 @@ impl Functions {
     ) -> Result<Self, sqlx::Error> {
         let pool = || postgres::connect_lazy(&settings.postgres);
         let tick_pool = |period: std::time::Duration| {
-            let mut config = settings.postgres.clone();
-            config.acquire_timeout = config.acquire_timeout.max(period);
-            postgres::connect_lazy(&config)
+            postgres::connect_lazy(&settings.postgres.clone().for_tick(period))
         };
         let catalog = |pool: &sqlx::PgPool| PostgresCatalog::new(pool.clone());
         let cached = |pool: &sqlx::PgPool| {

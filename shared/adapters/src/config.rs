@@ -91,6 +91,13 @@ impl PostgresConfig {
             ),
         })
     }
+
+    /// For a scheduled tick: it waits for a connection for up to its period rather than
+    /// failing the tick (a request answers 503 sooner; a tick has no caller to retry).
+    pub fn for_tick(mut self, period: Duration) -> Self {
+        self.acquire_timeout = self.acquire_timeout.max(period);
+        self
+    }
 }
 
 #[derive(Debug, Clone)]
