@@ -344,7 +344,7 @@ fn pick(targets: &[Target], i: usize) -> (&Target, SeatId) {
 
 /// A buyer's bearer token and queue token for iteration `i`, signed ahead of the clock.
 pub(crate) fn buyers(targets: &[Target], label: &str, count: usize) -> Vec<(String, String)> {
-    let signer = HmacQueueTokens::new(Secret::new(BENCH_QUEUE_TOKEN_SECRET.into()));
+    let signer = HmacQueueTokens::new(Secret::from(BENCH_QUEUE_TOKEN_SECRET));
     let expires = Utc::now() + chrono::Duration::minutes(30);
     (0..count)
         .map(|i| {

@@ -26,7 +26,7 @@ impl TestDb {
             "postgres://postgres@127.0.0.1:5432/ticketrush_test",
         );
         ensure_database(&PostgresConfig {
-            url: Secret::new(base.clone()),
+            url: Secret::from(base.clone()),
             max_connections: 1,
             acquire_timeout: std::time::Duration::from_secs(5),
         })

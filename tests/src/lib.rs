@@ -10,6 +10,7 @@ pub mod http;
 pub mod lambda_api;
 pub mod proxy;
 pub mod runtime;
+pub mod wiring;
 pub mod ws;
 
 /// Reads a test setting, with the default that `make test` also uses.
@@ -31,7 +32,7 @@ pub fn unique(prefix: &str) -> String {
 /// A Redis store on the test database with a key prefix of its own.
 pub async fn redis_store() -> ticketrush_adapters::redis::RedisStore {
     ticketrush_adapters::redis::RedisStore::connect(&ticketrush_adapters::config::RedisConfig {
-        url: ticketrush_adapters::config::Secret::new(setting(
+        url: ticketrush_adapters::config::Secret::from(setting(
             "TEST_REDIS_URL",
             "redis://127.0.0.1:6379/15",
         )),
@@ -77,6 +78,6 @@ pub async fn aws_config() -> aws_config::SdkConfig {
 /// The admission-token signer the test runtime uses.
 pub fn queue_tokens() -> ticketrush_adapters::queue_tokens::HmacQueueTokens {
     ticketrush_adapters::queue_tokens::HmacQueueTokens::new(
-        ticketrush_adapters::config::Secret::new(runtime::TEST_QUEUE_TOKEN_SECRET.into()),
+        ticketrush_adapters::config::Secret::from(runtime::TEST_QUEUE_TOKEN_SECRET),
     )
 }

@@ -72,7 +72,7 @@ impl Api {
     async fn webhook(&self, body: &Value, secret: &str, age: Duration) -> (u16, Value) {
         let raw = serde_json::to_vec(body).unwrap();
         let signature =
-            HmacWebhookSignatures::new(Secret::new(secret.into())).sign(Utc::now() - age, &raw);
+            HmacWebhookSignatures::new(Secret::from(secret)).sign(Utc::now() - age, &raw);
         let resp = self
             .client
             .post(self.rt.url("/api/payments/webhook"))

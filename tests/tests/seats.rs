@@ -241,7 +241,7 @@ async fn postgres_stopped_during_confirm_leaves_nothing_and_the_retry_succeeds()
     assert_eq!(status, "AVAILABLE");
     let locks = RedisSeatLocks::new(
         RedisStore::connect(&RedisConfig {
-            url: Secret::new(setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")),
+            url: Secret::from(setting("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")),
             key_prefix: rt.redis_prefix.clone(),
             timeout: StdDuration::from_secs(2),
         })

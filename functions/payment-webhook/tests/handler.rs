@@ -32,7 +32,7 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
     let concert = create(&db.pool, &ConcertSpec::default()).await;
     let option = first_option(&db.pool, concert).await;
     let ledger = PostgresReservations::new(db.pool.clone());
-    let signatures = HmacWebhookSignatures::new(Secret::new(TEST_PAYMENT_WEBHOOK_SECRET.into()));
+    let signatures = HmacWebhookSignatures::new(Secret::from(TEST_PAYMENT_WEBHOOK_SECRET));
     let f = PaymentWebhookFunction {
         ledger: ledger.clone(),
         gateway: SandboxPayments::new(db.pool.clone()),

@@ -73,7 +73,7 @@ async fn sample_event_returns_cards_for_the_gold_caller() {
 #[tokio::test]
 async fn unreachable_database_answers_503_with_retry_after() {
     let pool = connect_lazy(&PostgresConfig {
-        url: Secret::new("postgres://postgres@127.0.0.1:1/nothing".into()),
+        url: Secret::from("postgres://postgres@127.0.0.1:1/nothing"),
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_millis(300),
     })

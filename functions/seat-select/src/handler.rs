@@ -2,13 +2,21 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
+use ticketrush_adapters::{
+    SystemClock,
+    cached_catalog::CachedCatalog,
+    config::{self, Env},
+    postgres::PostgresCatalog,
+    push::SqsPushPublisher,
+    queue_tokens::HmacQueueTokens,
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::seats::SelectError;
 use ticketrush_core::{
     Clock, OptionId, SeatId,
-    catalog::CatalogRepository,
-    push::PushPublisher,
-    queue::{ActiveToken, QueueTokens},
-    seats::{RequestId, SeatClick, SeatLocks, SeatSettings, select_seat},
+    queue::ActiveToken,
+    seats::{RequestId, SeatClick, SeatSettings, select_seat},
 };
 use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
@@ -19,13 +27,29 @@ use ticketrush_lambda::{
     request::{header, json_body, path},
 };
 
-pub struct SeatSelectFunction<R, L, T, P, C> {
-    pub catalog: R,
-    pub locks: L,
-    pub tokens: T,
-    pub publisher: P,
-    pub clock: C,
+pub struct SeatSelectFunction {
+    pub catalog: CachedCatalog<PostgresCatalog>,
+    pub locks: RedisSeatLocks,
+    pub tokens: HmacQueueTokens,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub settings: SeatSettings,
+}
+
+impl SeatSelectFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            catalog: CachedCatalog::new(
+                PostgresCatalog::new(clients.postgres(env)?),
+                config::catalog_cache_ttl_from_env(env)?,
+            ),
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+            tokens: HmacQueueTokens::from_env(env)?,
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            settings: config::seat_settings_from_env(env)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -34,31 +58,11 @@ struct SelectBody {
     request_id: String,
 }
 
-pub async fn handle<R, L, T, P, C>(
-    f: &SeatSelectFunction<R, L, T, P, C>,
-    req: Request,
-) -> Response<Body>
-where
-    R: CatalogRepository,
-    L: SeatLocks,
-    T: QueueTokens,
-    P: PushPublisher,
-    C: Clock,
-{
+pub async fn handle(f: &SeatSelectFunction, req: Request) -> Response<Body> {
     respond(select(f, &req).await)
 }
 
-async fn select<R, L, T, P, C>(
-    f: &SeatSelectFunction<R, L, T, P, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem>
-where
-    R: CatalogRepository,
-    L: SeatLocks,
-    T: QueueTokens,
-    P: PushPublisher,
-    C: Clock,
-{
+async fn select(f: &SeatSelectFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let option = OptionId::parse("optionId", path(req, "optionId")?)?;
     let seat = SeatId::parse("seatId", path(req, "seatId")?)?;

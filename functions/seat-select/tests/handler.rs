@@ -5,10 +5,6 @@ use std::time::Duration as StdDuration;
 use chrono::{Duration, Utc};
 use seat_select::{SeatSelectFunction, handle};
 use serde_json::Value;
-use ticketrush_adapters::{
-    SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog,
-    push::LoggingPushPublisher, queue_tokens::HmacQueueTokens, redis::RedisSeatLocks,
-};
 use ticketrush_core::{
     ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     queue::QueueTokens,
@@ -18,7 +14,8 @@ use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create},
-    queue_tokens, redis_store,
+    queue_tokens,
+    wiring::Wiring,
 };
 
 const SETTINGS: SeatSettings = SeatSettings {
@@ -26,26 +23,15 @@ const SETTINGS: SeatSettings = SeatSettings {
     flush_window: StdDuration::from_millis(200),
 };
 
-type Function = SeatSelectFunction<
-    CachedCatalog<PostgresCatalog>,
-    RedisSeatLocks,
-    HmacQueueTokens,
-    LoggingPushPublisher,
-    SystemClock,
->;
-
-async fn function(db: &TestDb) -> Function {
-    SeatSelectFunction {
-        catalog: CachedCatalog::new(
-            PostgresCatalog::new(db.pool.clone()),
-            StdDuration::from_secs(1),
-        ),
-        locks: RedisSeatLocks::new(redis_store().await),
-        tokens: queue_tokens(),
-        publisher: LoggingPushPublisher,
-        clock: SystemClock,
-        settings: SETTINGS,
-    }
+async fn function(db: &TestDb) -> SeatSelectFunction {
+    let wiring = Wiring::new(
+        &db.url,
+        &[("SEAT_LOCK_TTL_SECS", "30"), ("SEAT_FLUSH_WINDOW_MILLIS", "200")],
+    )
+    .await;
+    SeatSelectFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("seat-select starts")
 }
 
 #[tokio::test]

@@ -50,7 +50,7 @@ pub struct LocalSettings {
 }
 
 impl LocalSettings {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let bind: SocketAddr =
             env.parse_or("TICKETRUSH_BIND", SocketAddr::from(([127, 0, 0, 1], 8080)))?;
         Ok(Self {

@@ -31,7 +31,7 @@ pub struct WebSettings {
 }
 
 impl WebSettings {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/web");
         Ok(Self {
             dir: env.parse_or("TICKETRUSH_WEB_DIR", default)?,

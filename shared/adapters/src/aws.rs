@@ -22,15 +22,30 @@ pub struct PushResources {
     pub max_receive_count: u32,
 }
 
+#[derive(serde::Deserialize)]
+struct PushResourceVars {
+    connections_table: Option<String>,
+    subscriptions_table: Option<String>,
+    push_queue_name: Option<String>,
+    push_dlq_name: Option<String>,
+    push_visibility_timeout_secs: Option<u32>,
+    push_max_receive_count: Option<u32>,
+}
+
 impl PushResources {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: PushResourceVars = env.read()?;
         Ok(Self {
-            connections_table: env.parse_or("CONNECTIONS_TABLE", "connections".to_owned())?,
-            subscriptions_table: env.parse_or("SUBSCRIPTIONS_TABLE", "subscriptions".to_owned())?,
-            push_queue: env.parse_or("PUSH_QUEUE_NAME", "push".to_owned())?,
-            push_dead_letter_queue: env.parse_or("PUSH_DLQ_NAME", "push-dlq".to_owned())?,
-            visibility_timeout_secs: env.parse_or("PUSH_VISIBILITY_TIMEOUT_SECS", 30)?,
-            max_receive_count: env.parse_or("PUSH_MAX_RECEIVE_COUNT", 3)?,
+            connections_table: vars
+                .connections_table
+                .unwrap_or_else(|| "connections".to_owned()),
+            subscriptions_table: vars
+                .subscriptions_table
+                .unwrap_or_else(|| "subscriptions".to_owned()),
+            push_queue: vars.push_queue_name.unwrap_or_else(|| "push".to_owned()),
+            push_dead_letter_queue: vars.push_dlq_name.unwrap_or_else(|| "push-dlq".to_owned()),
+            visibility_timeout_secs: vars.push_visibility_timeout_secs.unwrap_or(30),
+            max_receive_count: vars.push_max_receive_count.unwrap_or(3),
         })
     }
 

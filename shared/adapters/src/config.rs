@@ -1,74 +1,128 @@
-//! Typed configuration, read from the environment once at start. A missing or bad value
-//! stops the process with a message naming the variable; secrets are never printed.
+//! Typed configuration, read from the environment once at start through serde (`envy`): each
+//! settings group is a struct whose fields are the variables in lower case. A missing or bad
+//! value stops the process with a message naming the variable; secrets are `secrecy` values
+//! and are never printed.
 
-use std::{fmt, str::FromStr, time::Duration};
+use std::{collections::HashMap, fmt::Display, ops::RangeInclusive, sync::Arc, time::Duration};
 
+use serde::{Deserialize, de::DeserializeOwned};
 use thiserror::Error;
 use ticketrush_core::realtime::{RealtimeMode, RealtimeSettings};
+
+pub use secrecy::{ExposeSecret, SecretString as Secret};
 
 #[derive(Debug, Error)]
 pub enum ConfigError {
     #[error("{0} is not set")]
-    Missing(&'static str),
+    Missing(String),
     #[error("{name} is invalid: {reason}")]
-    Invalid { name: &'static str, reason: String },
+    Invalid { name: String, reason: String },
+    /// A value that does not parse; envy's message names the variable.
+    #[error("{0}")]
+    Unreadable(String),
     #[error("{name} could not be read from Secrets Manager: {reason}")]
     Secret { name: String, reason: String },
 }
 
-/// Where settings come from: the process environment, or a map in tests.
-pub struct Env<F>(F);
-
-impl Env<fn(&str) -> Option<String>> {
-    pub fn process() -> Self {
-        Env(|k| std::env::var(k).ok().filter(|v| !v.is_empty()))
-    }
-}
-
-impl<F: Fn(&str) -> Option<String>> Env<F> {
-    pub fn from_fn(lookup: F) -> Self {
-        Env(lookup)
-    }
-
-    pub fn optional(&self, name: &'static str) -> Option<String> {
-        (self.0)(name)
-    }
-
-    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
-        self.optional(name).ok_or(ConfigError::Missing(name))
-    }
-
-    pub fn parse_or<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
-    where
-        T: FromStr,
-        T::Err: fmt::Display,
-    {
-        match self.optional(name) {
-            None => Ok(default),
-            Some(raw) => raw.parse().map_err(|e: T::Err| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            }),
+impl ConfigError {
+    pub fn invalid(name: &str, reason: impl Into<String>) -> Self {
+        Self::Invalid {
+            name: name.to_owned(),
+            reason: reason.into(),
         }
     }
 }
 
-/// A value that must not reach logs.
-#[derive(Clone)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: String) -> Self {
-        Self(value)
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
+impl From<envy::Error> for ConfigError {
+    fn from(err: envy::Error) -> Self {
+        match err {
+            envy::Error::MissingValue(field) => Self::Missing(field.to_uppercase()),
+            envy::Error::Custom(message) => Self::Unreadable(message),
+        }
     }
 }
 
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(***)")
+/// The settings a process starts with: the environment, read once (empty values count as
+/// unset), with any secrets resolved into it. Cheap to clone.
+#[derive(Clone, Default)]
+pub struct Env {
+    vars: Arc<HashMap<String, String>>,
+}
+
+impl Env {
+    pub fn process() -> Self {
+        Self::from_pairs(std::env::vars())
+    }
+
+    pub fn from_pairs<K: Into<String>, V: Into<String>>(
+        pairs: impl IntoIterator<Item = (K, V)>,
+    ) -> Self {
+        Self {
+            vars: Arc::new(
+                pairs
+                    .into_iter()
+                    .map(|(k, v)| (k.into(), v.into()))
+                    .filter(|(_, v)| !v.is_empty())
+                    .collect(),
+            ),
+        }
+    }
+
+    /// These settings with `name` set to `value` (a runtime that knows better than the
+    /// environment, such as the local runtime's own `@connections` address).
+    pub fn with(&self, name: &str, value: impl Into<String>) -> Self {
+        let mut vars = (*self.vars).clone();
+        vars.insert(name.to_owned(), value.into());
+        Self {
+            vars: Arc::new(vars),
+        }
+    }
+
+    pub fn optional(&self, name: &str) -> Option<String> {
+        self.vars.get(name).cloned()
+    }
+
+    /// A settings group: a struct whose fields name the variables (in lower case).
+    pub fn read<T: DeserializeOwned>(&self) -> Result<T, ConfigError> {
+        Ok(envy::from_iter(
+            self.vars.iter().map(|(k, v)| (k.clone(), v.clone())),
+        )?)
+    }
+}
+
+/// `value` of `name`, if it is in `range`.
+pub fn within<T: PartialOrd + Display>(
+    name: &str,
+    value: T,
+    range: RangeInclusive<T>,
+) -> Result<T, ConfigError> {
+    if range.contains(&value) {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(
+            name,
+            format!("must be between {} and {}", range.start(), range.end()),
+        ))
+    }
+}
+
+/// A shared key of `name`, if it is at least `min_len` bytes long.
+pub fn long_enough(name: &str, key: Secret, min_len: usize) -> Result<Secret, ConfigError> {
+    if key.expose_secret().len() < min_len {
+        return Err(ConfigError::invalid(
+            name,
+            format!("must be at least {min_len} bytes"),
+        ));
+    }
+    Ok(key)
+}
+
+/// `value` of `name`, if it is at least `min`.
+fn at_least<T: PartialOrd + Display>(name: &str, value: T, min: T) -> Result<T, ConfigError> {
+    if value >= min {
+        Ok(value)
+    } else {
+        Err(ConfigError::invalid(name, format!("must be at least {min}")))
     }
 }
 
@@ -81,13 +135,21 @@ pub struct PostgresConfig {
     pub acquire_timeout: Duration,
 }
 
+#[derive(Deserialize)]
+struct PostgresVars {
+    database_url: Secret,
+    database_max_connections: Option<u32>,
+    database_acquire_timeout_ms: Option<u64>,
+}
+
 impl PostgresConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: PostgresVars = env.read()?;
         Ok(Self {
-            url: Secret::new(env.required("DATABASE_URL")?),
-            max_connections: env.parse_or("DATABASE_MAX_CONNECTIONS", 5)?,
+            url: vars.database_url,
+            max_connections: vars.database_max_connections.unwrap_or(5),
             acquire_timeout: Duration::from_millis(
-                env.parse_or("DATABASE_ACQUIRE_TIMEOUT_MS", 2_000)?,
+                vars.database_acquire_timeout_ms.unwrap_or(2_000),
             ),
         })
     }
@@ -110,103 +172,140 @@ pub struct RedisConfig {
     pub timeout: Duration,
 }
 
+#[derive(Deserialize)]
+struct RedisVars {
+    redis_url: Secret,
+    redis_key_prefix: Option<String>,
+    redis_timeout_ms: Option<u64>,
+}
+
 impl RedisConfig {
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let key_prefix: String = env.parse_or("REDIS_KEY_PREFIX", "tr".to_owned())?;
-        if key_prefix.is_empty() || key_prefix.contains(['{', '}', ' ']) {
-            return Err(ConfigError::Invalid {
-                name: "REDIS_KEY_PREFIX",
-                reason: "must be non-empty without braces or spaces".into(),
-            });
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: RedisVars = env.read()?;
+        let key_prefix = vars.redis_key_prefix.unwrap_or_else(|| "tr".to_owned());
+        if key_prefix.contains(['{', '}', ' ']) {
+            return Err(ConfigError::invalid(
+                "REDIS_KEY_PREFIX",
+                "must be non-empty without braces or spaces",
+            ));
         }
         Ok(Self {
-            url: Secret::new(env.required("REDIS_URL")?),
+            url: vars.redis_url,
             key_prefix,
-            timeout: Duration::from_millis(env.parse_or("REDIS_TIMEOUT_MS", 1_000)?),
+            timeout: Duration::from_millis(vars.redis_timeout_ms.unwrap_or(1_000)),
         })
     }
 }
 
-pub fn realtime_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<RealtimeSettings, ConfigError> {
-    let realtime_mode: RealtimeMode = env.parse_or("REALTIME_MODE", RealtimeMode::Websocket)?;
-    let hybrid_poll_interval_millis: u64 = env.parse_or("HYBRID_POLL_INTERVAL_MILLIS", 30_000)?;
-    if !(1_000..=600_000).contains(&hybrid_poll_interval_millis) {
-        return Err(ConfigError::Invalid {
-            name: "HYBRID_POLL_INTERVAL_MILLIS",
-            reason: "must be between 1000 and 600000".into(),
-        });
-    }
+#[derive(Deserialize)]
+struct RealtimeVars {
+    realtime_mode: Option<String>,
+    hybrid_poll_interval_millis: Option<u64>,
+}
+
+pub fn realtime_from_env(env: &Env) -> Result<RealtimeSettings, ConfigError> {
+    let vars: RealtimeVars = env.read()?;
+    let realtime_mode = match vars.realtime_mode {
+        None => RealtimeMode::Websocket,
+        Some(raw) => raw
+            .parse()
+            .map_err(|e: <RealtimeMode as std::str::FromStr>::Err| {
+                ConfigError::invalid("REALTIME_MODE", e.to_string())
+            })?,
+    };
     Ok(RealtimeSettings {
         realtime_mode,
-        hybrid_poll_interval_millis,
+        hybrid_poll_interval_millis: within(
+            "HYBRID_POLL_INTERVAL_MILLIS",
+            vars.hybrid_poll_interval_millis.unwrap_or(30_000),
+            1_000..=600_000,
+        )?,
     })
+}
+
+#[derive(Deserialize)]
+struct QueueVars {
+    queue_capacity: Option<u32>,
+    queue_admit_per_tick: Option<u32>,
+    queue_max_active: Option<u32>,
+    queue_active_ttl_secs: Option<u32>,
+    queue_abandon_after_secs: Option<u32>,
+    queue_tick_millis: Option<u32>,
+    queue_join_limit: Option<u32>,
+    queue_join_window_secs: Option<u32>,
+    queue_rank_push_per_tick: Option<u32>,
 }
 
 /// The waiting room's knobs.
-pub fn queue_settings_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
+pub fn queue_settings_from_env(
+    env: &Env,
 ) -> Result<ticketrush_core::queue::QueueSettings, ConfigError> {
-    let positive = |name: &'static str, default: u32| -> Result<u32, ConfigError> {
-        let v: u32 = env.parse_or(name, default)?;
-        if v == 0 {
-            return Err(ConfigError::Invalid {
-                name,
-                reason: "must be at least 1".into(),
-            });
-        }
-        Ok(v)
+    let vars: QueueVars = env.read()?;
+    let positive = |name: &str, value: Option<u32>, default: u32| {
+        at_least(name, value.unwrap_or(default), 1)
+    };
+    let secs = |name: &str, value: Option<u32>, default: u32| {
+        positive(name, value, default).map(|s| Duration::from_secs(s.into()))
     };
     Ok(ticketrush_core::queue::QueueSettings {
-        capacity: positive("QUEUE_CAPACITY", 200_000)?,
-        admit_per_tick: positive("QUEUE_ADMIT_PER_TICK", 100)?,
-        max_active: positive("QUEUE_MAX_ACTIVE", 1_000)?,
-        active_ttl: Duration::from_secs(positive("QUEUE_ACTIVE_TTL_SECS", 600)?.into()),
-        abandon_after: Duration::from_secs(positive("QUEUE_ABANDON_AFTER_SECS", 90)?.into()),
-        tick: Duration::from_millis(positive("QUEUE_TICK_MILLIS", 1_000)?.into()),
-        join_limit: positive("QUEUE_JOIN_LIMIT", 10)?,
-        join_window: Duration::from_secs(positive("QUEUE_JOIN_WINDOW_SECS", 10)?.into()),
-        rank_push_per_tick: env.parse_or("QUEUE_RANK_PUSH_PER_TICK", 1_000)?,
+        capacity: positive("QUEUE_CAPACITY", vars.queue_capacity, 200_000)?,
+        admit_per_tick: positive("QUEUE_ADMIT_PER_TICK", vars.queue_admit_per_tick, 100)?,
+        max_active: positive("QUEUE_MAX_ACTIVE", vars.queue_max_active, 1_000)?,
+        active_ttl: secs("QUEUE_ACTIVE_TTL_SECS", vars.queue_active_ttl_secs, 600)?,
+        abandon_after: secs("QUEUE_ABANDON_AFTER_SECS", vars.queue_abandon_after_secs, 90)?,
+        tick: Duration::from_millis(
+            positive("QUEUE_TICK_MILLIS", vars.queue_tick_millis, 1_000)?.into(),
+        ),
+        join_limit: positive("QUEUE_JOIN_LIMIT", vars.queue_join_limit, 10)?,
+        join_window: secs("QUEUE_JOIN_WINDOW_SECS", vars.queue_join_window_secs, 10)?,
+        rank_push_per_tick: vars.queue_rank_push_per_tick.unwrap_or(1_000),
     })
 }
 
+#[derive(Deserialize)]
+struct CatalogCacheVars {
+    catalog_cache_millis: Option<u64>,
+}
+
 /// How long a function reuses a concert's catalog entry before reading it again.
-pub fn catalog_cache_ttl_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<Duration, ConfigError> {
+pub fn catalog_cache_ttl_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: CatalogCacheVars = env.read()?;
     Ok(Duration::from_millis(
-        env.parse_or("CATALOG_CACHE_MILLIS", 1_000)?,
+        vars.catalog_cache_millis.unwrap_or(1_000),
     ))
 }
 
-/// Seat soft-lock settings.
+#[derive(Deserialize)]
+struct PaymentVars {
+    refund_cutoff_hours: Option<u64>,
+    payment_webhook_tolerance_secs: Option<u64>,
+    payment_window_secs: Option<u64>,
+}
+
 /// Refund cutoff and webhook freshness.
-pub fn payment_settings_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
+pub fn payment_settings_from_env(
+    env: &Env,
 ) -> Result<ticketrush_core::payments::PaymentSettings, ConfigError> {
-    let cutoff_hours: u64 = env.parse_or("REFUND_CUTOFF_HOURS", 24)?;
-    let tolerance: u64 = env.parse_or("PAYMENT_WEBHOOK_TOLERANCE_SECS", 300)?;
-    let window: u64 = env.parse_or("PAYMENT_WINDOW_SECS", 900)?;
+    let vars: PaymentVars = env.read()?;
+    let window = vars.payment_window_secs.unwrap_or(900);
     if !(1..=86_400).contains(&window) {
-        return Err(ConfigError::Invalid {
-            name: "PAYMENT_WINDOW_SECS",
-            reason: "must be between 1 and 86400 (the gateway's answer timeout, with a margin)"
-                .into(),
-        });
+        return Err(ConfigError::invalid(
+            "PAYMENT_WINDOW_SECS",
+            "must be between 1 and 86400 (the gateway's answer timeout, with a margin)",
+        ));
     }
+    let cutoff_hours = vars.refund_cutoff_hours.unwrap_or(24);
     if cutoff_hours > 24 * 90 {
-        return Err(ConfigError::Invalid {
-            name: "REFUND_CUTOFF_HOURS",
-            reason: "must be at most 2160 (90 days)".into(),
-        });
+        return Err(ConfigError::invalid(
+            "REFUND_CUTOFF_HOURS",
+            "must be at most 2160 (90 days)",
+        ));
     }
-    if !(1..=3_600).contains(&tolerance) {
-        return Err(ConfigError::Invalid {
-            name: "PAYMENT_WEBHOOK_TOLERANCE_SECS",
-            reason: "must be between 1 and 3600".into(),
-        });
-    }
+    let tolerance = within(
+        "PAYMENT_WEBHOOK_TOLERANCE_SECS",
+        vars.payment_webhook_tolerance_secs.unwrap_or(300),
+        1..=3_600,
+    )?;
     Ok(ticketrush_core::payments::PaymentSettings {
         refund_cutoff: Duration::from_secs(cutoff_hours * 3600),
         webhook_tolerance: Duration::from_secs(tolerance),
@@ -222,163 +321,177 @@ pub enum PaymentGatewayChoice {
     Sandbox,
 }
 
-pub fn payment_gateway_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<PaymentGatewayChoice, ConfigError> {
+pub fn payment_gateway_from_env(env: &Env) -> Result<PaymentGatewayChoice, ConfigError> {
     match env.optional("PAYMENT_GATEWAY").as_deref() {
         Some("sandbox") => Ok(PaymentGatewayChoice::Sandbox),
-        Some(other) => Err(ConfigError::Invalid {
-            name: "PAYMENT_GATEWAY",
-            reason: format!(
+        Some(other) => Err(ConfigError::invalid(
+            "PAYMENT_GATEWAY",
+            format!(
                 "{other:?} is not a gateway this build has; the only one is \"sandbox\" (staging only)"
             ),
-        }),
-        None => Err(ConfigError::Invalid {
-            name: "PAYMENT_GATEWAY",
-            reason: "is not set; name the gateway explicitly (\"sandbox\" is for local runs, tests and staging only: it charges nobody)".into(),
-        }),
+        )),
+        None => Err(ConfigError::invalid(
+            "PAYMENT_GATEWAY",
+            "is not set; name the gateway explicitly (\"sandbox\" is for local runs, tests and staging only: it charges nobody)",
+        )),
     }
 }
 
-pub fn seat_settings_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
+#[derive(Deserialize)]
+struct SeatVars {
+    seat_lock_ttl_secs: Option<u64>,
+    seat_flush_window_millis: Option<u64>,
+}
+
+/// Seat soft-lock settings.
+pub fn seat_settings_from_env(
+    env: &Env,
 ) -> Result<ticketrush_core::seats::SeatSettings, ConfigError> {
-    let ttl: u64 = env.parse_or("SEAT_LOCK_TTL_SECS", 30)?;
-    let window: u64 = env.parse_or("SEAT_FLUSH_WINDOW_MILLIS", 200)?;
-    if !(1..=600).contains(&ttl) {
-        return Err(ConfigError::Invalid {
-            name: "SEAT_LOCK_TTL_SECS",
-            reason: "must be between 1 and 600".into(),
-        });
-    }
-    if !(10..=5_000).contains(&window) {
-        return Err(ConfigError::Invalid {
-            name: "SEAT_FLUSH_WINDOW_MILLIS",
-            reason: "must be between 10 and 5000".into(),
-        });
-    }
+    let vars: SeatVars = env.read()?;
     Ok(ticketrush_core::seats::SeatSettings {
-        lock_ttl: Duration::from_secs(ttl),
-        flush_window: Duration::from_millis(window),
+        lock_ttl: Duration::from_secs(within(
+            "SEAT_LOCK_TTL_SECS",
+            vars.seat_lock_ttl_secs.unwrap_or(30),
+            1..=600,
+        )?),
+        flush_window: Duration::from_millis(within(
+            "SEAT_FLUSH_WINDOW_MILLIS",
+            vars.seat_flush_window_millis.unwrap_or(200),
+            10..=5_000,
+        )?),
     })
+}
+
+#[derive(Deserialize)]
+struct HoldVars {
+    hold_ttl_secs: Option<u64>,
 }
 
 /// How long a hold lasts before it expires and frees its seats.
-pub fn hold_ttl_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<Duration, ConfigError> {
-    let secs: u64 = env.parse_or("HOLD_TTL_SECS", 600)?;
-    if !(10..=3_600).contains(&secs) {
-        return Err(ConfigError::Invalid {
-            name: "HOLD_TTL_SECS",
-            reason: "must be between 10 and 3600".into(),
-        });
-    }
-    Ok(Duration::from_secs(secs))
+pub fn hold_ttl_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: HoldVars = env.read()?;
+    Ok(Duration::from_secs(within(
+        "HOLD_TTL_SECS",
+        vars.hold_ttl_secs.unwrap_or(600),
+        10..=3_600,
+    )?))
+}
+
+#[derive(Deserialize)]
+struct TickVars {
+    hold_expire_tick_millis: Option<u64>,
+    sale_status_tick_millis: Option<u64>,
 }
 
 /// How often the hold-expiry tick runs (locally; in AWS the schedule decides).
-pub fn hold_expire_tick_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<Duration, ConfigError> {
-    let ms: u64 = env.parse_or("HOLD_EXPIRE_TICK_MILLIS", 1_000)?;
-    if ms < 100 {
-        return Err(ConfigError::Invalid {
-            name: "HOLD_EXPIRE_TICK_MILLIS",
-            reason: "must be at least 100".into(),
-        });
-    }
+pub fn hold_expire_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: TickVars = env.read()?;
+    let ms = at_least(
+        "HOLD_EXPIRE_TICK_MILLIS",
+        vars.hold_expire_tick_millis.unwrap_or(1_000),
+        100,
+    )?;
     Ok(Duration::from_millis(ms))
 }
 
+/// How often the sale-status tick runs (locally; in AWS the schedule decides).
+pub fn sale_status_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: TickVars = env.read()?;
+    let ms = at_least(
+        "SALE_STATUS_TICK_MILLIS",
+        vars.sale_status_tick_millis.unwrap_or(1_000),
+        100,
+    )?;
+    Ok(Duration::from_millis(ms))
+}
+
+#[derive(Deserialize)]
+struct AbuseVars {
+    abuse_max_holds: Option<u32>,
+    abuse_holds_window_secs: Option<u64>,
+    abuse_repeat_window_secs: Option<u64>,
+    abuse_device_window_secs: Option<u64>,
+}
+
 /// The abuse rules on holds.
-pub fn abuse_rules_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
+pub fn abuse_rules_from_env(
+    env: &Env,
 ) -> Result<ticketrush_core::abuse::AbuseRules, ConfigError> {
+    let vars: AbuseVars = env.read()?;
     Ok(ticketrush_core::abuse::AbuseRules {
-        max_holds: env.parse_or("ABUSE_MAX_HOLDS", 5)?,
-        holds_window: Duration::from_secs(env.parse_or("ABUSE_HOLDS_WINDOW_SECS", 60)?),
-        repeat_window: Duration::from_secs(env.parse_or("ABUSE_REPEAT_WINDOW_SECS", 10)?),
-        device_window: Duration::from_secs(env.parse_or("ABUSE_DEVICE_WINDOW_SECS", 600)?),
+        max_holds: vars.abuse_max_holds.unwrap_or(5),
+        holds_window: Duration::from_secs(vars.abuse_holds_window_secs.unwrap_or(60)),
+        repeat_window: Duration::from_secs(vars.abuse_repeat_window_secs.unwrap_or(10)),
+        device_window: Duration::from_secs(vars.abuse_device_window_secs.unwrap_or(600)),
     })
 }
 
+#[derive(Deserialize)]
+struct DispatchVars {
+    push_concurrency: Option<usize>,
+    push_throttle_attempts: Option<u32>,
+    push_throttle_backoff_millis: Option<u64>,
+    push_max_seat_changes: Option<u32>,
+}
+
 /// The push dispatcher's knobs.
-pub fn dispatch_settings_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
+pub fn dispatch_settings_from_env(
+    env: &Env,
 ) -> Result<ticketrush_core::dispatch::DispatchSettings, ConfigError> {
-    let concurrency: usize = env.parse_or("PUSH_CONCURRENCY", 64)?;
-    if !(1..=1_000).contains(&concurrency) {
-        return Err(ConfigError::Invalid {
-            name: "PUSH_CONCURRENCY",
-            reason: "must be between 1 and 1000".into(),
-        });
-    }
+    let vars: DispatchVars = env.read()?;
     Ok(ticketrush_core::dispatch::DispatchSettings {
-        concurrency,
+        concurrency: within(
+            "PUSH_CONCURRENCY",
+            vars.push_concurrency.unwrap_or(64),
+            1..=1_000,
+        )?,
         live_shards: live_shards_from_env(env)?,
-        throttle_attempts: env.parse_or("PUSH_THROTTLE_ATTEMPTS", 5)?,
-        throttle_backoff: Duration::from_millis(env.parse_or("PUSH_THROTTLE_BACKOFF_MILLIS", 50)?),
-        max_seat_changes: env.parse_or("PUSH_MAX_SEAT_CHANGES", 5_000)?,
+        throttle_attempts: vars.push_throttle_attempts.unwrap_or(5),
+        throttle_backoff: Duration::from_millis(vars.push_throttle_backoff_millis.unwrap_or(50)),
+        max_seat_changes: vars.push_max_seat_changes.unwrap_or(5_000),
         realtime: realtime_from_env(env)?,
     })
 }
 
+#[derive(Deserialize)]
+struct LiveShardVars {
+    live_topic_shards: Option<u16>,
+}
+
 /// Shards of the `concerts.live` topic; every WebSocket function must agree on it.
-pub fn live_shards_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<u16, ConfigError> {
-    let shards: u16 = env.parse_or("LIVE_TOPIC_SHARDS", 4)?;
-    if !(1..=256).contains(&shards) {
-        return Err(ConfigError::Invalid {
-            name: "LIVE_TOPIC_SHARDS",
-            reason: "must be between 1 and 256".into(),
-        });
-    }
-    Ok(shards)
+pub fn live_shards_from_env(env: &Env) -> Result<u16, ConfigError> {
+    let vars: LiveShardVars = env.read()?;
+    within(
+        "LIVE_TOPIC_SHARDS",
+        vars.live_topic_shards.unwrap_or(4),
+        1..=256,
+    )
+}
+
+#[derive(Deserialize)]
+struct ManagementVars {
+    apigw_management_endpoint: String,
 }
 
 /// The WebSocket API's `@connections` endpoint:
 /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
-pub fn management_endpoint_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<String, ConfigError> {
-    let url = env.required("APIGW_MANAGEMENT_ENDPOINT")?;
+pub fn management_endpoint_from_env(env: &Env) -> Result<String, ConfigError> {
+    let url = env.read::<ManagementVars>()?.apigw_management_endpoint;
     if !(url.starts_with("https://") || url.starts_with("http://")) {
-        return Err(ConfigError::Invalid {
-            name: "APIGW_MANAGEMENT_ENDPOINT",
-            reason: "must be an http(s) URL".into(),
-        });
+        return Err(ConfigError::invalid(
+            "APIGW_MANAGEMENT_ENDPOINT",
+            "must be an http(s) URL",
+        ));
     }
     Ok(url.trim_end_matches('/').to_owned())
 }
 
-/// How often the sale-status tick runs (locally; in AWS the schedule decides).
-pub fn sale_status_tick_from_env<F: Fn(&str) -> Option<String>>(
-    env: &Env<F>,
-) -> Result<Duration, ConfigError> {
-    let ms: u64 = env.parse_or("SALE_STATUS_TICK_MILLIS", 1_000)?;
-    if ms < 100 {
-        return Err(ConfigError::Invalid {
-            name: "SALE_STATUS_TICK_MILLIS",
-            reason: "must be at least 100".into(),
-        });
-    }
-    Ok(Duration::from_millis(ms))
-}
-
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
-    fn env(pairs: &[(&str, &str)]) -> Env<impl Fn(&str) -> Option<String>> {
-        let map: HashMap<String, String> = pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect();
-        Env::from_fn(move |k| map.get(k).cloned())
+    fn env(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
     }
 
     #[test]
@@ -396,6 +509,13 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(err.to_string().contains("REDIS_KEY_PREFIX"));
+        let err = seat_settings_from_env(&env(&[("SEAT_LOCK_TTL_SECS", "soon")])).unwrap_err();
+        assert!(err.to_string().contains("SEAT_LOCK_TTL_SECS"), "{err}");
+        let err = seat_settings_from_env(&env(&[("SEAT_LOCK_TTL_SECS", "0")])).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "SEAT_LOCK_TTL_SECS is invalid: must be between 1 and 600"
+        );
     }
 
     #[test]
@@ -406,9 +526,23 @@ mod tests {
     }
 
     #[test]
-    fn defaults_apply() {
-        let rt = realtime_from_env(&env(&[])).unwrap();
+    fn defaults_apply_and_empty_values_count_as_unset() {
+        let rt = realtime_from_env(&env(&[("REALTIME_MODE", "")])).unwrap();
         assert_eq!(rt.realtime_mode, RealtimeMode::Websocket);
         assert_eq!(rt.hybrid_poll_interval_millis, 30_000);
+    }
+
+    #[test]
+    fn an_overlay_wins_over_the_environment() {
+        let base = env(&[("APIGW_MANAGEMENT_ENDPOINT", "https://a.example/prod/")]);
+        assert_eq!(
+            management_endpoint_from_env(&base).unwrap(),
+            "https://a.example/prod"
+        );
+        let local = base.with("APIGW_MANAGEMENT_ENDPOINT", "http://127.0.0.1:9");
+        assert_eq!(
+            management_endpoint_from_env(&local).unwrap(),
+            "http://127.0.0.1:9"
+        );
     }
 }

@@ -43,9 +43,9 @@ impl DynamoDbConnections {
     }
 
     /// The tables named by `CONNECTIONS_TABLE` and `SUBSCRIPTIONS_TABLE`.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
+    pub fn from_env(
         sdk: &aws_config::SdkConfig,
-        env: &Env<F>,
+        env: &Env,
     ) -> Result<Self, ConfigError> {
         Ok(Self::new(
             aws_sdk_dynamodb::Client::new(sdk),

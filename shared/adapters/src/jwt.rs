@@ -5,13 +5,13 @@
 
 use std::{collections::HashMap, time::Duration};
 
-use crate::config::{ConfigError, Env, Secret};
+use crate::config::{ConfigError, Env, ExposeSecret, Secret, long_enough};
 use chrono::Utc;
 use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
     jwk::JwkSet,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use ticketrush_core::{Tier, UserId};
 
@@ -40,6 +40,20 @@ pub struct JwtSettings {
     pub audience: String,
 }
 
+#[derive(Deserialize)]
+struct JwtVars {
+    jwt_secret: Secret,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct JwksVars {
+    jwt_jwks_url: Option<String>,
+    jwt_issuer: Option<String>,
+    jwt_audience: Option<String>,
+}
+
 #[derive(Serialize)]
 struct Claims<'a> {
     sub: &'a str,
@@ -54,18 +68,14 @@ struct Claims<'a> {
 impl JwtSettings {
     pub const MIN_SECRET_LEN: usize = 16;
 
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secret = env.required("JWT_SECRET")?;
-        if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "JWT_SECRET",
-                reason: format!("must be at least {} bytes", Self::MIN_SECRET_LEN),
-            });
-        }
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: JwtVars = env.read()?;
         Ok(Self {
-            secret: Secret::new(secret),
-            issuer: env.parse_or("JWT_ISSUER", "ticketrush-local".to_owned())?,
-            audience: env.parse_or("JWT_AUDIENCE", "ticketrush".to_owned())?,
+            secret: long_enough("JWT_SECRET", vars.jwt_secret, Self::MIN_SECRET_LEN)?,
+            issuer: vars
+                .jwt_issuer
+                .unwrap_or_else(|| "ticketrush-local".to_owned()),
+            audience: vars.jwt_audience.unwrap_or_else(|| "ticketrush".to_owned()),
         })
     }
 
@@ -89,7 +99,7 @@ impl JwtSettings {
         encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(self.secret.expose().as_bytes()),
+            &EncodingKey::from_secret(self.secret.expose_secret().as_bytes()),
         )
     }
 
@@ -102,7 +112,7 @@ impl JwtSettings {
         validation.leeway = 0;
         let data = decode::<HashMap<String, Value>>(
             token,
-            &DecodingKey::from_secret(self.secret.expose().as_bytes()),
+            &DecodingKey::from_secret(self.secret.expose_secret().as_bytes()),
             &validation,
         )?;
         Ok(string_claims(data.claims))
@@ -148,10 +158,7 @@ impl JwksVerifier {
         issuer: String,
         audiences: Vec<String>,
     ) -> Result<Self, ConfigError> {
-        let invalid = |reason: String| ConfigError::Invalid {
-            name: "JWT_JWKS_URL",
-            reason,
-        };
+        let invalid = |reason: String| ConfigError::invalid("JWT_JWKS_URL", reason);
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
             .build()
@@ -222,24 +229,22 @@ pub enum TokenVerifier {
 }
 
 impl TokenVerifier {
-    pub async fn from_env<F: Fn(&str) -> Option<String>>(
-        env: &Env<F>,
-    ) -> Result<Self, ConfigError> {
-        match env.optional("JWT_JWKS_URL") {
-            Some(url) => Ok(Self::Jwks(
-                JwksVerifier::fetch(
-                    &url,
-                    env.required("JWT_ISSUER")?,
-                    env.required("JWT_AUDIENCE")?
-                        .split(',')
-                        .map(|a| a.trim().to_owned())
-                        .filter(|a| !a.is_empty())
-                        .collect(),
-                )
-                .await?,
-            )),
-            None => Ok(Self::SharedKey(JwtSettings::from_env(env)?)),
-        }
+    pub async fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: JwksVars = env.read()?;
+        let Some(url) = vars.jwt_jwks_url else {
+            return Ok(Self::SharedKey(JwtSettings::from_env(env)?));
+        };
+        let issuer = vars
+            .jwt_issuer
+            .ok_or_else(|| ConfigError::Missing("JWT_ISSUER".into()))?;
+        let audiences = vars
+            .jwt_audience
+            .ok_or_else(|| ConfigError::Missing("JWT_AUDIENCE".into()))?
+            .split(',')
+            .map(|a| a.trim().to_owned())
+            .filter(|a| !a.is_empty())
+            .collect();
+        Ok(Self::Jwks(JwksVerifier::fetch(&url, issuer, audiences).await?))
     }
 
     pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, TokenRefused> {
@@ -256,7 +261,7 @@ mod tests {
 
     fn settings() -> JwtSettings {
         JwtSettings {
-            secret: Secret::new("0123456789abcdef-test".into()),
+            secret: Secret::from("0123456789abcdef-test"),
             issuer: "iss".into(),
             audience: "aud".into(),
         }

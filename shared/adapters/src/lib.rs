@@ -13,5 +13,6 @@ pub mod push;
 pub mod queue_tokens;
 pub mod redis;
 pub mod secrets;
+pub mod wiring;
 
 pub use clock::SystemClock;

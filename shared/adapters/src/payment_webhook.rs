@@ -8,7 +8,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use ticketrush_core::payments::WebhookSignatures;
 
-use crate::config::{ConfigError, Env, Secret};
+use crate::config::{ConfigError, Env, ExposeSecret, Secret, long_enough};
 
 /// The request header that carries the signature.
 pub const SIGNATURE_HEADER: &str = "ticketrush-signature";
@@ -16,6 +16,11 @@ pub const SIGNATURE_HEADER: &str = "ticketrush-signature";
 #[derive(Clone, Debug)]
 pub struct HmacWebhookSignatures {
     key: Secret,
+}
+
+#[derive(serde::Deserialize)]
+struct WebhookVars {
+    payment_webhook_secret: Secret,
 }
 
 impl HmacWebhookSignatures {
@@ -26,19 +31,17 @@ impl HmacWebhookSignatures {
     }
 
     /// From `PAYMENT_WEBHOOK_SECRET`.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secret = env.required("PAYMENT_WEBHOOK_SECRET")?;
-        if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "PAYMENT_WEBHOOK_SECRET",
-                reason: format!("must be at least {} bytes", Self::MIN_SECRET_LEN),
-            });
-        }
-        Ok(Self::new(Secret::new(secret)))
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: WebhookVars = env.read()?;
+        Ok(Self::new(long_enough(
+            "PAYMENT_WEBHOOK_SECRET",
+            vars.payment_webhook_secret,
+            Self::MIN_SECRET_LEN,
+        )?))
     }
 
     fn mac(&self, timestamp: i64, body: &[u8]) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         mac.update(timestamp.to_string().as_bytes());
         mac.update(b".");
@@ -76,7 +79,7 @@ mod tests {
     use super::*;
 
     fn signer(key: &str) -> HmacWebhookSignatures {
-        HmacWebhookSignatures::new(Secret::new(key.into()))
+        HmacWebhookSignatures::new(Secret::from(key))
     }
 
     #[test]

@@ -243,9 +243,9 @@ impl SqsPushPublisher {
     }
 
     /// The queue from `PUSH_QUEUE_URL`, or else `PUSH_QUEUE_NAME`.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
+    pub fn from_env(
         sdk: &aws_config::SdkConfig,
-        env: &Env<F>,
+        env: &Env,
     ) -> Result<Self, ConfigError> {
         let queue = match env.optional("PUSH_QUEUE_URL") {
             Some(url) => url,
@@ -401,9 +401,9 @@ impl ApiGatewayPusher {
     }
 
     /// The endpoint from `APIGW_MANAGEMENT_ENDPOINT`.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(
+    pub fn from_env(
         sdk: &aws_config::SdkConfig,
-        env: &Env<F>,
+        env: &Env,
     ) -> Result<Self, ConfigError> {
         Ok(Self::new(
             sdk,

@@ -10,12 +10,17 @@ use ticketrush_core::{
     queue::{ActiveToken, QueueTokens},
 };
 
-use crate::config::{ConfigError, Env, Secret};
+use crate::config::{ConfigError, Env, ExposeSecret, Secret, long_enough};
 
 /// Debug shows no key: `Secret` hides it.
 #[derive(Clone, Debug)]
 pub struct HmacQueueTokens {
     key: Secret,
+}
+
+#[derive(serde::Deserialize)]
+struct QueueTokenVars {
+    queue_token_secret: Secret,
 }
 
 impl HmacQueueTokens {
@@ -26,19 +31,17 @@ impl HmacQueueTokens {
     }
 
     /// From `QUEUE_TOKEN_SECRET`, shared by the queue and seat functions.
-    pub fn from_env<F: Fn(&str) -> Option<String>>(env: &Env<F>) -> Result<Self, ConfigError> {
-        let secret = env.required("QUEUE_TOKEN_SECRET")?;
-        if secret.len() < Self::MIN_SECRET_LEN {
-            return Err(ConfigError::Invalid {
-                name: "QUEUE_TOKEN_SECRET",
-                reason: format!("must be at least {} bytes", Self::MIN_SECRET_LEN),
-            });
-        }
-        Ok(Self::new(Secret::new(secret)))
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let vars: QueueTokenVars = env.read()?;
+        Ok(Self::new(long_enough(
+            "QUEUE_TOKEN_SECRET",
+            vars.queue_token_secret,
+            Self::MIN_SECRET_LEN,
+        )?))
     }
 
     fn mac(&self, concert: ConcertId, user: &UserId, expires_ms: i64) -> Hmac<Sha256> {
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose().as_bytes())
+        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.expose_secret().as_bytes())
             .expect("HMAC takes any key length");
         mac.update(format!("{concert}\n{user}\n{expires_ms}").as_bytes());
         mac
@@ -81,7 +84,7 @@ mod tests {
     use super::*;
 
     fn tokens(key: &str) -> HmacQueueTokens {
-        HmacQueueTokens::new(Secret::new(key.into()))
+        HmacQueueTokens::new(Secret::from(key))
     }
 
     #[test]

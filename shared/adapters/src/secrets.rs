@@ -12,20 +12,19 @@ const SUFFIX: &str = "_SECRET_ARN";
 
 /// The process environment, with every `<NAME>_SECRET_ARN` resolved into `<NAME>`.
 /// A secret wins over a plain variable of the same name.
-pub async fn process_env() -> Result<Env<impl Fn(&str) -> Option<String> + use<>>, ConfigError> {
-    let refs = secret_refs(std::env::vars());
-    let resolved = if refs.is_empty() {
-        HashMap::new()
-    } else {
-        let sdk = aws_config::load_from_env().await;
-        read(&aws_sdk_secretsmanager::Client::new(&sdk), refs).await?
-    };
-    Ok(Env::from_fn(move |name: &str| {
-        resolved
-            .get(name)
-            .cloned()
-            .or_else(|| std::env::var(name).ok().filter(|v| !v.is_empty()))
-    }))
+pub async fn process_env() -> Result<Env, ConfigError> {
+    let vars: Vec<(String, String)> = std::env::vars().collect();
+    let refs = secret_refs(vars.iter().cloned());
+    if refs.is_empty() {
+        return Ok(Env::from_pairs(vars));
+    }
+    let sdk = aws_config::load_from_env().await;
+    let resolved = read(&aws_sdk_secretsmanager::Client::new(&sdk), refs).await?;
+    let plain: Vec<_> = vars
+        .into_iter()
+        .filter(|(name, _)| !resolved.contains_key(name))
+        .collect();
+    Ok(Env::from_pairs(plain.into_iter().chain(resolved)))
 }
 
 /// `(NAME, arn)` for every non-empty `<NAME>_SECRET_ARN`.

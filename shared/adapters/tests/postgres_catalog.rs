@@ -218,7 +218,7 @@ async fn seat_map_pages_through_seats_in_layout_order() {
 #[tokio::test]
 async fn an_unreachable_database_is_unavailable_not_internal() {
     let pool = connect_lazy(&PostgresConfig {
-        url: Secret::new("postgres://postgres@127.0.0.1:1/none".into()),
+        url: Secret::from("postgres://postgres@127.0.0.1:1/none"),
         max_connections: 1,
         acquire_timeout: std::time::Duration::from_millis(300),
     })

@@ -10,7 +10,7 @@ use ticketrush_testkit::{setting, unique};
 
 fn redis_config(url: String) -> RedisConfig {
     RedisConfig {
-        url: Secret::new(url),
+        url: Secret::from(url),
         key_prefix: unique("test"),
         timeout: std::time::Duration::from_millis(300),
     }

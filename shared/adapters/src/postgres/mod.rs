@@ -6,6 +6,7 @@ mod payments;
 mod reservations;
 mod sandbox_payments;
 
+use secrecy::ExposeSecret;
 use std::str::FromStr;
 
 use sqlx::{
@@ -27,7 +28,7 @@ pub static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// A pool that connects on first use, so a function starts even while the database is down
 /// and answers 503 until it returns.
 pub fn connect_lazy(cfg: &PostgresConfig) -> Result<PgPool, sqlx::Error> {
-    let options = PgConnectOptions::from_str(cfg.url.expose())?;
+    let options = PgConnectOptions::from_str(cfg.url.expose_secret())?;
     Ok(PgPoolOptions::new()
         .max_connections(cfg.max_connections)
         .acquire_timeout(cfg.acquire_timeout)
@@ -68,7 +69,7 @@ pub async fn ping(pool: &PgPool) -> Result<(), StoreError> {
 /// Creates the configured database if it does not exist, through the server's
 /// `postgres` database. For local set-up; in AWS the database is provisioned.
 pub async fn ensure_database(cfg: &PostgresConfig) -> Result<(), sqlx::Error> {
-    let target = PgConnectOptions::from_str(cfg.url.expose())?;
+    let target = PgConnectOptions::from_str(cfg.url.expose_secret())?;
     let Some(name) = target.get_database().map(str::to_owned) else {
         return Ok(());
     };

@@ -10,6 +10,7 @@ pub use scheduler_lock::RedisSchedulerLock;
 pub use seat_locks::RedisSeatLocks;
 pub use waiting_room::RedisWaitingRoom;
 
+use secrecy::ExposeSecret;
 use redis::{Client, RedisError, aio::ConnectionManager, aio::ConnectionManagerConfig};
 use ticketrush_core::StoreError;
 
@@ -26,7 +27,7 @@ impl RedisStore {
     /// Connects lazily: the first command connects, and a dead server fails that command
     /// within the configured timeout instead of failing start-up.
     pub async fn connect(cfg: &RedisConfig) -> Result<Self, StoreError> {
-        let client = Client::open(cfg.url.expose()).map_err(store_error)?;
+        let client = Client::open(cfg.url.expose_secret()).map_err(store_error)?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(cfg.timeout))
             .set_response_timeout(Some(cfg.timeout))
