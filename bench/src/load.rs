@@ -392,7 +392,7 @@ pub(crate) fn seat_url(base: &str, option: OptionId, seat: SeatId) -> String {
 async fn seat_churn(
     server: &Server,
     http: reqwest::Client,
-    env: &Env<fn(&str) -> Option<String>>,
+    env: &Env,
     targets: Vec<Target>,
     concurrency: usize,
     bounds: Bounds,

@@ -3,10 +3,15 @@
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
+use ticketrush_adapters::{
+    config::Env,
+    postgres::{PostgresCatalog, PostgresCatalogAdmin},
+    push::SqsPushPublisher,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     ConcertId, Tier,
-    catalog::{CatalogAdmin, CatalogRepository, get_sales_policy, put_sales_policy},
-    push::PushPublisher,
+    catalog::{get_sales_policy, put_sales_policy},
     sale::PolicyRequest,
 };
 use ticketrush_lambda::{
@@ -17,10 +22,22 @@ use ticketrush_lambda::{
     request::{json_body, path, route_key},
 };
 
-pub struct SalesPolicyFunction<R, A, P> {
-    pub catalog: R,
-    pub admin: A,
-    pub publisher: P,
+pub struct SalesPolicyFunction {
+    pub catalog: PostgresCatalog,
+    pub admin: PostgresCatalogAdmin,
+    pub publisher: SqsPushPublisher,
+}
+
+impl SalesPolicyFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let publisher = SqsPushPublisher::from_env(clients.sdk(), env)?;
+        let pool = clients.postgres(env)?;
+        Ok(Self {
+            catalog: PostgresCatalog::new(pool.clone()),
+            admin: PostgresCatalogAdmin::new(pool),
+            publisher,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -40,17 +57,11 @@ fn gated_by_default() -> bool {
     true
 }
 
-pub async fn handle<R: CatalogRepository, A: CatalogAdmin, P: PushPublisher>(
-    f: &SalesPolicyFunction<R, A, P>,
-    req: Request,
-) -> Response<Body> {
+pub async fn handle(f: &SalesPolicyFunction, req: Request) -> Response<Body> {
     respond(policy(f, &req).await)
 }
 
-async fn policy<R: CatalogRepository, A: CatalogAdmin, P: PushPublisher>(
-    f: &SalesPolicyFunction<R, A, P>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn policy(f: &SalesPolicyFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let concert = ConcertId::parse("id", path(req, "id")?)?;
     if route_key(req) == Some("PUT /api/concerts/{id}/sales-policy") {

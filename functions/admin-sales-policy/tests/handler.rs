@@ -1,14 +1,11 @@
 //! The sales-policy handler driven by its events/ sample against real PostgreSQL.
 
 use admin_sales_policy::{SalesPolicyFunction, handle};
-use ticketrush_adapters::{
-    postgres::{PostgresCatalog, PostgresCatalogAdmin},
-    push::LoggingPushPublisher,
-};
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create},
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -22,11 +19,10 @@ async fn an_admin_sets_a_policy_and_others_may_not() {
         },
     )
     .await;
-    let f = SalesPolicyFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        admin: PostgresCatalogAdmin::new(db.pool.clone()),
-        publisher: LoggingPushPublisher,
-    };
+    let wiring = Wiring::new(&db.url, &[]).await;
+    let f = SalesPolicyFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("admin-sales-policy starts");
     let resp = handle(&f, events::http_request("admin-sales-policy.json")).await;
     assert_eq!(resp.status(), 200, "{:?}", body(&resp));
     let json = body(&resp);

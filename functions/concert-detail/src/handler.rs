@@ -1,28 +1,34 @@
 //! `GET /api/concerts/{id}`: a concert, its live card and its performances.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use ticketrush_core::{
-    Clock, ConcertId,
-    catalog::{CatalogRepository, concert_detail},
+use ticketrush_adapters::{
+    SystemClock,
+    config::Env,
+    postgres::PostgresCatalog,
+    wiring::{Clients, StartupError},
 };
+use ticketrush_core::{Clock, ConcertId, catalog::concert_detail};
 use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::path};
 
-pub struct ConcertDetailFunction<R, C> {
-    pub catalog: R,
-    pub clock: C,
+pub struct ConcertDetailFunction {
+    pub catalog: PostgresCatalog,
+    pub clock: SystemClock,
 }
 
-pub async fn handle<R: CatalogRepository, C: Clock>(
-    f: &ConcertDetailFunction<R, C>,
-    req: Request,
-) -> Response<Body> {
+impl ConcertDetailFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            catalog: PostgresCatalog::new(clients.postgres(env)?),
+            clock: SystemClock,
+        })
+    }
+}
+
+pub async fn handle(f: &ConcertDetailFunction, req: Request) -> Response<Body> {
     respond(detail(f, &req).await)
 }
 
-async fn detail<R: CatalogRepository, C: Clock>(
-    f: &ConcertDetailFunction<R, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn detail(f: &ConcertDetailFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let id = ConcertId::parse("id", path(req, "id")?)?;
     let viewer = viewer_tier(req)?;
     let detail = concert_detail(&f.catalog, id, f.clock.now(), viewer).await?;

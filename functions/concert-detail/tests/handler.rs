@@ -2,12 +2,19 @@
 
 use chrono::Duration;
 use concert_detail::{ConcertDetailFunction, handle};
-use ticketrush_adapters::{SystemClock, postgres::PostgresCatalog};
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create, first_option, take_seats},
+    wiring::Wiring,
 };
+
+async fn function(db: &TestDb) -> ConcertDetailFunction {
+    let wiring = Wiring::new(&db.url, &[]).await;
+    ConcertDetailFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("concert-detail starts")
+}
 
 #[tokio::test]
 async fn sample_event_returns_the_concert_with_its_performances() {
@@ -26,10 +33,7 @@ async fn sample_event_returns_the_concert_with_its_performances() {
     assert_eq!(id.get(), 1, "the sample event asks for concert 1");
     take_seats(&db.pool, first_option(&db.pool, id).await, 5, "HOLD").await;
 
-    let f = ConcertDetailFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        clock: SystemClock,
-    };
+    let f = function(&db).await;
     let resp = handle(&f, events::http_request("concert-detail.json")).await;
     assert_eq!(resp.status(), 200);
     let json = body(&resp);
@@ -47,10 +51,7 @@ async fn sample_event_returns_the_concert_with_its_performances() {
 #[tokio::test]
 async fn unknown_concert_is_a_404_problem() {
     let db = TestDb::new().await;
-    let f = ConcertDetailFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        clock: SystemClock,
-    };
+    let f = function(&db).await;
     let resp = handle(&f, events::http_request("concert-detail.json")).await;
     assert_eq!(resp.status(), 404);
     assert_eq!(body(&resp)["code"], "NOT_FOUND");

@@ -2,13 +2,20 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
+use ticketrush_adapters::{
+    SystemClock,
+    cached_catalog::CachedCatalog,
+    config::{self, Env},
+    postgres::{PostgresCatalog, PostgresReservations},
+    push::SqsPushPublisher,
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock, OptionId, SeatId,
-    abuse::{AbuseLedger, DeviceFingerprint},
-    catalog::CatalogRepository,
-    push::PushPublisher,
-    reservations::{HoldRequest, HoldSettings, ReservationLedger, confirm_hold},
-    seats::{RequestId, SeatLocks},
+    abuse::DeviceFingerprint,
+    reservations::{HoldRequest, HoldSettings, confirm_hold},
+    seats::RequestId,
 };
 use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
@@ -19,13 +26,34 @@ use ticketrush_lambda::{
     request::{header, json_body},
 };
 
-pub struct HoldConfirmFunction<R, L, D, P, C> {
-    pub catalog: R,
-    pub locks: L,
-    pub ledger: D,
-    pub publisher: P,
-    pub clock: C,
+pub struct HoldConfirmFunction {
+    pub catalog: CachedCatalog<PostgresCatalog>,
+    pub locks: RedisSeatLocks,
+    pub ledger: PostgresReservations,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub settings: HoldSettings,
+}
+
+impl HoldConfirmFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let pool = clients.postgres(env)?;
+        Ok(Self {
+            catalog: CachedCatalog::new(
+                PostgresCatalog::new(pool.clone()),
+                config::catalog_cache_ttl_from_env(env)?,
+            ),
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+            ledger: PostgresReservations::new(pool),
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            settings: HoldSettings {
+                hold_ttl: config::hold_ttl_from_env(env)?,
+                seats: config::seat_settings_from_env(env)?,
+                abuse: config::abuse_rules_from_env(env)?,
+            },
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -36,31 +64,11 @@ struct HoldBody {
     request_id: String,
 }
 
-pub async fn handle<R, L, D, P, C>(
-    f: &HoldConfirmFunction<R, L, D, P, C>,
-    req: Request,
-) -> Response<Body>
-where
-    R: CatalogRepository,
-    L: SeatLocks,
-    D: ReservationLedger + AbuseLedger,
-    P: PushPublisher,
-    C: Clock,
-{
+pub async fn handle(f: &HoldConfirmFunction, req: Request) -> Response<Body> {
     respond(hold(f, &req).await)
 }
 
-async fn hold<R, L, D, P, C>(
-    f: &HoldConfirmFunction<R, L, D, P, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem>
-where
-    R: CatalogRepository,
-    L: SeatLocks,
-    D: ReservationLedger + AbuseLedger,
-    P: PushPublisher,
-    C: Clock,
-{
+async fn hold(f: &HoldConfirmFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let body: HoldBody = json_body(req)?;
     let option = OptionId::parse("optionId", &body.option_id.to_string())?;

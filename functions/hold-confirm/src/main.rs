@@ -2,45 +2,11 @@ use std::convert::Infallible;
 
 use hold_confirm::{HoldConfirmFunction, handle};
 use lambda_http::{run, service_fn};
-use ticketrush_adapters::{
-    SystemClock, aws,
-    cached_catalog::CachedCatalog,
-    config, postgres,
-    push::SqsPushPublisher,
-    redis::{RedisSeatLocks, RedisStore},
-};
-use ticketrush_core::reservations::HoldSettings;
-use ticketrush_lambda::{startup::or_exit, telemetry};
+use ticketrush_lambda::startup;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let env = or_exit(
-        ticketrush_adapters::secrets::process_env().await,
-        "configuration",
-    );
-    let publisher = or_exit(
-        SqsPushPublisher::from_env(&aws::sdk_config().await, &env),
-        "configuration",
-    );
-    let pg = or_exit(config::PostgresConfig::from_env(&env), "configuration");
-    let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
-    let pool = or_exit(postgres::connect_lazy(&pg), "DATABASE_URL");
-    let function = HoldConfirmFunction {
-        catalog: CachedCatalog::new(
-            postgres::PostgresCatalog::new(pool.clone()),
-            or_exit(config::catalog_cache_ttl_from_env(&env), "configuration"),
-        ),
-        locks: RedisSeatLocks::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
-        ledger: postgres::PostgresReservations::new(pool),
-        publisher: publisher.clone(),
-        clock: SystemClock,
-        settings: HoldSettings {
-            hold_ttl: or_exit(config::hold_ttl_from_env(&env), "configuration"),
-            seats: or_exit(config::seat_settings_from_env(&env), "configuration"),
-            abuse: or_exit(config::abuse_rules_from_env(&env), "configuration"),
-        },
-    };
+    let function = startup::build(HoldConfirmFunction::from_env).await;
     run(service_fn(|req| async {
         Ok::<_, Infallible>(handle(&function, req).await)
     }))

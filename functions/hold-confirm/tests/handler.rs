@@ -4,13 +4,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use hold_confirm::{HoldConfirmFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    cached_catalog::CachedCatalog,
-    postgres::{PostgresCatalog, PostgresReservations},
-    push::LoggingPushPublisher,
-    redis::RedisSeatLocks,
-};
+use ticketrush_adapters::redis::RedisSeatLocks;
 use ticketrush_core::{
     ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     abuse::AbuseRules,
@@ -21,7 +15,7 @@ use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create},
-    redis_store,
+    wiring::Wiring,
 };
 
 const SETTINGS: HoldSettings = HoldSettings {
@@ -54,7 +48,21 @@ async fn sample_event_holds_the_selected_seats_and_replays() {
         },
     )
     .await;
-    let locks = RedisSeatLocks::new(redis_store().await);
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("HOLD_TTL_SECS", "600"),
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+            ("ABUSE_MAX_HOLDS", "100"),
+            ("ABUSE_HOLDS_WINDOW_SECS", "60"),
+            ("ABUSE_REPEAT_WINDOW_SECS", "10"),
+            ("ABUSE_DEVICE_WINDOW_SECS", "600"),
+            ("CATALOG_CACHE_MILLIS", "1000"),
+        ],
+    )
+    .await;
+    let locks = RedisSeatLocks::new(wiring.redis().await);
     let me = UserId::parse("buyer-gold").unwrap();
     let terms = LockTerms {
         ttl: SETTINGS.seats.lock_ttl,
@@ -74,17 +82,13 @@ async fn sample_event_holds_the_selected_seats_and_replays() {
             .await
             .unwrap();
     }
-    let f = HoldConfirmFunction {
-        catalog: CachedCatalog::new(
-            PostgresCatalog::new(db.pool.clone()),
-            Duration::from_secs(1),
-        ),
-        locks: locks.clone(),
-        ledger: PostgresReservations::new(db.pool.clone()),
-        publisher: LoggingPushPublisher,
-        clock: SystemClock,
-        settings: SETTINGS,
-    };
+    let f = HoldConfirmFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("hold-confirm starts");
+    assert_eq!(
+        f.settings, SETTINGS,
+        "the env gives the settings this test expects"
+    );
     let resp = handle(&f, events::http_request("hold-confirm.json")).await;
     assert_eq!(resp.status(), 201);
     let json = body(&resp);

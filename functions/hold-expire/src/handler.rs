@@ -5,28 +5,50 @@ use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde::Serialize;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    postgres::{self, PostgresCatalog, PostgresReservations, SandboxPayments},
+    push::SqsPushPublisher,
+    redis::{RedisSchedulerLock, RedisSeatLocks, RedisWaitingRoom},
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
-    Clock, StoreError,
-    catalog::CatalogRepository,
-    payments::{PaymentGateway, PaymentLedger, retry_refunds},
-    push::PushPublisher,
-    queue::WaitingRoom,
-    reservations::{ReservationLedger, expire_tick},
-    schedule::{SchedulerLock, TickRun},
-    seats::{SeatLocks, SeatSettings},
+    Clock, StoreError, payments::retry_refunds, reservations::expire_tick, schedule::TickRun,
+    seats::SeatSettings,
 };
 
-pub struct HoldExpireFunction<R, L, D, G, W, S, P, C> {
-    pub catalog: R,
-    pub locks: L,
-    pub ledger: D,
-    pub gateway: G,
-    pub room: W,
-    pub scheduler: S,
-    pub publisher: P,
-    pub clock: C,
+pub struct HoldExpireFunction {
+    pub catalog: PostgresCatalog,
+    pub locks: RedisSeatLocks,
+    pub ledger: PostgresReservations,
+    pub gateway: SandboxPayments,
+    pub room: RedisWaitingRoom,
+    pub scheduler: RedisSchedulerLock,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub seats: SeatSettings,
     pub tick: Duration,
+}
+
+impl HoldExpireFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let tick = config::hold_expire_tick_from_env(env)?;
+        let pool = clients.postgres_for_tick(env, tick)?;
+        let redis = clients.redis(env).await?;
+        Ok(Self {
+            catalog: PostgresCatalog::new(pool.clone()),
+            locks: RedisSeatLocks::new(redis.clone()),
+            ledger: PostgresReservations::new(pool.clone()),
+            gateway: postgres::payment_gateway(config::payment_gateway_from_env(env)?, pool),
+            room: RedisWaitingRoom::new(redis.clone()),
+            scheduler: RedisSchedulerLock::new(redis),
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            seats: config::seat_settings_from_env(env)?,
+            tick,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -42,21 +64,11 @@ pub struct ExpirySummary {
 
 /// Runs the tick the event was scheduled for; a store failure fails the invocation so the
 /// scheduler retries it.
-pub async fn handle<R, L, D, G, W, S, P, C>(
-    f: &HoldExpireFunction<R, L, D, G, W, S, P, C>,
+pub async fn handle(
+    f: &HoldExpireFunction,
     event: CloudWatchEvent,
     invocation_id: &str,
-) -> Result<ExpirySummary, StoreError>
-where
-    R: CatalogRepository,
-    L: SeatLocks,
-    D: ReservationLedger + PaymentLedger,
-    G: PaymentGateway,
-    W: WaitingRoom,
-    S: SchedulerLock,
-    P: PushPublisher,
-    C: Clock,
-{
+) -> Result<ExpirySummary, StoreError> {
     let tick = TickRun::new(event.time, f.tick, invocation_id);
     let report = expire_tick(
         &f.catalog,

@@ -4,12 +4,7 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::{Duration as ChronoDuration, Utc};
 use hold_expire::{HoldExpireFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    postgres::{PostgresCatalog, PostgresReservations, SandboxPayments},
-    push::LoggingPushPublisher,
-    redis::{RedisSchedulerLock, RedisSeatLocks, RedisWaitingRoom},
-};
+use ticketrush_adapters::{postgres::PostgresReservations, redis::RedisWaitingRoom};
 use ticketrush_core::{
     SeatId, UserId,
     queue::{AdmitRequest, WaitingRoom},
@@ -20,7 +15,8 @@ use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create, first_option},
-    queue_settings, redis_store,
+    queue_settings,
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -55,8 +51,16 @@ async fn due_holds_expire_once_per_tick_and_their_seats_return() {
     let lapsed = hold("late", [1, 2], -5).await;
     let live = hold("on-time", [3, 4], 600).await;
 
-    let redis = redis_store().await;
-    let room = RedisWaitingRoom::new(redis.clone());
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("HOLD_EXPIRE_TICK_MILLIS", "1000"),
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+        ],
+    )
+    .await;
+    let room = RedisWaitingRoom::new(wiring.redis().await);
     for i in 0..5 {
         room.join(
             concert,
@@ -67,27 +71,28 @@ async fn due_holds_expire_once_per_tick_and_their_seats_return() {
         .await
         .unwrap();
     }
-    let f = Arc::new(HoldExpireFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        locks: RedisSeatLocks::new(redis.clone()),
-        ledger,
-        gateway: SandboxPayments::new(db.pool.clone()),
-        room: room.clone(),
-        scheduler: RedisSchedulerLock::new(redis),
-        publisher: LoggingPushPublisher,
-        clock: SystemClock,
-        seats: SeatSettings {
-            lock_ttl: Duration::from_secs(30),
-            flush_window: Duration::from_millis(200),
-        },
-        tick: Duration::from_secs(1),
-    });
+    let f = Arc::new(
+        HoldExpireFunction::from_env(&wiring.env, &wiring.clients)
+            .await
+            .expect("hold-expire starts"),
+    );
+    assert_eq!(
+        (f.seats, f.tick),
+        (
+            SeatSettings {
+                lock_ttl: Duration::from_secs(30),
+                flush_window: Duration::from_millis(200),
+            },
+            Duration::from_secs(1),
+        ),
+        "the env gives the settings this test expects"
+    );
     let runs: Vec<_> = (0..4)
         .map(|i| {
             let f = f.clone();
             tokio::spawn(async move {
                 handle(
-                    &*f,
+                    &f,
                     events::scheduled("hold-expire.json"),
                     &format!("inv-{i}"),
                 )

@@ -11,7 +11,11 @@ use aws_lambda_events::event::cloudformation::{
 };
 use sqlx::PgPool;
 use thiserror::Error;
-use ticketrush_adapters::postgres::MIGRATOR;
+use ticketrush_adapters::{
+    config::Env,
+    postgres::MIGRATOR,
+    wiring::{Clients, StartupError},
+};
 
 /// One physical id for the life of the stack, so an Update never looks like a replacement.
 pub const PHYSICAL_ID: &str = "ticketrush-database-migrations";
@@ -19,6 +23,20 @@ pub const PHYSICAL_ID: &str = "ticketrush-database-migrations";
 pub struct MigrateFunction {
     pub pool: PgPool,
     pub http: reqwest::Client,
+}
+
+impl MigrateFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            pool: clients.postgres(env)?,
+            http: reqwest::Client::builder()
+                .build()
+                .map_err(|e| StartupError::Client {
+                    what: "HTTP client",
+                    source: Box::new(e),
+                })?,
+        })
+    }
 }
 
 #[derive(Debug, Error)]

@@ -9,7 +9,7 @@ use migrate::{MigrateFunction, PHYSICAL_ID, handle};
 use serde_json::Value;
 use sqlx::postgres::PgPoolOptions;
 use ticketrush_adapters::postgres::MIGRATOR;
-use ticketrush_testkit::{events, setting, unique};
+use ticketrush_testkit::{events, setting, unique, wiring::Wiring};
 
 type Seen = Arc<Mutex<Vec<(Option<String>, Value)>>>;
 
@@ -71,22 +71,17 @@ async fn empty_schema_url() -> String {
 async fn create_and_update_apply_the_migrations_and_report_success() {
     let (url, seen) = response_url().await;
     let db = empty_schema_url().await;
-    let pool = PgPoolOptions::new()
-        .max_connections(2)
-        .connect(&db)
+    let wiring = Wiring::new(&db, &[("DATABASE_MAX_CONNECTIONS", "2")]).await;
+    let f = MigrateFunction::from_env(&wiring.env, &wiring.clients)
         .await
-        .unwrap();
-    let f = MigrateFunction {
-        pool: pool.clone(),
-        http: reqwest::Client::new(),
-    };
+        .expect("migrate starts");
 
     for kind in ["Create", "Update", "Delete"] {
         let outcome = handle(&f, event(kind, &url)).await.expect("reported");
         assert!(outcome.success, "{kind}: {outcome:?}");
     }
     let applied: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE success")
-        .fetch_one(&pool)
+        .fetch_one(&f.pool)
         .await
         .unwrap();
     assert_eq!(applied as usize, MIGRATOR.iter().count());
@@ -109,14 +104,14 @@ async fn create_and_update_apply_the_migrations_and_report_success() {
 #[tokio::test]
 async fn an_unreachable_database_fails_the_deploy_with_a_reason() {
     let (url, seen) = response_url().await;
-    let pool = PgPoolOptions::new()
-        .acquire_timeout(std::time::Duration::from_millis(500))
-        .connect_lazy("postgres://postgres@127.0.0.1:1/nowhere")
-        .unwrap();
-    let f = MigrateFunction {
-        pool,
-        http: reqwest::Client::new(),
-    };
+    let wiring = Wiring::new(
+        "postgres://postgres@127.0.0.1:1/nowhere",
+        &[("DATABASE_ACQUIRE_TIMEOUT_MS", "500")],
+    )
+    .await;
+    let f = MigrateFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("migrate starts");
     let outcome = handle(&f, event("Create", &url)).await.expect("reported");
     assert!(!outcome.success);
     let seen = seen.lock().unwrap();

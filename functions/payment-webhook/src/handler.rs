@@ -3,15 +3,22 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
-use ticketrush_adapters::payment_webhook::SIGNATURE_HEADER;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    payment_webhook::{HmacWebhookSignatures, SIGNATURE_HEADER},
+    postgres::{self, PostgresReservations, SandboxPayments},
+    push::SqsPushPublisher,
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock, ValidationError,
     payments::{
-        PaymentEvent, PaymentGateway, PaymentId, PaymentLedger, PaymentSettings, WebhookError,
-        WebhookReceipt, WebhookSignatures, receive_payment_event,
+        PaymentEvent, PaymentId, PaymentSettings, WebhookError, WebhookReceipt, WebhookSignatures,
+        receive_payment_event,
     },
-    push::PushPublisher,
-    seats::{SeatLocks, SeatSettings},
+    seats::SeatSettings,
 };
 use ticketrush_lambda::{
     Problem, json,
@@ -19,16 +26,32 @@ use ticketrush_lambda::{
     request::{body_bytes, header, json_body},
 };
 
-pub struct PaymentWebhookFunction<D, G, S, L, P, C> {
-    pub ledger: D,
+pub struct PaymentWebhookFunction {
+    pub ledger: PostgresReservations,
     /// Refunds an approval that arrives after its reservation moved on.
-    pub gateway: G,
-    pub signatures: S,
-    pub locks: L,
-    pub publisher: P,
-    pub clock: C,
+    pub gateway: SandboxPayments,
+    pub signatures: HmacWebhookSignatures,
+    pub locks: RedisSeatLocks,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub seats: SeatSettings,
     pub payments: PaymentSettings,
+}
+
+impl PaymentWebhookFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let pool = clients.postgres(env)?;
+        Ok(Self {
+            ledger: PostgresReservations::new(pool.clone()),
+            gateway: postgres::payment_gateway(config::payment_gateway_from_env(env)?, pool),
+            signatures: HmacWebhookSignatures::from_env(env)?,
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            seats: config::seat_settings_from_env(env)?,
+            payments: config::payment_settings_from_env(env)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -40,33 +63,11 @@ struct WebhookBody {
     outcome: String,
 }
 
-pub async fn handle<D, G, S, L, P, C>(
-    f: &PaymentWebhookFunction<D, G, S, L, P, C>,
-    req: Request,
-) -> Response<Body>
-where
-    D: PaymentLedger,
-    G: PaymentGateway,
-    S: WebhookSignatures,
-    L: SeatLocks,
-    P: PushPublisher,
-    C: Clock,
-{
+pub async fn handle(f: &PaymentWebhookFunction, req: Request) -> Response<Body> {
     respond(receive(f, &req).await)
 }
 
-async fn receive<D, G, S, L, P, C>(
-    f: &PaymentWebhookFunction<D, G, S, L, P, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem>
-where
-    D: PaymentLedger,
-    G: PaymentGateway,
-    S: WebhookSignatures,
-    L: SeatLocks,
-    P: PushPublisher,
-    C: Clock,
-{
+async fn receive(f: &PaymentWebhookFunction, req: &Request) -> Result<Response<Body>, Problem> {
     // Nothing in the body is trusted, or even parsed, before its signature checks out.
     let signed_at = header(req, SIGNATURE_HEADER)
         .and_then(|sig| f.signatures.verify(sig, body_bytes(req).ok()?))

@@ -5,12 +5,9 @@ use std::time::Duration;
 use chrono::Utc;
 use payment_webhook::{PaymentWebhookFunction, handle};
 use ticketrush_adapters::{
-    SystemClock,
     config::Secret,
     payment_webhook::{HmacWebhookSignatures, SIGNATURE_HEADER},
-    postgres::{PostgresReservations, SandboxPayments},
-    push::LoggingPushPublisher,
-    redis::RedisSeatLocks,
+    postgres::PostgresReservations,
 };
 use ticketrush_core::{
     SeatId, UserId,
@@ -22,8 +19,8 @@ use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create, first_option},
-    redis_store,
     runtime::TEST_PAYMENT_WEBHOOK_SECRET,
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -33,23 +30,36 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
     let option = first_option(&db.pool, concert).await;
     let ledger = PostgresReservations::new(db.pool.clone());
     let signatures = HmacWebhookSignatures::new(Secret::from(TEST_PAYMENT_WEBHOOK_SECRET));
-    let f = PaymentWebhookFunction {
-        ledger: ledger.clone(),
-        gateway: SandboxPayments::new(db.pool.clone()),
-        signatures: signatures.clone(),
-        locks: RedisSeatLocks::new(redis_store().await),
-        publisher: LoggingPushPublisher,
-        clock: SystemClock,
-        seats: SeatSettings {
-            lock_ttl: Duration::from_secs(30),
-            flush_window: Duration::from_millis(200),
-        },
-        payments: PaymentSettings {
-            refund_cutoff: Duration::from_secs(24 * 3600),
-            webhook_tolerance: Duration::from_secs(300),
-            payment_window: Duration::from_secs(900),
-        },
-    };
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("PAYMENT_WEBHOOK_SECRET", TEST_PAYMENT_WEBHOOK_SECRET),
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+            ("REFUND_CUTOFF_HOURS", "24"),
+            ("PAYMENT_WEBHOOK_TOLERANCE_SECS", "300"),
+            ("PAYMENT_WINDOW_SECS", "900"),
+        ],
+    )
+    .await;
+    let f = PaymentWebhookFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("payment-webhook starts");
+    assert_eq!(
+        (f.seats, f.payments),
+        (
+            SeatSettings {
+                lock_ttl: Duration::from_secs(30),
+                flush_window: Duration::from_millis(200),
+            },
+            PaymentSettings {
+                refund_cutoff: Duration::from_secs(24 * 3600),
+                webhook_tolerance: Duration::from_secs(300),
+                payment_window: Duration::from_secs(900),
+            },
+        ),
+        "the env gives the settings this test expects"
+    );
 
     // A PAYING reservation whose charge the gateway left pending, as the sample names it.
     let buyer = UserId::parse("buyer-gold").unwrap();

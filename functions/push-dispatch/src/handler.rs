@@ -4,42 +4,50 @@
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use futures_util::future::join_all;
-use ticketrush_adapters::push::decode;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    connections::DynamoDbConnections,
+    postgres::PostgresCatalog,
+    push::{ApiGatewayPusher, TokioPause, decode},
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock,
-    catalog::CatalogRepository,
     dispatch::{DispatchError, DispatchReport, DispatchSettings, Dispatcher},
-    push::{ConnectionPusher, ConnectionRegistry, Pause},
-    seats::SeatLocks,
 };
 use ticketrush_lambda::metrics::{self, Metric};
 
 const FUNCTION: &str = "push-dispatch";
 
-pub struct PushDispatchFunction<R, P, L, C, W, K> {
-    pub registry: R,
-    pub pusher: P,
-    pub locks: L,
-    pub catalog: C,
-    pub pause: W,
-    pub clock: K,
+pub struct PushDispatchFunction {
+    pub registry: DynamoDbConnections,
+    pub pusher: ApiGatewayPusher,
+    pub locks: RedisSeatLocks,
+    pub catalog: PostgresCatalog,
+    pub pause: TokioPause,
+    pub clock: SystemClock,
     pub settings: DispatchSettings,
+}
+
+impl PushDispatchFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            registry: DynamoDbConnections::from_env(clients.sdk(), env)?,
+            pusher: ApiGatewayPusher::from_env(clients.sdk(), env)?,
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+            catalog: PostgresCatalog::new(clients.postgres(env)?),
+            pause: TokioPause,
+            clock: SystemClock,
+            settings: config::dispatch_settings_from_env(env)?,
+        })
+    }
 }
 
 /// The records of a batch are delivered concurrently: a slow one (a seat flush waiting out
 /// its window) does not hold up the others.
-pub async fn handle<R, P, L, C, W, K>(
-    f: &PushDispatchFunction<R, P, L, C, W, K>,
-    event: SqsEvent,
-) -> SqsBatchResponse
-where
-    R: ConnectionRegistry,
-    P: ConnectionPusher,
-    L: SeatLocks,
-    C: CatalogRepository,
-    W: Pause,
-    K: Clock,
-{
+pub async fn handle(f: &PushDispatchFunction, event: SqsEvent) -> SqsBatchResponse {
     let outcomes = join_all(event.records.iter().map(|r| deliver(f, r))).await;
     let mut response = SqsBatchResponse::default();
     for (record, ok) in event.records.iter().zip(outcomes) {
@@ -52,18 +60,7 @@ where
     response
 }
 
-async fn deliver<R, P, L, C, W, K>(
-    f: &PushDispatchFunction<R, P, L, C, W, K>,
-    record: &SqsMessage,
-) -> bool
-where
-    R: ConnectionRegistry,
-    P: ConnectionPusher,
-    L: SeatLocks,
-    C: CatalogRepository,
-    W: Pause,
-    K: Clock,
-{
+async fn deliver(f: &PushDispatchFunction, record: &SqsMessage) -> bool {
     let id = record.message_id.as_deref().unwrap_or("");
     let event = match decode(record.body.as_deref().unwrap_or("")) {
         Ok(e) => e,

@@ -6,31 +6,53 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::Utc;
 use push_dispatch::{PushDispatchFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    connections::DynamoDbConnections,
-    postgres::PostgresCatalog,
-    push::{ApiGatewayPusher, TokioPause},
-    redis::RedisSeatLocks,
-};
+use ticketrush_adapters::{connections::DynamoDbConnections, redis::RedisSeatLocks};
 use ticketrush_core::seats::SeatLocks;
 use ticketrush_core::{
     PerformanceKey, SeatId, UserId,
     catalog::SeatStatus,
     connections::connect,
-    dispatch::DispatchSettings,
     push::{ConnectionId, ConnectionRegistry, Topic, TopicKey},
-    realtime::{RealtimeMode, RealtimeSettings},
 };
 use ticketrush_testkit::{
     aws_config,
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create, first_option},
-    redis_store,
     runtime::LocalRuntime,
+    wiring::Wiring,
     ws::{PushNames, WsClient},
 };
+
+/// The test's push tables, 8 concurrent posts over 2 live shards, `throttle_attempts`
+/// tries 10 ms apart, up to 1,000 seat changes a push, WebSocket realtime polling every 30 s.
+async fn push_wiring(db: &TestDb, names: &PushNames, throttle_attempts: &str) -> Wiring {
+    Wiring::new(
+        &db.url,
+        &[
+            ("CONNECTIONS_TABLE", &names.connections),
+            ("SUBSCRIPTIONS_TABLE", &names.subscriptions),
+            ("PUSH_CONCURRENCY", "8"),
+            ("LIVE_TOPIC_SHARDS", "2"),
+            ("PUSH_THROTTLE_ATTEMPTS", throttle_attempts),
+            ("PUSH_THROTTLE_BACKOFF_MILLIS", "10"),
+            ("PUSH_MAX_SEAT_CHANGES", "1000"),
+            ("REALTIME_MODE", "websocket"),
+            ("HYBRID_POLL_INTERVAL_MILLIS", "30000"),
+        ],
+    )
+    .await
+}
+
+/// push-dispatch reaching `@connections` at `endpoint`.
+async fn dispatcher(wiring: &Wiring, endpoint: &str) -> PushDispatchFunction {
+    PushDispatchFunction::from_env(
+        &wiring.env.with("APIGW_MANAGEMENT_ENDPOINT", endpoint),
+        &wiring.clients,
+    )
+    .await
+    .expect("push-dispatch starts")
+}
 
 #[tokio::test]
 async fn a_batch_is_delivered_gone_connections_go_and_only_poison_comes_back() {
@@ -39,9 +61,10 @@ async fn a_batch_is_delivered_gone_connections_go_and_only_poison_comes_back() {
     let names = PushNames::new();
     names.provision().await;
     let rt = LocalRuntime::start(&db.url, &[]).await;
-    let sdk = aws_config().await;
-    let registry =
-        DynamoDbConnections::new(aws_sdk_dynamodb::Client::new(&sdk), &names.resources());
+    let registry = DynamoDbConnections::new(
+        aws_sdk_dynamodb::Client::new(&aws_config().await),
+        &names.resources(),
+    );
     // A buyer whose browser vanished without API Gateway telling us: every push finds it gone.
     let stale = ConnectionId::parse("StaleConnId0=").unwrap();
     let buyer = UserId::parse("buyer-1").unwrap();
@@ -57,25 +80,8 @@ async fn a_batch_is_delivered_gone_connections_go_and_only_poison_comes_back() {
         .await
         .unwrap();
 
-    let f = PushDispatchFunction {
-        registry: registry.clone(),
-        pusher: ApiGatewayPusher::new(&sdk, &rt.base_url),
-        locks: RedisSeatLocks::new(redis_store().await),
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        pause: TokioPause,
-        clock: SystemClock,
-        settings: DispatchSettings {
-            concurrency: 8,
-            live_shards: 2,
-            throttle_attempts: 3,
-            throttle_backoff: Duration::from_millis(10),
-            max_seat_changes: 1_000,
-            realtime: RealtimeSettings {
-                realtime_mode: RealtimeMode::Websocket,
-                hybrid_poll_interval_millis: 30_000,
-            },
-        },
-    };
+    let wiring = push_wiring(&db, &names, "3").await;
+    let f = dispatcher(&wiring, &rt.base_url).await;
     let mut event: SqsEvent = events::typed("push-dispatch.json");
     event.records[0].body = Some(format!(
         r#"{{"event":"CONCERT_CHANGED","concertId":{concert}}}"#
@@ -111,10 +117,9 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
     let topic = format!("seats.{option}");
     assert_eq!(viewer.subscribe(&topic).await["type"], "SUBSCRIBED");
 
-    let sdk = aws_config().await;
-    let registry =
-        DynamoDbConnections::new(aws_sdk_dynamodb::Client::new(&sdk), &names.resources());
-    let locks = RedisSeatLocks::new(redis_store().await);
+    let wiring = push_wiring(&db, &names, "1").await;
+    // The seat ledger the dispatcher reads: the same Redis store and key prefix.
+    let locks = RedisSeatLocks::new(wiring.redis().await);
     let seat: i64 = sqlx::query_scalar("SELECT min(id) FROM seats WHERE performance_id = $1")
         .bind(option.get())
         .fetch_one(&db.pool)
@@ -129,25 +134,6 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
         )
         .await
         .unwrap();
-    let dispatcher = |endpoint: &str| PushDispatchFunction {
-        registry: registry.clone(),
-        pusher: ApiGatewayPusher::new(&sdk, endpoint),
-        locks: locks.clone(),
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        pause: TokioPause,
-        clock: SystemClock,
-        settings: DispatchSettings {
-            concurrency: 8,
-            live_shards: 2,
-            throttle_attempts: 1,
-            throttle_backoff: Duration::from_millis(10),
-            max_seat_changes: 1_000,
-            realtime: RealtimeSettings {
-                realtime_mode: RealtimeMode::Websocket,
-                hybrid_poll_interval_millis: 30_000,
-            },
-        },
-    };
     let mut event: SqsEvent = events::typed("push-dispatch.json");
     event.records.truncate(1);
     event.records[0].message_id = Some("flush".into());
@@ -156,7 +142,11 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
     ));
 
     // @connections unreachable: the flush fails and its message comes back.
-    let down = handle(&dispatcher("http://127.0.0.1:9"), event.clone()).await;
+    let down = handle(
+        &dispatcher(&wiring, "http://127.0.0.1:9").await,
+        event.clone(),
+    )
+    .await;
     let failed: Vec<&str> = down
         .batch_item_failures
         .iter()
@@ -171,7 +161,7 @@ async fn a_seat_flush_whose_first_delivery_fails_is_pushed_again_on_redelivery()
     );
 
     // The redelivery pushes the same change.
-    let up = handle(&dispatcher(&rt.base_url), event).await;
+    let up = handle(&dispatcher(&wiring, &rt.base_url).await, event).await;
     assert!(up.batch_item_failures.is_empty());
     let msg = viewer
         .next_of("SEAT_STATUS", Duration::from_secs(5))

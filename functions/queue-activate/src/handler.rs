@@ -2,23 +2,49 @@
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde::Serialize;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    postgres::PostgresCatalog,
+    push::SqsPushPublisher,
+    queue_tokens::HmacQueueTokens,
+    redis::{RedisSchedulerLock, RedisWaitingRoom},
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
-    Clock, StoreError,
-    catalog::CatalogRepository,
-    push::PushPublisher,
-    queue::{ActivationError, QueueSettings, QueueTokens, WaitingRoom, activate_tick},
-    schedule::{SchedulerLock, TickRun},
+    StoreError,
+    queue::{ActivationError, QueueSettings, activate_tick},
+    schedule::TickRun,
 };
 use ticketrush_lambda::metrics::{self, Metric};
 
-pub struct QueueActivateFunction<R, W, L, P, T, C> {
-    pub catalog: R,
-    pub room: W,
-    pub lock: L,
-    pub publisher: P,
-    pub tokens: T,
-    pub clock: C,
+pub struct QueueActivateFunction {
+    pub catalog: PostgresCatalog,
+    pub room: RedisWaitingRoom,
+    pub lock: RedisSchedulerLock,
+    pub publisher: SqsPushPublisher,
+    pub tokens: HmacQueueTokens,
+    pub clock: SystemClock,
     pub settings: QueueSettings,
+}
+
+impl QueueActivateFunction {
+    /// The catalog's pool waits for a connection for up to the tick's period.
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let publisher = SqsPushPublisher::from_env(clients.sdk(), env)?;
+        let settings = config::queue_settings_from_env(env)?;
+        let pool = clients.postgres_for_tick(env, settings.tick)?;
+        let redis = clients.redis(env).await?;
+        Ok(Self {
+            catalog: PostgresCatalog::new(pool),
+            room: RedisWaitingRoom::new(redis.clone()),
+            lock: RedisSchedulerLock::new(redis),
+            publisher,
+            tokens: HmacQueueTokens::from_env(env)?,
+            clock: SystemClock,
+            settings,
+        })
+    }
 }
 
 /// What the invocation returns (and logs).
@@ -34,19 +60,11 @@ pub struct TickSummary {
 
 /// Runs the tick the event was scheduled for. `invocation_id` names this run as the lock's
 /// owner. A store failure fails the invocation, so the scheduler retries it.
-pub async fn handle<R, W, L, P, T, C>(
-    f: &QueueActivateFunction<R, W, L, P, T, C>,
+pub async fn handle(
+    f: &QueueActivateFunction,
     event: CloudWatchEvent,
     invocation_id: &str,
-) -> Result<TickSummary, StoreError>
-where
-    R: CatalogRepository,
-    W: WaitingRoom,
-    L: SchedulerLock,
-    P: PushPublisher,
-    T: QueueTokens,
-    C: Clock,
-{
+) -> Result<TickSummary, StoreError> {
     let tick = TickRun::new(event.time, f.settings.tick, invocation_id);
     let report = activate_tick(
         &f.catalog,

@@ -4,12 +4,7 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use queue_activate::{QueueActivateFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    postgres::PostgresCatalog,
-    push::LoggingPushPublisher,
-    redis::{RedisSchedulerLock, RedisWaitingRoom},
-};
+use ticketrush_adapters::redis::RedisWaitingRoom;
 use ticketrush_core::{
     UserId,
     queue::{Standing, WaitingRoom},
@@ -18,8 +13,22 @@ use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create},
-    queue_settings, queue_tokens, redis_store,
+    queue_settings,
+    wiring::Wiring,
 };
+
+/// The env that yields `testkit::queue_settings()`.
+const QUEUE_ENV: [(&str, &str); 9] = [
+    ("QUEUE_CAPACITY", "100000"),
+    ("QUEUE_ADMIT_PER_TICK", "10"),
+    ("QUEUE_MAX_ACTIVE", "1000"),
+    ("QUEUE_ACTIVE_TTL_SECS", "60"),
+    ("QUEUE_ABANDON_AFTER_SECS", "60"),
+    ("QUEUE_TICK_MILLIS", "1000"),
+    ("QUEUE_JOIN_LIMIT", "10"),
+    ("QUEUE_JOIN_WINDOW_SECS", "10"),
+    ("QUEUE_RANK_PUSH_PER_TICK", "100"),
+];
 
 #[tokio::test]
 async fn four_concurrent_invocations_of_one_tick_admit_exactly_one_batch() {
@@ -41,8 +50,8 @@ async fn four_concurrent_invocations_of_one_tick_admit_exactly_one_batch() {
         },
     )
     .await;
-    let redis = redis_store().await;
-    let room = RedisWaitingRoom::new(redis.clone());
+    let wiring = Wiring::new(&db.url, &QUEUE_ENV).await;
+    let room = RedisWaitingRoom::new(wiring.redis().await);
     let settings = queue_settings();
     for concert in [open, later] {
         for i in 0..25 {
@@ -52,21 +61,18 @@ async fn four_concurrent_invocations_of_one_tick_admit_exactly_one_batch() {
                 .unwrap();
         }
     }
-    let f = Arc::new(QueueActivateFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        room: room.clone(),
-        lock: RedisSchedulerLock::new(redis),
-        publisher: LoggingPushPublisher,
-        tokens: queue_tokens(),
-        clock: SystemClock,
-        settings: settings.clone(),
-    });
+    let f = Arc::new(
+        QueueActivateFunction::from_env(&wiring.env, &wiring.clients)
+            .await
+            .expect("queue-activate starts"),
+    );
+    assert_eq!(f.settings, settings);
     let runs: Vec<_> = (0..4)
         .map(|i| {
             let f = f.clone();
             tokio::spawn(async move {
                 handle(
-                    &*f,
+                    &f,
                     events::scheduled("queue-activate.json"),
                     &format!("invocation-{i}"),
                 )
@@ -108,7 +114,7 @@ async fn four_concurrent_invocations_of_one_tick_admit_exactly_one_batch() {
 
     // The same tick delivered again later still does nothing.
     let late = handle(
-        &*f,
+        &f,
         events::scheduled("queue-activate.json"),
         "invocation-late",
     )

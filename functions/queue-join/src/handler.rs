@@ -1,35 +1,52 @@
 //! `POST /api/queue/{concertId}/join`: enter the concert's waiting room.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
+use ticketrush_adapters::{
+    SystemClock,
+    cached_catalog::CachedCatalog,
+    config::{self, Env},
+    postgres::PostgresCatalog,
+    queue_tokens::HmacQueueTokens,
+    redis::RedisWaitingRoom,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock, ConcertId,
-    catalog::CatalogRepository,
-    queue::{QueueSettings, QueueTokens, WaitingRoom, join_queue},
+    queue::{QueueSettings, join_queue},
 };
 use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
     Problem, identity::require_identity, json, problem::respond, request::path,
 };
 
-pub struct QueueJoinFunction<R, W, T, C> {
-    pub catalog: R,
-    pub room: W,
-    pub tokens: T,
-    pub clock: C,
+pub struct QueueJoinFunction {
+    pub catalog: CachedCatalog<PostgresCatalog>,
+    pub room: RedisWaitingRoom,
+    pub tokens: HmacQueueTokens,
+    pub clock: SystemClock,
     pub settings: QueueSettings,
 }
 
-pub async fn handle<R: CatalogRepository, W: WaitingRoom, T: QueueTokens, C: Clock>(
-    f: &QueueJoinFunction<R, W, T, C>,
-    req: Request,
-) -> Response<Body> {
+impl QueueJoinFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            catalog: CachedCatalog::new(
+                PostgresCatalog::new(clients.postgres(env)?),
+                config::catalog_cache_ttl_from_env(env)?,
+            ),
+            room: RedisWaitingRoom::new(clients.redis(env).await?),
+            tokens: HmacQueueTokens::from_env(env)?,
+            clock: SystemClock,
+            settings: config::queue_settings_from_env(env)?,
+        })
+    }
+}
+
+pub async fn handle(f: &QueueJoinFunction, req: Request) -> Response<Body> {
     respond(join(f, &req).await)
 }
 
-async fn join<R: CatalogRepository, W: WaitingRoom, T: QueueTokens, C: Clock>(
-    f: &QueueJoinFunction<R, W, T, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn join(f: &QueueJoinFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let concert = ConcertId::parse("concertId", path(req, "concertId")?)?;
     let view = join_queue(

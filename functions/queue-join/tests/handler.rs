@@ -1,34 +1,37 @@
 //! The queue-join handler driven by its events/ sample against real PostgreSQL and Redis.
 
-use std::time::Duration as StdDuration;
-
 use chrono::Duration;
 use queue_join::{QueueJoinFunction, handle};
-use ticketrush_adapters::{
-    SystemClock, cached_catalog::CachedCatalog, postgres::PostgresCatalog,
-    queue_tokens::HmacQueueTokens, redis::RedisWaitingRoom,
-};
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create},
-    queue_settings, queue_tokens, redis_store,
+    queue_settings,
+    wiring::Wiring,
 };
 
-async fn function(
-    db: &TestDb,
-) -> QueueJoinFunction<CachedCatalog<PostgresCatalog>, RedisWaitingRoom, HmacQueueTokens, SystemClock>
-{
-    QueueJoinFunction {
-        catalog: CachedCatalog::new(
-            PostgresCatalog::new(db.pool.clone()),
-            StdDuration::from_secs(1),
-        ),
-        room: RedisWaitingRoom::new(redis_store().await),
-        tokens: queue_tokens(),
-        clock: SystemClock,
-        settings: queue_settings(),
-    }
+/// The env that yields `testkit::queue_settings()`.
+const QUEUE_ENV: [(&str, &str); 9] = [
+    ("QUEUE_CAPACITY", "100000"),
+    ("QUEUE_ADMIT_PER_TICK", "10"),
+    ("QUEUE_MAX_ACTIVE", "1000"),
+    ("QUEUE_ACTIVE_TTL_SECS", "60"),
+    ("QUEUE_ABANDON_AFTER_SECS", "60"),
+    ("QUEUE_TICK_MILLIS", "1000"),
+    ("QUEUE_JOIN_LIMIT", "10"),
+    ("QUEUE_JOIN_WINDOW_SECS", "10"),
+    ("QUEUE_RANK_PUSH_PER_TICK", "100"),
+];
+
+async fn function(db: &TestDb) -> QueueJoinFunction {
+    let mut extra = QUEUE_ENV.to_vec();
+    extra.push(("CATALOG_CACHE_MILLIS", "1000"));
+    let wiring = Wiring::new(&db.url, &extra).await;
+    let f = QueueJoinFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("queue-join starts");
+    assert_eq!(f.settings, queue_settings());
+    f
 }
 
 #[tokio::test]

@@ -2,25 +2,11 @@ use std::convert::Infallible;
 
 use lambda_http::{run, service_fn};
 use queue_status::{QueueStatusFunction, handle};
-use ticketrush_adapters::{
-    SystemClock, config, queue_tokens::HmacQueueTokens, redis::RedisStore, redis::RedisWaitingRoom,
-};
-use ticketrush_lambda::{startup::or_exit, telemetry};
+use ticketrush_lambda::startup;
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
-    telemetry::init();
-    let env = or_exit(
-        ticketrush_adapters::secrets::process_env().await,
-        "configuration",
-    );
-    let redis = or_exit(config::RedisConfig::from_env(&env), "configuration");
-    let function = QueueStatusFunction {
-        room: RedisWaitingRoom::new(or_exit(RedisStore::connect(&redis).await, "REDIS_URL")),
-        tokens: or_exit(HmacQueueTokens::from_env(&env), "configuration"),
-        clock: SystemClock,
-        settings: or_exit(config::queue_settings_from_env(&env), "configuration"),
-    };
+    let function = startup::build(QueueStatusFunction::from_env).await;
     run(service_fn(|req| async {
         Ok::<_, Infallible>(handle(&function, req).await)
     }))

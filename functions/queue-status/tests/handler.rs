@@ -2,22 +2,37 @@
 
 use chrono::Utc;
 use queue_status::{QueueStatusFunction, handle};
-use ticketrush_adapters::{SystemClock, redis::RedisWaitingRoom};
+use ticketrush_adapters::redis::RedisWaitingRoom;
 use ticketrush_core::{ConcertId, UserId, queue::WaitingRoom};
 use ticketrush_testkit::{
+    db::TestDb,
     events::{self, body},
-    queue_settings, queue_tokens, redis_store,
+    queue_settings,
+    wiring::Wiring,
 };
+
+/// The env that yields `testkit::queue_settings()`.
+const QUEUE_ENV: [(&str, &str); 9] = [
+    ("QUEUE_CAPACITY", "100000"),
+    ("QUEUE_ADMIT_PER_TICK", "10"),
+    ("QUEUE_MAX_ACTIVE", "1000"),
+    ("QUEUE_ACTIVE_TTL_SECS", "60"),
+    ("QUEUE_ABANDON_AFTER_SECS", "60"),
+    ("QUEUE_TICK_MILLIS", "1000"),
+    ("QUEUE_JOIN_LIMIT", "10"),
+    ("QUEUE_JOIN_WINDOW_SECS", "10"),
+    ("QUEUE_RANK_PUSH_PER_TICK", "100"),
+];
 
 #[tokio::test]
 async fn sample_event_reports_rank_and_absence() {
-    let room = RedisWaitingRoom::new(redis_store().await);
-    let f = QueueStatusFunction {
-        room: room.clone(),
-        tokens: queue_tokens(),
-        clock: SystemClock,
-        settings: queue_settings(),
-    };
+    let db = TestDb::new().await;
+    let wiring = Wiring::new(&db.url, &QUEUE_ENV).await;
+    let f = QueueStatusFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("queue-status starts");
+    assert_eq!(f.settings, queue_settings());
+    let room = RedisWaitingRoom::new(wiring.redis().await);
     let absent = body(&handle(&f, events::http_request("queue-status.json")).await);
     assert_eq!(absent["status"], "NOT_IN_QUEUE");
 

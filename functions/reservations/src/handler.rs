@@ -3,19 +3,22 @@
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Deserialize;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    postgres::{self, PostgresReservations, SandboxPayments},
+    push::SqsPushPublisher,
+    redis::{RedisSeatLocks, RedisWaitingRoom},
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock,
-    payments::{
-        Confirmation, PaymentGateway, PaymentLedger, PaymentMethod, PaymentSettings,
-        confirm_payment, refund_reservation,
-    },
-    push::PushPublisher,
-    queue::WaitingRoom,
+    payments::{Confirmation, PaymentMethod, PaymentSettings, confirm_payment, refund_reservation},
     reservations::{
-        Caller, Page, ReservationId, ReservationLedger, cancel_reservation, get_reservation,
-        list_reservations, pay_reservation,
+        Caller, Page, ReservationId, cancel_reservation, get_reservation, list_reservations,
+        pay_reservation,
     },
-    seats::{RequestId, SeatLocks, SeatSettings},
+    seats::{RequestId, SeatSettings},
 };
 use ticketrush_lambda::{
     Problem,
@@ -25,15 +28,32 @@ use ticketrush_lambda::{
     request::{json_body, optional_json_body, path, query, route_key},
 };
 
-pub struct ReservationsFunction<D, G, L, W, P, C> {
-    pub ledger: D,
-    pub gateway: G,
-    pub locks: L,
-    pub room: W,
-    pub publisher: P,
-    pub clock: C,
+pub struct ReservationsFunction {
+    pub ledger: PostgresReservations,
+    pub gateway: SandboxPayments,
+    pub locks: RedisSeatLocks,
+    pub room: RedisWaitingRoom,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub seats: SeatSettings,
     pub payments: PaymentSettings,
+}
+
+impl ReservationsFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let pool = clients.postgres(env)?;
+        let redis = clients.redis(env).await?;
+        Ok(Self {
+            ledger: PostgresReservations::new(pool.clone()),
+            gateway: postgres::payment_gateway(config::payment_gateway_from_env(env)?, pool),
+            locks: RedisSeatLocks::new(redis.clone()),
+            room: RedisWaitingRoom::new(redis),
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            seats: config::seat_settings_from_env(env)?,
+            payments: config::payment_settings_from_env(env)?,
+        })
+    }
 }
 
 #[derive(Deserialize)]
@@ -52,33 +72,11 @@ struct RefundBody {
 
 const MAX_OVERRIDE_REASON: usize = 500;
 
-pub async fn handle<D, G, L, W, P, C>(
-    f: &ReservationsFunction<D, G, L, W, P, C>,
-    req: Request,
-) -> Response<Body>
-where
-    D: ReservationLedger + PaymentLedger,
-    G: PaymentGateway,
-    L: SeatLocks,
-    W: WaitingRoom,
-    P: PushPublisher,
-    C: Clock,
-{
+pub async fn handle(f: &ReservationsFunction, req: Request) -> Response<Body> {
     respond(route(f, &req).await)
 }
 
-async fn route<D, G, L, W, P, C>(
-    f: &ReservationsFunction<D, G, L, W, P, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem>
-where
-    D: ReservationLedger + PaymentLedger,
-    G: PaymentGateway,
-    L: SeatLocks,
-    W: WaitingRoom,
-    P: PushPublisher,
-    C: Clock,
-{
+async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let identity = require_identity(req)?;
     let caller = Caller {
         user: &identity.user,

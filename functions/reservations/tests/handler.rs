@@ -6,12 +6,7 @@ use chrono::Utc;
 use lambda_http::Body;
 use reservations::{ReservationsFunction, handle};
 use serde_json::Value;
-use ticketrush_adapters::{
-    SystemClock,
-    postgres::{PostgresReservations, SandboxPayments},
-    push::LoggingPushPublisher,
-    redis::{RedisSeatLocks, RedisWaitingRoom},
-};
+use ticketrush_adapters::postgres::PostgresReservations;
 use ticketrush_core::{
     SeatId, UserId,
     payments::PaymentSettings,
@@ -22,7 +17,7 @@ use ticketrush_testkit::{
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create, first_option},
-    redis_store,
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -31,24 +26,35 @@ async fn sample_event_reads_only_the_callers_reservation() {
     let concert = create(&db.pool, &ConcertSpec::default()).await;
     let option = first_option(&db.pool, concert).await;
     let ledger = PostgresReservations::new(db.pool.clone());
-    let redis = redis_store().await;
-    let f = ReservationsFunction {
-        ledger: ledger.clone(),
-        gateway: SandboxPayments::new(db.pool.clone()),
-        locks: RedisSeatLocks::new(redis.clone()),
-        room: RedisWaitingRoom::new(redis),
-        publisher: LoggingPushPublisher,
-        clock: SystemClock,
-        seats: SeatSettings {
-            lock_ttl: Duration::from_secs(30),
-            flush_window: Duration::from_millis(200),
-        },
-        payments: PaymentSettings {
-            refund_cutoff: Duration::from_secs(24 * 3600),
-            webhook_tolerance: Duration::from_secs(300),
-            payment_window: Duration::from_secs(900),
-        },
-    };
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+            ("REFUND_CUTOFF_HOURS", "24"),
+            ("PAYMENT_WEBHOOK_TOLERANCE_SECS", "300"),
+            ("PAYMENT_WINDOW_SECS", "900"),
+        ],
+    )
+    .await;
+    let f = ReservationsFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("reservations starts");
+    assert_eq!(
+        (f.seats, f.payments),
+        (
+            SeatSettings {
+                lock_ttl: Duration::from_secs(30),
+                flush_window: Duration::from_millis(200),
+            },
+            PaymentSettings {
+                refund_cutoff: Duration::from_secs(24 * 3600),
+                webhook_tolerance: Duration::from_secs(300),
+                payment_window: Duration::from_secs(900),
+            },
+        ),
+        "the env gives the settings this test expects"
+    );
     let resp = handle(&f, events::http_request("reservations.json")).await;
     assert_eq!(resp.status(), 404, "unknown reservation");
 

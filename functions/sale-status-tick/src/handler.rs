@@ -5,21 +5,44 @@ use std::time::Duration;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use serde::Serialize;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    postgres::PostgresCatalog,
+    push::SqsPushPublisher,
+    redis::{RedisPublishedStatuses, RedisSchedulerLock},
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock,
-    catalog::CatalogRepository,
-    live::{PublishedStatuses, StatusTickError, sale_status_tick},
-    push::PushPublisher,
-    schedule::{SchedulerLock, TickRun},
+    live::{StatusTickError, sale_status_tick},
+    schedule::TickRun,
 };
 
-pub struct SaleStatusTickFunction<R, S, L, P, C> {
-    pub catalog: R,
-    pub statuses: S,
-    pub scheduler: L,
-    pub publisher: P,
-    pub clock: C,
+pub struct SaleStatusTickFunction {
+    pub catalog: PostgresCatalog,
+    pub statuses: RedisPublishedStatuses,
+    pub scheduler: RedisSchedulerLock,
+    pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
     pub tick: Duration,
+}
+
+impl SaleStatusTickFunction {
+    /// The catalog's pool waits for a connection for up to the tick's period.
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let tick = config::sale_status_tick_from_env(env)?;
+        let pool = clients.postgres_for_tick(env, tick)?;
+        let redis = clients.redis(env).await?;
+        Ok(Self {
+            catalog: PostgresCatalog::new(pool),
+            statuses: RedisPublishedStatuses::new(redis.clone()),
+            scheduler: RedisSchedulerLock::new(redis),
+            publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            tick,
+        })
+    }
 }
 
 #[derive(Debug, Serialize, PartialEq, Eq)]
@@ -32,18 +55,11 @@ pub struct StatusTickSummary {
 
 /// Runs the tick the event was scheduled for; a store failure fails the invocation so the
 /// scheduler retries it.
-pub async fn handle<R, S, L, P, C>(
-    f: &SaleStatusTickFunction<R, S, L, P, C>,
+pub async fn handle(
+    f: &SaleStatusTickFunction,
     event: CloudWatchEvent,
     invocation_id: &str,
-) -> Result<StatusTickSummary, StatusTickError>
-where
-    R: CatalogRepository,
-    S: PublishedStatuses,
-    L: SchedulerLock,
-    P: PushPublisher,
-    C: Clock,
-{
+) -> Result<StatusTickSummary, StatusTickError> {
     let tick = TickRun::new(event.time, f.tick, invocation_id);
     let report = sale_status_tick(
         &f.catalog,

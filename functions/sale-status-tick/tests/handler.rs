@@ -4,20 +4,13 @@ use std::{sync::Arc, time::Duration};
 
 use chrono::Duration as ChronoDuration;
 use sale_status_tick::{SaleStatusTickFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    postgres::PostgresCatalog,
-    push::{SqsPushPublisher, decode},
-    redis::{RedisPublishedStatuses, RedisSchedulerLock},
-};
+use ticketrush_adapters::push::decode;
 use ticketrush_core::push::PushEvent;
 use ticketrush_testkit::{
-    aws_config,
     db::TestDb,
     events,
     fixtures::{ConcertSpec, create},
-    redis_store,
-    ws::PushNames,
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -33,23 +26,18 @@ async fn four_concurrent_invocations_publish_one_refresh_per_change() {
         },
     )
     .await;
-    let names = PushNames::new();
-    names.provision().await;
-    let sqs = aws_sdk_sqs::Client::new(&aws_config().await);
-    let redis = redis_store().await;
-    let f = Arc::new(SaleStatusTickFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        statuses: RedisPublishedStatuses::new(redis.clone()),
-        scheduler: RedisSchedulerLock::new(redis),
-        publisher: SqsPushPublisher::new(sqs.clone(), names.queue.clone()),
-        clock: SystemClock,
-        tick: Duration::from_secs(1),
-    });
+    let wiring = Wiring::new(&db.url, &[("SALE_STATUS_TICK_MILLIS", "1000")]).await;
+    let f = Arc::new(
+        SaleStatusTickFunction::from_env(&wiring.env, &wiring.clients)
+            .await
+            .expect("sale-status-tick starts"),
+    );
+    assert_eq!(f.tick, Duration::from_secs(1));
     let event = events::scheduled("sale-status-tick.json");
     let runs: Vec<_> = (0..4)
         .map(|i| {
             let (f, event) = (f.clone(), event.clone());
-            tokio::spawn(async move { handle(&*f, event, &format!("inv-{i}")).await.unwrap() })
+            tokio::spawn(async move { handle(&f, event, &format!("inv-{i}")).await.unwrap() })
         })
         .collect();
     let mut ran = Vec::new();
@@ -62,31 +50,15 @@ async fn four_concurrent_invocations_publish_one_refresh_per_change() {
     // The next tick sees nothing new and publishes nothing.
     let mut next = event.clone();
     next.time += ChronoDuration::seconds(1);
-    let quiet = handle(&*f, next, "inv-next").await.unwrap();
+    let quiet = handle(&f, next, "inv-next").await.unwrap();
     assert!(quiet.ran);
     assert_eq!(quiet.changed, 0);
 
-    let url = sqs
-        .get_queue_url()
-        .queue_name(&names.queue)
-        .send()
+    let events: Vec<PushEvent> = wiring
+        .published()
         .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let out = sqs
-        .receive_message()
-        .queue_url(&url)
-        .max_number_of_messages(10)
-        .wait_time_seconds(1)
-        .send()
-        .await
-        .unwrap();
-    let events: Vec<PushEvent> = out
-        .messages
-        .unwrap_or_default()
         .iter()
-        .map(|m| decode(m.body.as_deref().unwrap()).unwrap())
+        .map(|body| decode(body).unwrap())
         .collect();
     assert_eq!(events.len(), 1, "{events:?}");
     match &events[0] {
@@ -97,5 +69,4 @@ async fn four_concurrent_invocations_publish_one_refresh_per_change() {
         }
         other => panic!("{other:?}"),
     }
-    names.remove().await;
 }

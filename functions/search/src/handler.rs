@@ -3,18 +3,34 @@
 use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
 use serde::Serialize;
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    postgres::PostgresCatalog,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock,
-    catalog::{CardPage, CatalogRepository, SearchParams, SearchQuery, search_concerts},
+    catalog::{CardPage, SearchParams, SearchQuery, search_concerts},
     realtime::RealtimeSettings,
     time,
 };
 use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::query};
 
-pub struct SearchFunction<R, C> {
-    pub catalog: R,
-    pub clock: C,
+pub struct SearchFunction {
+    pub catalog: PostgresCatalog,
+    pub clock: SystemClock,
     pub realtime: RealtimeSettings,
+}
+
+impl SearchFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            catalog: PostgresCatalog::new(clients.postgres(env)?),
+            clock: SystemClock,
+            realtime: config::realtime_from_env(env)?,
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -28,17 +44,11 @@ struct SearchResponse {
     realtime: RealtimeSettings,
 }
 
-pub async fn handle<R: CatalogRepository, C: Clock>(
-    f: &SearchFunction<R, C>,
-    req: Request,
-) -> Response<Body> {
+pub async fn handle(f: &SearchFunction, req: Request) -> Response<Body> {
     respond(search(f, &req).await)
 }
 
-async fn search<R: CatalogRepository, C: Clock>(
-    f: &SearchFunction<R, C>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn search(f: &SearchFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let search = SearchQuery::parse(SearchParams {
         q: query(req, "q"),
         venue: query(req, "venue"),

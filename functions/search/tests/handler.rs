@@ -2,25 +2,26 @@
 
 use chrono::{Duration, Utc};
 use search::{SearchFunction, handle};
-use ticketrush_adapters::{
-    SystemClock,
-    config::{PostgresConfig, Secret},
-    postgres::{PostgresCatalog, connect_lazy},
-};
-use ticketrush_core::{
-    Tier,
-    realtime::{RealtimeMode, RealtimeSettings},
-};
+use ticketrush_core::Tier;
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create},
+    wiring::Wiring,
 };
 
-const REALTIME: RealtimeSettings = RealtimeSettings {
-    realtime_mode: RealtimeMode::Hybrid,
-    hybrid_poll_interval_millis: 15_000,
-};
+/// Hybrid realtime, polling every 15 s, on top of `extra`.
+async fn function(database_url: &str, extra: &[(&str, &str)]) -> SearchFunction {
+    let realtime = [
+        ("REALTIME_MODE", "hybrid"),
+        ("HYBRID_POLL_INTERVAL_MILLIS", "15000"),
+    ];
+    let vars: Vec<(&str, &str)> = realtime.iter().chain(extra).copied().collect();
+    let wiring = Wiring::new(database_url, &vars).await;
+    SearchFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("search starts")
+}
 
 #[tokio::test]
 async fn sample_event_returns_cards_for_the_gold_caller() {
@@ -46,11 +47,7 @@ async fn sample_event_returns_cards_for_the_gold_caller() {
     )
     .await;
 
-    let f = SearchFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        clock: SystemClock,
-        realtime: REALTIME,
-    };
+    let f = function(&db.url, &[]).await;
     let before = Utc::now();
     let resp = handle(&f, events::http_request("search.json")).await;
     assert_eq!(resp.status(), 200);
@@ -72,17 +69,14 @@ async fn sample_event_returns_cards_for_the_gold_caller() {
 
 #[tokio::test]
 async fn unreachable_database_answers_503_with_retry_after() {
-    let pool = connect_lazy(&PostgresConfig {
-        url: Secret::from("postgres://postgres@127.0.0.1:1/nothing"),
-        max_connections: 1,
-        acquire_timeout: std::time::Duration::from_millis(300),
-    })
-    .unwrap();
-    let f = SearchFunction {
-        catalog: PostgresCatalog::new(pool),
-        clock: SystemClock,
-        realtime: REALTIME,
-    };
+    let f = function(
+        "postgres://postgres@127.0.0.1:1/nothing",
+        &[
+            ("DATABASE_MAX_CONNECTIONS", "1"),
+            ("DATABASE_ACQUIRE_TIMEOUT_MS", "300"),
+        ],
+    )
+    .await;
     let resp = handle(&f, events::http_request("search.json")).await;
     assert_eq!(resp.status(), 503);
     assert_eq!(resp.headers()["content-type"], "application/problem+json");

@@ -2,29 +2,34 @@
 //! shown as SELECTING.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use ticketrush_core::{
-    OptionId,
-    catalog::{CatalogRepository, SeatPage},
-    seats::{SeatLocks, seat_map},
+use ticketrush_adapters::{
+    config::Env,
+    postgres::PostgresCatalog,
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
 };
+use ticketrush_core::{OptionId, catalog::SeatPage, seats::seat_map};
 use ticketrush_lambda::{Problem, json, problem::respond, request::path, request::query};
 
-pub struct SeatMapFunction<R, L> {
-    pub catalog: R,
-    pub locks: L,
+pub struct SeatMapFunction {
+    pub catalog: PostgresCatalog,
+    pub locks: RedisSeatLocks,
 }
 
-pub async fn handle<R: CatalogRepository, L: SeatLocks>(
-    f: &SeatMapFunction<R, L>,
-    req: Request,
-) -> Response<Body> {
+impl SeatMapFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            catalog: PostgresCatalog::new(clients.postgres(env)?),
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+        })
+    }
+}
+
+pub async fn handle(f: &SeatMapFunction, req: Request) -> Response<Body> {
     respond(seats(f, &req).await)
 }
 
-async fn seats<R: CatalogRepository, L: SeatLocks>(
-    f: &SeatMapFunction<R, L>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn seats(f: &SeatMapFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let id = OptionId::parse("id", path(req, "id")?)?;
     let page = SeatPage::parse(query(req, "page"), query(req, "size"))?;
     let map = seat_map(&f.catalog, &f.locks, id, page).await?;

@@ -2,7 +2,6 @@
 
 use chrono::Utc;
 use seat_map::{SeatMapFunction, handle};
-use ticketrush_adapters::{postgres::PostgresCatalog, redis::RedisSeatLocks};
 use ticketrush_core::{
     PerformanceKey, SeatId, UserId,
     seats::{LockTerms, RequestId, SeatLocks},
@@ -11,7 +10,7 @@ use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
     fixtures::{ConcertSpec, create, first_option, take_seats},
-    redis_store,
+    wiring::Wiring,
 };
 
 #[tokio::test]
@@ -31,7 +30,10 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
     assert_eq!(option.get(), 1, "the sample event asks for option 1");
     take_seats(&db.pool, option, 3, "CONFIRMED").await;
 
-    let locks = RedisSeatLocks::new(redis_store().await);
+    let wiring = Wiring::new(&db.url, &[]).await;
+    let f = SeatMapFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("seat-map starts");
     let someone = UserId::parse("someone").unwrap();
     let request = RequestId::parse("r1").unwrap();
     let terms = LockTerms {
@@ -40,7 +42,7 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
         flush_window: std::time::Duration::from_millis(200),
     };
     // Seat 4 is clicked (SELECTING); seat 1 is CONFIRMED in the ledger, a stale lock must not show.
-    locks
+    f.locks
         .select(
             PerformanceKey { concert, option },
             SeatId::from_stored(4),
@@ -51,10 +53,6 @@ async fn sample_event_returns_a_page_of_seats_with_ledger_status() {
         )
         .await
         .unwrap();
-    let f = SeatMapFunction {
-        catalog: PostgresCatalog::new(db.pool.clone()),
-        locks,
-    };
     let resp = handle(&f, events::http_request("seat-map.json")).await;
     assert_eq!(resp.status(), 200);
     let json = body(&resp);

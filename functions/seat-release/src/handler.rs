@@ -1,32 +1,42 @@
 //! `DELETE /api/options/{optionId}/seats/{seatId}/select`: let go of a seat (holder only).
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
+use ticketrush_adapters::{
+    config::{self, Env},
+    push::SqsPushPublisher,
+    redis::RedisSeatLocks,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     OptionId, SeatId,
-    push::PushPublisher,
-    seats::{SeatLocks, SeatSettings, release_seat},
+    seats::{SeatSettings, release_seat},
 };
 use ticketrush_lambda::{
     Problem, identity::require_identity, json, problem::respond, request::path,
 };
 
-pub struct SeatReleaseFunction<L, P> {
-    pub locks: L,
-    pub publisher: P,
+pub struct SeatReleaseFunction {
+    pub locks: RedisSeatLocks,
+    pub publisher: SqsPushPublisher,
     pub settings: SeatSettings,
 }
 
-pub async fn handle<L: SeatLocks, P: PushPublisher>(
-    f: &SeatReleaseFunction<L, P>,
-    req: Request,
-) -> Response<Body> {
+impl SeatReleaseFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let publisher = SqsPushPublisher::from_env(clients.sdk(), env)?;
+        Ok(Self {
+            locks: RedisSeatLocks::new(clients.redis(env).await?),
+            publisher,
+            settings: config::seat_settings_from_env(env)?,
+        })
+    }
+}
+
+pub async fn handle(f: &SeatReleaseFunction, req: Request) -> Response<Body> {
     respond(release(f, &req).await)
 }
 
-async fn release<L: SeatLocks, P: PushPublisher>(
-    f: &SeatReleaseFunction<L, P>,
-    req: &Request,
-) -> Result<Response<Body>, Problem> {
+async fn release(f: &SeatReleaseFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let option = OptionId::parse("optionId", path(req, "optionId")?)?;
     let seat = SeatId::parse("seatId", path(req, "seatId")?)?;

@@ -6,12 +6,11 @@ use chrono::Utc;
 use lambda_http::Body;
 use seat_release::{SeatReleaseFunction, handle};
 use serde_json::Value;
-use ticketrush_adapters::{push::LoggingPushPublisher, redis::RedisSeatLocks};
 use ticketrush_core::{
     ConcertId, OptionId, PerformanceKey, SeatId, UserId,
     seats::{LockTerms, RequestId, SeatLocks, SeatSettings},
 };
-use ticketrush_testkit::{events, redis_store};
+use ticketrush_testkit::{events, setting, wiring::Wiring};
 
 const SETTINGS: SeatSettings = SeatSettings {
     lock_ttl: Duration::from_secs(30),
@@ -25,9 +24,29 @@ fn code(resp: &lambda_http::Response<Body>) -> Value {
     }
 }
 
+/// Seat-release reads no DATABASE_URL; the test database URL fills the setting.
+async fn function() -> SeatReleaseFunction {
+    let database_url = setting(
+        "TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/ticketrush_test",
+    );
+    let wiring = Wiring::new(
+        &database_url,
+        &[
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+        ],
+    )
+    .await;
+    SeatReleaseFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("seat-release starts")
+}
+
 #[tokio::test]
 async fn only_the_holder_releases() {
-    let locks = RedisSeatLocks::new(redis_store().await);
+    let f = function().await;
+    let locks = &f.locks;
     let terms = LockTerms {
         ttl: SETTINGS.lock_ttl,
         max_per_user: 4,
@@ -50,11 +69,6 @@ async fn only_the_holder_releases() {
         )
         .await
         .unwrap();
-    let f = SeatReleaseFunction {
-        locks: locks.clone(),
-        publisher: LoggingPushPublisher,
-        settings: SETTINGS,
-    };
     let resp = handle(&f, events::http_request("seat-release.json")).await;
     assert_eq!(resp.status(), 403);
     assert_eq!(code(&resp)["code"], "NOT_SEAT_OWNER");

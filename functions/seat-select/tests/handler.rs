@@ -26,7 +26,10 @@ const SETTINGS: SeatSettings = SeatSettings {
 async fn function(db: &TestDb) -> SeatSelectFunction {
     let wiring = Wiring::new(
         &db.url,
-        &[("SEAT_LOCK_TTL_SECS", "30"), ("SEAT_FLUSH_WINDOW_MILLIS", "200")],
+        &[
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+        ],
     )
     .await;
     SeatSelectFunction::from_env(&wiring.env, &wiring.clients)

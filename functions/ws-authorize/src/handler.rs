@@ -5,11 +5,24 @@
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
 };
-use ticketrush_adapters::jwt::TokenVerifier;
+use ticketrush_adapters::{
+    config::Env,
+    jwt::TokenVerifier,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_lambda::{identity::from_claims, websocket};
 
 pub struct WsAuthorizeFunction {
     pub tokens: TokenVerifier,
+}
+
+impl WsAuthorizeFunction {
+    /// The issuer's JWKS when `JWT_JWKS_URL` is set (read once, here), else the shared key.
+    pub async fn from_env(env: &Env, _clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            tokens: TokenVerifier::from_env(env).await?,
+        })
+    }
 }
 
 pub fn handle(

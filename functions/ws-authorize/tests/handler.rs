@@ -6,20 +6,26 @@ use std::collections::HashMap;
 use jsonwebtoken::{Algorithm, EncodingKey, Header, encode};
 use ticketrush_adapters::{
     config::{ConfigError, Env},
-    jwt::{JwtSettings, TokenVerifier},
+    wiring::{Clients, StartupError},
 };
 use ticketrush_lambda::websocket::allows;
 use ticketrush_testkit::{
-    events,
+    aws_config, events,
     runtime::{TEST_JWT_SECRET, token_with},
 };
 use ws_authorize::{WsAuthorizeFunction, handle};
 
-fn function() -> WsAuthorizeFunction {
-    let env = Env::from_fn(|k| (k == "JWT_SECRET").then(|| TEST_JWT_SECRET.to_owned()));
-    WsAuthorizeFunction {
-        tokens: TokenVerifier::SharedKey(JwtSettings::from_env(&env).unwrap()),
-    }
+/// The authorizer as it starts from `vars` (it needs no database, Redis or AWS call).
+async fn start(vars: &[(&str, &str)]) -> Result<WsAuthorizeFunction, StartupError> {
+    let clients = Clients::new(aws_config().await);
+    WsAuthorizeFunction::from_env(&Env::from_pairs(vars.iter().copied()), &clients).await
+}
+
+/// Without `JWT_JWKS_URL`: the shared key, as the local runtime issues tokens.
+async fn function() -> WsAuthorizeFunction {
+    start(&[("JWT_SECRET", TEST_JWT_SECRET)])
+        .await
+        .expect("ws-authorize starts")
 }
 
 fn with_token(token: &str) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
@@ -29,10 +35,10 @@ fn with_token(token: &str) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
     serde_json::from_value(json).unwrap()
 }
 
-#[test]
-fn no_token_connects_anonymously() {
+#[tokio::test]
+async fn no_token_connects_anonymously() {
     let event: ApiGatewayCustomAuthorizerRequestTypeRequest = events::typed("ws-authorize.json");
-    let answer = handle(&function(), &event);
+    let answer = handle(&function().await, &event);
     assert!(allows(&answer));
     assert_eq!(answer.principal_id.as_deref(), Some("anonymous"));
     assert!(answer.context.get("userId").is_none());
@@ -42,19 +48,20 @@ fn no_token_connects_anonymously() {
     );
 }
 
-#[test]
-fn a_valid_token_carries_the_user_and_a_bad_one_is_refused() {
+#[tokio::test]
+async fn a_valid_token_carries_the_user_and_a_bad_one_is_refused() {
+    let f = function().await;
     let token = token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, 60);
-    let answer = handle(&function(), &with_token(&token));
+    let answer = handle(&f, &with_token(&token));
     assert!(allows(&answer));
     assert_eq!(answer.context["userId"], "buyer-1");
     assert_eq!(answer.context["tier"], "GOLD");
 
     let forged = token_with("another-secret-0123456789", "buyer-1", "GOLD", false, 60);
-    assert!(!allows(&handle(&function(), &with_token(&forged))));
+    assert!(!allows(&handle(&f, &with_token(&forged))));
     let expired = token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, -10);
-    assert!(!allows(&handle(&function(), &with_token(&expired))));
-    assert!(!allows(&handle(&function(), &with_token("garbage"))));
+    assert!(!allows(&handle(&f, &with_token(&expired))));
+    assert!(!allows(&handle(&f, &with_token("garbage"))));
 }
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
@@ -96,17 +103,20 @@ fn oidc_token(kid: &str, claims: &[(&str, serde_json::Value)]) -> String {
     encode(&header, &all, &key).unwrap()
 }
 
+/// As in AWS: the issuer's key set at `JWT_JWKS_URL`, read at cold start.
+async fn start_with_jwks(url: &str) -> Result<WsAuthorizeFunction, StartupError> {
+    let audiences = format!("web-client, {CLIENT_ID}");
+    start(&[
+        ("JWT_JWKS_URL", url),
+        ("JWT_ISSUER", ISSUER),
+        ("JWT_AUDIENCE", &audiences),
+    ])
+    .await
+}
+
 async fn oidc_function() -> WsAuthorizeFunction {
     let url = jwks_server(include_str!("fixtures/oidc-test-jwks.json")).await;
-    let env = Env::from_fn(move |k| match k {
-        "JWT_JWKS_URL" => Some(url.clone()),
-        "JWT_ISSUER" => Some(ISSUER.to_owned()),
-        "JWT_AUDIENCE" => Some(format!("web-client, {CLIENT_ID}")),
-        _ => None,
-    });
-    WsAuthorizeFunction {
-        tokens: TokenVerifier::from_env(&env).await.unwrap(),
-    }
+    start_with_jwks(&url).await.expect("ws-authorize starts")
 }
 
 #[tokio::test]
@@ -167,20 +177,13 @@ async fn an_unreachable_or_empty_key_set_fails_at_cold_start() {
         "http://127.0.0.1:9/.well-known/jwks.json".to_owned(),
         jwks_server(r#"{"keys": []}"#).await,
     ] {
-        let env = Env::from_fn(move |k| match k {
-            "JWT_JWKS_URL" => Some(url.clone()),
-            "JWT_ISSUER" => Some(ISSUER.to_owned()),
-            "JWT_AUDIENCE" => Some(format!("web-client, {CLIENT_ID}")),
-            _ => None,
-        });
-        let error = TokenVerifier::from_env(&env).await.unwrap_err();
+        let Err(error) = start_with_jwks(&url).await else {
+            panic!("ws-authorize started without a usable key set at {url}");
+        };
         assert!(
             matches!(
-                error,
-                ConfigError::Invalid {
-                    name: "JWT_JWKS_URL",
-                    ..
-                }
+                &error,
+                StartupError::Config(ConfigError::Invalid { name, .. }) if name == "JWT_JWKS_URL"
             ),
             "{error}"
         );

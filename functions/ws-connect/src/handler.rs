@@ -2,18 +2,34 @@
 //! and subscribes it to `concerts.live`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use ticketrush_core::{Clock, connections::connect, push::ConnectionRegistry};
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    connections::DynamoDbConnections,
+    wiring::{Clients, StartupError},
+};
+use ticketrush_core::{Clock, connections::connect};
 use ticketrush_lambda::websocket;
 
-pub struct WsConnectFunction<R, C> {
-    pub registry: R,
-    pub clock: C,
+pub struct WsConnectFunction {
+    pub registry: DynamoDbConnections,
+    pub clock: SystemClock,
     pub live_shards: u16,
 }
 
+impl WsConnectFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            registry: DynamoDbConnections::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            live_shards: config::live_shards_from_env(env)?,
+        })
+    }
+}
+
 /// 200 accepts the connection; anything else makes API Gateway refuse it.
-pub async fn handle<R: ConnectionRegistry, C: Clock>(
-    f: &WsConnectFunction<R, C>,
+pub async fn handle(
+    f: &WsConnectFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let (id, identity) = match (websocket::connection_id(event), websocket::identity(event)) {

@@ -1,17 +1,30 @@
 //! `ws-disconnect`: forgets the connection and its subscriptions.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
-use ticketrush_core::{connections::disconnect, push::ConnectionRegistry};
+use ticketrush_adapters::{
+    config::Env,
+    connections::DynamoDbConnections,
+    wiring::{Clients, StartupError},
+};
+use ticketrush_core::connections::disconnect;
 use ticketrush_lambda::websocket;
 
-pub struct WsDisconnectFunction<R> {
-    pub registry: R,
+pub struct WsDisconnectFunction {
+    pub registry: DynamoDbConnections,
+}
+
+impl WsDisconnectFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            registry: DynamoDbConnections::from_env(clients.sdk(), env)?,
+        })
+    }
 }
 
 /// API Gateway ignores the answer; a record left behind goes at the next push (Gone) or
 /// with its TTL.
-pub async fn handle<R: ConnectionRegistry>(
-    f: &WsDisconnectFunction<R>,
+pub async fn handle(
+    f: &WsDisconnectFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let id = match websocket::connection_id(event) {

@@ -1,20 +1,11 @@
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use ticketrush_adapters::{aws, connections::DynamoDbConnections};
-use ticketrush_lambda::{startup::or_exit, telemetry};
+use ticketrush_lambda::startup;
 use ws_disconnect::{WsDisconnectFunction, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let env = or_exit(
-        ticketrush_adapters::secrets::process_env().await,
-        "configuration",
-    );
-    let sdk = aws::sdk_config().await;
-    let function = WsDisconnectFunction {
-        registry: or_exit(DynamoDbConnections::from_env(&sdk, &env), "configuration"),
-    };
+    let function = startup::build(WsDisconnectFunction::from_env).await;
     run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let function = &function;

@@ -7,8 +7,28 @@ use ticketrush_core::{
     connections::connect,
     push::{ConnectionId, ConnectionRegistry, Topic, TopicKey},
 };
-use ticketrush_testkit::{aws_config, events, ws::PushNames};
+use ticketrush_testkit::{aws_config, events, setting, wiring::Wiring, ws::PushNames};
 use ws_disconnect::{WsDisconnectFunction, handle};
+
+/// ws-disconnect on the test's own tables. It needs no database; the test database's URL
+/// stands in for the setting.
+async fn function(names: &PushNames) -> WsDisconnectFunction {
+    let database_url = setting(
+        "TEST_DATABASE_URL",
+        "postgres://postgres@127.0.0.1:5432/ticketrush_test",
+    );
+    let wiring = Wiring::new(
+        &database_url,
+        &[
+            ("CONNECTIONS_TABLE", &names.connections),
+            ("SUBSCRIPTIONS_TABLE", &names.subscriptions),
+        ],
+    )
+    .await;
+    WsDisconnectFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("ws-disconnect starts")
+}
 
 #[tokio::test]
 async fn a_connection_and_all_its_subscriptions_go() {
@@ -24,9 +44,7 @@ async fn a_connection_and_all_its_subscriptions_go() {
     let seats = TopicKey::public(Topic::Seats(ticketrush_core::OptionId::from_stored(3)), 4);
     registry.subscribe(&seats[0], &id, now).await.unwrap();
 
-    let f = WsDisconnectFunction {
-        registry: registry.clone(),
-    };
+    let f = function(&names).await;
     let event: ApiGatewayWebsocketProxyRequest = events::typed("ws-disconnect.json");
     assert_eq!(handle(&f, &event).await.status_code, 200);
     assert!(registry.connection(&id).await.unwrap().is_none());

@@ -2,22 +2,39 @@
 //! an ERROR message). Personal topics take the user from the authorizer context only.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use ticketrush_adapters::{
+    SystemClock,
+    config::{self, Env},
+    connections::DynamoDbConnections,
+    push::ApiGatewayPusher,
+    wiring::{Clients, StartupError},
+};
 use ticketrush_core::{
     Clock,
     connections::{Reply, client_message},
-    push::{ConnectionPusher, ConnectionRegistry},
 };
 use ticketrush_lambda::websocket;
 
-pub struct WsMessageFunction<R, P, C> {
-    pub registry: R,
-    pub pusher: P,
-    pub clock: C,
+pub struct WsMessageFunction {
+    pub registry: DynamoDbConnections,
+    pub pusher: ApiGatewayPusher,
+    pub clock: SystemClock,
     pub live_shards: u16,
 }
 
-pub async fn handle<R: ConnectionRegistry, P: ConnectionPusher, C: Clock>(
-    f: &WsMessageFunction<R, P, C>,
+impl WsMessageFunction {
+    pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        Ok(Self {
+            registry: DynamoDbConnections::from_env(clients.sdk(), env)?,
+            pusher: ApiGatewayPusher::from_env(clients.sdk(), env)?,
+            clock: SystemClock,
+            live_shards: config::live_shards_from_env(env)?,
+        })
+    }
+}
+
+pub async fn handle(
+    f: &WsMessageFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
     let id = match websocket::connection_id(event) {

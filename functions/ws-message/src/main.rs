@@ -1,25 +1,11 @@
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use lambda_runtime::{LambdaEvent, run, service_fn};
-use ticketrush_adapters::{
-    SystemClock, aws, config, connections::DynamoDbConnections, push::ApiGatewayPusher,
-};
-use ticketrush_lambda::{startup::or_exit, telemetry};
+use ticketrush_lambda::startup;
 use ws_message::{WsMessageFunction, handle};
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    telemetry::init();
-    let env = or_exit(
-        ticketrush_adapters::secrets::process_env().await,
-        "configuration",
-    );
-    let sdk = aws::sdk_config().await;
-    let function = WsMessageFunction {
-        registry: or_exit(DynamoDbConnections::from_env(&sdk, &env), "configuration"),
-        pusher: or_exit(ApiGatewayPusher::from_env(&sdk, &env), "configuration"),
-        clock: SystemClock,
-        live_shards: or_exit(config::live_shards_from_env(&env), "configuration"),
-    };
+    let function = startup::build(WsMessageFunction::from_env).await;
     run(service_fn(
         |event: LambdaEvent<ApiGatewayWebsocketProxyRequest>| {
             let function = &function;

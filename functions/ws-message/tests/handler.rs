@@ -3,12 +3,14 @@
 //! sockets, so the reply finds it gone, as API Gateway would answer).
 
 use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
-use ticketrush_adapters::{SystemClock, connections::DynamoDbConnections, push::ApiGatewayPusher};
+use ticketrush_adapters::connections::DynamoDbConnections;
 use ticketrush_core::{
     UserId,
     push::{ConnectionId, ConnectionRegistry, Topic, TopicKey},
 };
-use ticketrush_testkit::{aws_config, db::TestDb, events, runtime::LocalRuntime, ws::PushNames};
+use ticketrush_testkit::{
+    aws_config, db::TestDb, events, runtime::LocalRuntime, wiring::Wiring, ws::PushNames,
+};
 use ws_message::{WsMessageFunction, handle};
 
 #[tokio::test]
@@ -17,15 +19,23 @@ async fn personal_topics_take_the_user_from_the_authorizer_only() {
     let names = PushNames::new();
     names.provision().await;
     let rt = LocalRuntime::start(&db.url, &[]).await;
-    let sdk = aws_config().await;
-    let registry =
-        DynamoDbConnections::new(aws_sdk_dynamodb::Client::new(&sdk), &names.resources());
-    let f = WsMessageFunction {
-        registry: registry.clone(),
-        pusher: ApiGatewayPusher::new(&sdk, &rt.base_url),
-        clock: SystemClock,
-        live_shards: 4,
-    };
+    let registry = DynamoDbConnections::new(
+        aws_sdk_dynamodb::Client::new(&aws_config().await),
+        &names.resources(),
+    );
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("CONNECTIONS_TABLE", &names.connections),
+            ("SUBSCRIPTIONS_TABLE", &names.subscriptions),
+            ("APIGW_MANAGEMENT_ENDPOINT", &rt.base_url),
+            ("LIVE_TOPIC_SHARDS", "4"),
+        ],
+    )
+    .await;
+    let f = WsMessageFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("ws-message starts");
     let id = ConnectionId::parse("L0SM9cOFvHcCIhw=").unwrap();
     let mine = TopicKey::personal(Topic::Reservations, &UserId::parse("buyer-1").unwrap());
 

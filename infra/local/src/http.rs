@@ -25,7 +25,7 @@ use lambda_http::{
     },
     request::LambdaRequest,
 };
-use ticketrush_adapters::{aws, postgres, redis::RedisStore};
+use ticketrush_adapters::{aws, postgres, wiring::Clients};
 use ticketrush_lambda::{
     Problem,
     routes::{Auth, HttpRoute, find_route, path_exists},
@@ -50,8 +50,8 @@ pub struct AppState {
 
 pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Error>> {
     let pool = postgres::connect_lazy(&settings.postgres)?;
-    let redis = RedisStore::connect(&settings.redis).await?;
-    let sdk = aws::sdk_config().await;
+    let clients = Clients::from_env().await;
+    let sdk = clients.sdk().clone();
     let listener = tokio::net::TcpListener::bind(settings.bind).await?;
     let url = format!("http://{}", listener.local_addr()?);
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -60,15 +60,13 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     if let Err(err) = aws::provision(&dynamo, &sqs, &settings.push).await {
         tracing::warn!(error = %err, "push tables and queues not provisioned");
     }
-    // push-dispatch reaches @connections here, through the real SDK client, unless told
-    // otherwise.
-    let endpoint = settings
-        .management_endpoint
-        .clone()
-        .unwrap_or_else(|| url.clone());
-    let functions = Arc::new(Functions::new(&settings, redis.clone(), &sdk, &endpoint)?);
+    // push-dispatch and ws-message reach @connections here, through the real SDK client,
+    // unless told otherwise.
+    let env = settings.function_env(&url);
+    let functions = Arc::new(Functions::new(&env, &clients).await?);
+    let redis = clients.redis(&env).await?;
     let (queue_tick, expire_tick, status_tick) = (
-        settings.queue.tick,
+        settings.queue_tick,
         settings.hold_expire_tick,
         settings.sale_status_tick,
     );

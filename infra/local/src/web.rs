@@ -30,11 +30,17 @@ pub struct WebSettings {
     pub dir: PathBuf,
 }
 
+#[derive(serde::Deserialize)]
+struct WebVars {
+    ticketrush_web_dir: Option<PathBuf>,
+}
+
 impl WebSettings {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let default = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../samples/web");
+        let vars: WebVars = env.read()?;
         Ok(Self {
-            dir: env.parse_or("TICKETRUSH_WEB_DIR", default)?,
+            dir: vars.ticketrush_web_dir.unwrap_or(default),
         })
     }
 }

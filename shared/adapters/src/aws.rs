@@ -82,7 +82,7 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Unavailable(err.to_string())
+    StoreError::unavailable(err.to_string())
 }
 
 /// Whether DynamoDB answers.

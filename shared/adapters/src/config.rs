@@ -122,7 +122,10 @@ fn at_least<T: PartialOrd + Display>(name: &str, value: T, min: T) -> Result<T, 
     if value >= min {
         Ok(value)
     } else {
-        Err(ConfigError::invalid(name, format!("must be at least {min}")))
+        Err(ConfigError::invalid(
+            name,
+            format!("must be at least {min}"),
+        ))
     }
 }
 
@@ -241,9 +244,8 @@ pub fn queue_settings_from_env(
     env: &Env,
 ) -> Result<ticketrush_core::queue::QueueSettings, ConfigError> {
     let vars: QueueVars = env.read()?;
-    let positive = |name: &str, value: Option<u32>, default: u32| {
-        at_least(name, value.unwrap_or(default), 1)
-    };
+    let positive =
+        |name: &str, value: Option<u32>, default: u32| at_least(name, value.unwrap_or(default), 1);
     let secs = |name: &str, value: Option<u32>, default: u32| {
         positive(name, value, default).map(|s| Duration::from_secs(s.into()))
     };
@@ -252,7 +254,11 @@ pub fn queue_settings_from_env(
         admit_per_tick: positive("QUEUE_ADMIT_PER_TICK", vars.queue_admit_per_tick, 100)?,
         max_active: positive("QUEUE_MAX_ACTIVE", vars.queue_max_active, 1_000)?,
         active_ttl: secs("QUEUE_ACTIVE_TTL_SECS", vars.queue_active_ttl_secs, 600)?,
-        abandon_after: secs("QUEUE_ABANDON_AFTER_SECS", vars.queue_abandon_after_secs, 90)?,
+        abandon_after: secs(
+            "QUEUE_ABANDON_AFTER_SECS",
+            vars.queue_abandon_after_secs,
+            90,
+        )?,
         tick: Duration::from_millis(
             positive("QUEUE_TICK_MILLIS", vars.queue_tick_millis, 1_000)?.into(),
         ),
@@ -414,9 +420,7 @@ struct AbuseVars {
 }
 
 /// The abuse rules on holds.
-pub fn abuse_rules_from_env(
-    env: &Env,
-) -> Result<ticketrush_core::abuse::AbuseRules, ConfigError> {
+pub fn abuse_rules_from_env(env: &Env) -> Result<ticketrush_core::abuse::AbuseRules, ConfigError> {
     let vars: AbuseVars = env.read()?;
     Ok(ticketrush_core::abuse::AbuseRules {
         max_holds: vars.abuse_max_holds.unwrap_or(5),

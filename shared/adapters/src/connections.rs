@@ -43,10 +43,7 @@ impl DynamoDbConnections {
     }
 
     /// The tables named by `CONNECTIONS_TABLE` and `SUBSCRIPTIONS_TABLE`.
-    pub fn from_env(
-        sdk: &aws_config::SdkConfig,
-        env: &Env,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, ConfigError> {
         Ok(Self::new(
             aws_sdk_dynamodb::Client::new(sdk),
             &PushResources::from_env(env)?,
@@ -61,8 +58,8 @@ where
 {
     let text = DisplayErrorContext(&err).to_string();
     match err {
-        SdkError::ServiceError(_) => StoreError::Internal(text),
-        _ => StoreError::Unavailable(text),
+        SdkError::ServiceError(_) => StoreError::internal(text),
+        _ => StoreError::unavailable(text),
     }
 }
 
@@ -124,7 +121,7 @@ fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError
     let put = PutRequest::builder()
         .set_item(Some(item))
         .build()
-        .map_err(|e| StoreError::Internal(e.to_string()))?;
+        .map_err(StoreError::internal)?;
     Ok(WriteRequest::builder().put_request(put).build())
 }
 
@@ -220,7 +217,7 @@ impl ConnectionRegistry for DynamoDbConnections {
                             .key("topic", s(topic))
                             .key("connectionId", s(id.as_str()))
                             .build()
-                            .map_err(|e| StoreError::Internal(e.to_string()))?;
+                            .map_err(StoreError::internal)?;
                         Ok(WriteRequest::builder().delete_request(delete).build())
                     })
                     .collect::<Result<Vec<_>, StoreError>>()?;

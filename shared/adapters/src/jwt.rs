@@ -244,7 +244,9 @@ impl TokenVerifier {
             .map(|a| a.trim().to_owned())
             .filter(|a| !a.is_empty())
             .collect();
-        Ok(Self::Jwks(JwksVerifier::fetch(&url, issuer, audiences).await?))
+        Ok(Self::Jwks(
+            JwksVerifier::fetch(&url, issuer, audiences).await?,
+        ))
     }
 
     pub fn verify(&self, token: &str) -> Result<HashMap<String, String>, TokenRefused> {

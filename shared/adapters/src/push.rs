@@ -243,10 +243,7 @@ impl SqsPushPublisher {
     }
 
     /// The queue from `PUSH_QUEUE_URL`, or else `PUSH_QUEUE_NAME`.
-    pub fn from_env(
-        sdk: &aws_config::SdkConfig,
-        env: &Env,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, ConfigError> {
         let queue = match env.optional("PUSH_QUEUE_URL") {
             Some(url) => url,
             None => PushResources::from_env(env)?.push_queue,
@@ -401,10 +398,7 @@ impl ApiGatewayPusher {
     }
 
     /// The endpoint from `APIGW_MANAGEMENT_ENDPOINT`.
-    pub fn from_env(
-        sdk: &aws_config::SdkConfig,
-        env: &Env,
-    ) -> Result<Self, ConfigError> {
+    pub fn from_env(sdk: &aws_config::SdkConfig, env: &Env) -> Result<Self, ConfigError> {
         Ok(Self::new(
             sdk,
             &crate::config::management_endpoint_from_env(env)?,
@@ -440,12 +434,12 @@ impl ConnectionPusher for ApiGatewayPusher {
                 PostToConnectionError::GoneException(_) => Ok(PostOutcome::Gone),
                 PostToConnectionError::LimitExceededException(_) => Ok(PostOutcome::Throttled),
                 other if is_throttling(other.code()) => Ok(PostOutcome::Throttled),
-                other => Err(StoreError::Internal(format!(
+                other => Err(StoreError::internal(format!(
                     "PostToConnection: {}",
                     aws_sdk_apigatewaymanagement::error::DisplayErrorContext(other)
                 ))),
             },
-            Err(e) => Err(StoreError::Unavailable(format!(
+            Err(e) => Err(StoreError::unavailable(format!(
                 "PostToConnection: {}",
                 aws_sdk_apigatewaymanagement::error::DisplayErrorContext(&e)
             ))),

@@ -6,8 +6,8 @@ use std::{sync::Arc, time::Duration};
 
 use sqlx::PgPool;
 use thiserror::Error;
-use tokio::sync::OnceCell;
 use ticketrush_core::StoreError;
+use tokio::sync::OnceCell;
 
 use crate::{
     config::{ConfigError, Env, PostgresConfig, RedisConfig},

@@ -375,7 +375,7 @@ mod tests {
 
     #[test]
     fn unavailable_is_503_with_retry_after_and_no_cause() {
-        let resp = StoreError::Unavailable("connection refused to 10.0.0.7".into())
+        let resp = StoreError::unavailable("connection refused to 10.0.0.7")
             .into_problem()
             .into_response();
         assert_eq!(resp.status(), 503);

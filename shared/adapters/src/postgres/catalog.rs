@@ -79,7 +79,7 @@ fn listing_from_row(row: &PgRow) -> Result<ConcertListing, StoreError> {
                     starts_at,
                     min_tier: tier
                         .parse()
-                        .map_err(|e| StoreError::Internal(format!("stored tier: {e}")))?,
+                        .map_err(|e| StoreError::internal(format!("stored tier: {e}")))?,
                 }),
                 _ => None,
             };
@@ -92,7 +92,7 @@ fn listing_from_row(row: &PgRow) -> Result<ConcertListing, StoreError> {
                     u16::try_from(max).unwrap_or(0),
                     row.try_get("queue_gated").map_err(store_error)?,
                 )
-                .map_err(|e| StoreError::Internal(format!("stored sales policy: {e}")))?,
+                .map_err(|e| StoreError::internal(format!("stored sales policy: {e}")))?,
             )
         }
     };
@@ -245,7 +245,7 @@ impl CatalogRepository for PostgresCatalog {
                 grade: r.try_get("grade").map_err(store_error)?,
                 price: r.try_get("price").map_err(store_error)?,
                 status: SeatStatus::from_ledger(&status).ok_or_else(|| {
-                    StoreError::Internal(format!("stored seat status {status:?}"))
+                    StoreError::internal(format!("stored seat status {status:?}"))
                 })?,
             })
         })

@@ -51,9 +51,9 @@ pub fn store_error(err: sqlx::Error) -> StoreError {
         _ => false,
     };
     if unavailable {
-        StoreError::Unavailable(err.to_string())
+        StoreError::unavailable(err)
     } else {
-        StoreError::Internal(err.to_string())
+        StoreError::internal(err)
     }
 }
 

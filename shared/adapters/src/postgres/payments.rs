@@ -29,7 +29,7 @@ fn payment_from(row: &sqlx::postgres::PgRow) -> Result<Payment, StoreError> {
         idempotency_key: row.try_get("idempotency_key").map_err(store_error)?,
         amount: row.try_get("amount").map_err(store_error)?,
         status: PaymentStatus::from_stored(&status)
-            .ok_or_else(|| StoreError::Internal(format!("stored payment status {status:?}")))?,
+            .ok_or_else(|| StoreError::internal(format!("stored payment status {status:?}")))?,
     })
 }
 
@@ -40,7 +40,7 @@ impl PostgresReservations {
     async fn reload(&self, id: &ReservationId) -> Result<Reservation, StoreError> {
         self.load(&self.pool, id.as_str())
             .await?
-            .ok_or_else(|| StoreError::Internal(format!("reservation {id} vanished")))
+            .ok_or_else(|| StoreError::internal(format!("reservation {id} vanished")))
     }
 }
 
@@ -60,7 +60,7 @@ async fn lock_reservation(
         return Ok(None);
     };
     let status = ReservationStatus::from_stored(&status)
-        .ok_or_else(|| StoreError::Internal(format!("stored reservation status {status:?}")))?;
+        .ok_or_else(|| StoreError::internal(format!("stored reservation status {status:?}")))?;
     Ok(Some((status, expires)))
 }
 
@@ -99,7 +99,7 @@ impl PaymentLedger for PostgresReservations {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let Some((status, expires)) = lock_reservation(&mut tx, open.reservation.as_str()).await?
         else {
-            return Err(StoreError::Internal(format!(
+            return Err(StoreError::internal(format!(
                 "reservation {} vanished",
                 open.reservation
             )));
@@ -159,7 +159,7 @@ impl PaymentLedger for PostgresReservations {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let open = payment_by_key(&mut tx, idempotency_key)
             .await?
-            .ok_or_else(|| StoreError::Internal(format!("no payment {idempotency_key}")))?;
+            .ok_or_else(|| StoreError::internal(format!("no payment {idempotency_key}")))?;
         let reservation = open.reservation_id.clone();
         lock_reservation(&mut tx, reservation.as_str()).await?;
         let recorded = sqlx::query(
@@ -177,7 +177,7 @@ impl PaymentLedger for PostgresReservations {
             tx.rollback().await.map_err(store_error)?;
             return earlier
                 .map(Settled::AlreadyAnswered)
-                .ok_or_else(|| StoreError::Internal(format!("no payment {idempotency_key}")));
+                .ok_or_else(|| StoreError::internal(format!("no payment {idempotency_key}")));
         }
         let to = match status {
             PaymentStatus::Approved => Some(ReservationStatus::Confirmed),

@@ -70,12 +70,12 @@ impl PostgresReservations {
         let user: String = row.try_get("user_id").map_err(store_error)?;
         Ok(Some(Reservation {
             reservation_id: ReservationId::from_stored(row.try_get("id").map_err(store_error)?),
-            user: UserId::parse(&user).map_err(|e| StoreError::Internal(e.to_string()))?,
+            user: UserId::parse(&user).map_err(StoreError::internal)?,
             fingerprint: row.try_get("fingerprint").map_err(store_error)?,
             concert_id: ConcertId::from_stored(row.try_get("concert_id").map_err(store_error)?),
             option_id: OptionId::from_stored(row.try_get("performance_id").map_err(store_error)?),
             status: ReservationStatus::from_stored(&status).ok_or_else(|| {
-                StoreError::Internal(format!("stored reservation status {status:?}"))
+                StoreError::internal(format!("stored reservation status {status:?}"))
             })?,
             hold_expires_at: row.try_get("hold_expires_at").map_err(store_error)?,
             starts_at: row.try_get("starts_at").map_err(store_error)?,
@@ -173,10 +173,10 @@ impl ReservationLedger for PostgresReservations {
         rows.into_iter()
             .map(|(id, status, user)| {
                 let status = SeatStatus::from_ledger(&status).ok_or_else(|| {
-                    StoreError::Internal(format!("stored seat status {status:?}"))
+                    StoreError::internal(format!("stored seat status {status:?}"))
                 })?;
                 let holder = UserId::parse(&user)
-                    .map_err(|e| StoreError::Internal(format!("stored holder: {e}")))?;
+                    .map_err(|e| StoreError::internal(format!("stored holder: {e}")))?;
                 Ok(TakenSeat {
                     seat: SeatId::from_stored(id),
                     status,
@@ -271,7 +271,7 @@ impl ReservationLedger for PostgresReservations {
                 let seats: Vec<i64> = r.try_get("seats").map_err(store_error)?;
                 Ok(ExpiredHold {
                     reservation: ReservationId::from_stored(r.try_get("id").map_err(store_error)?),
-                    user: UserId::parse(&user).map_err(|e| StoreError::Internal(e.to_string()))?,
+                    user: UserId::parse(&user).map_err(StoreError::internal)?,
                     concert: ConcertId::from_stored(r.try_get("concert_id").map_err(store_error)?),
                     option: OptionId::from_stored(
                         r.try_get("performance_id").map_err(store_error)?,
@@ -335,7 +335,7 @@ impl ReservationLedger for PostgresReservations {
                     .by_request(hold.user, &hold.request.request)
                     .await?
                     .ok_or_else(|| {
-                        StoreError::Internal("request id in use but no reservation found".into())
+                        StoreError::internal("request id in use but no reservation found")
                     })?;
                 Ok(HoldOutcome::Existing(existing))
             }
@@ -358,7 +358,7 @@ impl ReservationLedger for PostgresReservations {
                 self.load(&self.pool, &id)
                     .await?
                     .map(HoldOutcome::Held)
-                    .ok_or_else(|| StoreError::Internal("committed reservation not found".into()))
+                    .ok_or_else(|| StoreError::internal("committed reservation not found"))
             }
         }
     }

@@ -10,8 +10,8 @@ pub use scheduler_lock::RedisSchedulerLock;
 pub use seat_locks::RedisSeatLocks;
 pub use waiting_room::RedisWaitingRoom;
 
-use secrecy::ExposeSecret;
 use redis::{Client, RedisError, aio::ConnectionManager, aio::ConnectionManagerConfig};
+use secrecy::ExposeSecret;
 use ticketrush_core::StoreError;
 
 use crate::config::RedisConfig;
@@ -61,8 +61,8 @@ pub fn store_error(err: RedisError) -> StoreError {
         || err.is_connection_dropped()
         || err.is_connection_refusal()
     {
-        StoreError::Unavailable(err.to_string())
+        StoreError::unavailable(err)
     } else {
-        StoreError::Internal(err.to_string())
+        StoreError::internal(err)
     }
 }

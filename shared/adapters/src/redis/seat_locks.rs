@@ -285,7 +285,7 @@ fn millis(t: DateTime<Utc>) -> i64 {
 }
 
 fn unexpected(what: &str, reply: &impl std::fmt::Debug) -> StoreError {
-    StoreError::Internal(format!("unexpected {what} reply {reply:?}"))
+    StoreError::internal(format!("unexpected {what} reply {reply:?}"))
 }
 
 fn status_name(s: SeatStatus) -> &'static str {
@@ -580,7 +580,7 @@ impl SeatLocks for RedisSeatLocks {
             .await
             .map_err(store_error)?;
         let entries: Vec<(String, Vec<(String, String)>)> =
-            redis::from_redis_value(reply).map_err(|e| StoreError::Internal(e.to_string()))?;
+            redis::from_redis_value(reply).map_err(StoreError::internal)?;
         let last = entries
             .last()
             .map(|(id, _)| id.clone())

@@ -165,7 +165,7 @@ fn instant(ms: i64) -> DateTime<Utc> {
 }
 
 fn unexpected(reply: &[String]) -> StoreError {
-    StoreError::Internal(format!("unexpected waiting-room reply {reply:?}"))
+    StoreError::internal(format!("unexpected waiting-room reply {reply:?}"))
 }
 
 fn parse_standing(reply: &[String]) -> Result<Standing, StoreError> {
@@ -309,11 +309,8 @@ impl WaitingRoom for RedisWaitingRoom {
             .chunks(2)
             .map(|c| {
                 Ok(Admitted {
-                    user: UserId::parse(&c[0]).map_err(|e| StoreError::Internal(e.to_string()))?,
-                    expires_at: instant(
-                        c[1].parse()
-                            .map_err(|_| StoreError::Internal("expiry".into()))?,
-                    ),
+                    user: UserId::parse(&c[0]).map_err(StoreError::internal)?,
+                    expires_at: instant(c[1].parse().map_err(|_| StoreError::internal("expiry"))?),
                 })
             })
             .collect::<Result<Vec<_>, StoreError>>()?;
@@ -347,7 +344,7 @@ impl WaitingRoom for RedisWaitingRoom {
             .into_iter()
             .enumerate()
             .map(|(i, u)| {
-                let user = UserId::parse(&u).map_err(|e| StoreError::Internal(e.to_string()))?;
+                let user = UserId::parse(&u).map_err(StoreError::internal)?;
                 Ok((user, start + i as u64 + 1))
             })
             .collect()
