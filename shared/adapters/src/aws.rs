@@ -96,6 +96,82 @@ pub async fn ping(dynamo: &aws_sdk_dynamodb::Client) -> Result<(), StoreError> {
         .map_err(unavailable)
 }
 
+/// A push table: string keys (hash, optional range), one keys-only index, a TTL.
+struct TableShape<'a> {
+    name: &'a str,
+    key: (&'a str, Option<&'a str>),
+    /// Index name, hash key, optional range key.
+    index: (&'a str, &'a str, Option<&'a str>),
+}
+
+/// Creates the table if it is missing, as the SAM template declares it.
+async fn create_table(
+    dynamo: &aws_sdk_dynamodb::Client,
+    shape: TableShape<'_>,
+) -> Result<(), StoreError> {
+    match dynamo.describe_table().table_name(shape.name).send().await {
+        Ok(_) => return Ok(()),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|e| e.is_resource_not_found_exception()) => {}
+        Err(e) => {
+            return Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(
+                &e,
+            )));
+        }
+    }
+    let key_schema = |hash: &str, range: Option<&str>| {
+        std::iter::once((hash.to_owned(), KeyType::Hash))
+            .chain(range.map(|r| (r.to_owned(), KeyType::Range)))
+            .map(|(name, kind)| {
+                KeySchemaElement::builder()
+                    .attribute_name(name)
+                    .key_type(kind)
+                    .build()
+                    .map_err(unavailable)
+            })
+            .collect::<Result<Vec<_>, _>>()
+    };
+    let (index_name, index_hash, index_range) = shape.index;
+    let mut attributes: Vec<&str> = vec![shape.key.0];
+    attributes.extend(shape.key.1);
+    attributes.extend([index_hash].into_iter().chain(index_range));
+    attributes.sort_unstable();
+    attributes.dedup();
+    let attributes = attributes
+        .into_iter()
+        .map(|name| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .map_err(unavailable)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    dynamo
+        .create_table()
+        .table_name(shape.name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .set_attribute_definitions(Some(attributes))
+        .set_key_schema(Some(key_schema(shape.key.0, shape.key.1)?))
+        .global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index_name)
+                .set_key_schema(Some(key_schema(index_hash, index_range)?))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::KeysOnly)
+                        .build(),
+                )
+                .build()
+                .map_err(unavailable)?,
+        )
+        .send()
+        .await
+        .map_err(unavailable)?;
+    enable_ttl(dynamo, shape.name).await
+}
+
 /// Creates the tables and queues if they are missing. The SAM template does this in AWS;
 /// here it serves the emulator.
 pub async fn provision(
@@ -103,89 +179,24 @@ pub async fn provision(
     sqs: &aws_sdk_sqs::Client,
     names: &PushResources,
 ) -> Result<(), StoreError> {
-    let exists = |table: &str| {
-        let table = table.to_owned();
-        async move {
-            match dynamo.describe_table().table_name(table).send().await {
-                Ok(_) => Ok(true),
-                Err(e)
-                    if e.as_service_error()
-                        .is_some_and(|e| e.is_resource_not_found_exception()) =>
-                {
-                    Ok(false)
-                }
-                Err(e) => Err(unavailable(aws_sdk_dynamodb::error::DisplayErrorContext(
-                    &e,
-                ))),
-            }
-        }
-    };
-    let attr = |name: &str| {
-        AttributeDefinition::builder()
-            .attribute_name(name)
-            .attribute_type(ScalarAttributeType::S)
-            .build()
-            .map_err(unavailable)
-    };
-    let key = |name: &str, kind: KeyType| {
-        KeySchemaElement::builder()
-            .attribute_name(name)
-            .key_type(kind)
-            .build()
-            .map_err(unavailable)
-    };
-    if !exists(&names.connections_table).await? {
-        dynamo
-            .create_table()
-            .table_name(&names.connections_table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("connectionId")?)
-            .attribute_definitions(attr("userId")?)
-            .key_schema(key("connectionId", KeyType::Hash)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name("byUser")
-                    .key_schema(key("userId", KeyType::Hash)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(unavailable)?,
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
-        enable_ttl(dynamo, &names.connections_table).await?;
-    }
-    if !exists(&names.subscriptions_table).await? {
-        dynamo
-            .create_table()
-            .table_name(&names.subscriptions_table)
-            .billing_mode(BillingMode::PayPerRequest)
-            .attribute_definitions(attr("topic")?)
-            .attribute_definitions(attr("connectionId")?)
-            .key_schema(key("topic", KeyType::Hash)?)
-            .key_schema(key("connectionId", KeyType::Range)?)
-            .global_secondary_indexes(
-                GlobalSecondaryIndex::builder()
-                    .index_name("byConnection")
-                    .key_schema(key("connectionId", KeyType::Hash)?)
-                    .key_schema(key("topic", KeyType::Range)?)
-                    .projection(
-                        Projection::builder()
-                            .projection_type(ProjectionType::KeysOnly)
-                            .build(),
-                    )
-                    .build()
-                    .map_err(unavailable)?,
-            )
-            .send()
-            .await
-            .map_err(unavailable)?;
-        enable_ttl(dynamo, &names.subscriptions_table).await?;
-    }
+    create_table(
+        dynamo,
+        TableShape {
+            name: &names.connections_table,
+            key: ("connectionId", None),
+            index: ("byUser", "userId", None),
+        },
+    )
+    .await?;
+    create_table(
+        dynamo,
+        TableShape {
+            name: &names.subscriptions_table,
+            key: ("topic", Some("connectionId")),
+            index: ("byConnection", "connectionId", Some("topic")),
+        },
+    )
+    .await?;
 
     let dlq_url = sqs
         .create_queue()

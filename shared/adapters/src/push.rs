@@ -389,8 +389,12 @@ impl ApiGatewayPusher {
     /// `endpoint` is the WebSocket API's management URL:
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}`.
     pub fn new(sdk: &aws_config::SdkConfig, endpoint: &str) -> Self {
+        // One layer owns throttling: the dispatcher retries a throttled post with jittered
+        // backoff and counts it, so the SDK must not retry it again underneath; any other
+        // failure fails the message, which SQS redelivers.
         let config = aws_sdk_apigatewaymanagement::config::Builder::from(sdk)
             .endpoint_url(endpoint)
+            .retry_config(aws_config::retry::RetryConfig::disabled())
             .build();
         Self {
             client: aws_sdk_apigatewaymanagement::Client::from_conf(config),

@@ -414,7 +414,7 @@ where
                     PostOutcome::Delivered => break,
                     PostOutcome::Gone => return Ok(PostOutcome::Gone),
                     PostOutcome::Throttled if attempt < self.settings.throttle_attempts => {
-                        self.pause.pause(wait).await;
+                        self.pause.pause(jittered(wait, id, attempt)).await;
                         wait *= 2;
                         attempt += 1;
                     }
@@ -424,6 +424,16 @@ where
         }
         Ok(PostOutcome::Delivered)
     }
+}
+
+/// Between half and all of `base` (equal jitter), spread by connection and attempt, so the
+/// posts throttled together do not all retry at the same instant.
+pub fn jittered(base: Duration, id: &ConnectionId, attempt: u32) -> Duration {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    (id.as_str(), attempt).hash(&mut hasher);
+    let per_mille = (hasher.finish() % 1_000) as u32;
+    base / 2 + base / 2 * per_mille / 1_000
 }
 
 /// The refresh as messages under `cap` bytes each: all cards in one if they fit, else split
@@ -501,5 +511,19 @@ mod tests {
         assert_eq!(ids, (1..=300).collect::<Vec<_>>());
         let small = refresh_messages(&cards[..2], realtime, at, MAX_MESSAGE_BYTES);
         assert_eq!(small.len(), 1);
+    }
+
+    #[test]
+    fn throttle_waits_are_jittered_within_half_to_all_of_the_backoff() {
+        let base = Duration::from_millis(200);
+        let waits: Vec<Duration> = (0..50)
+            .map(|i| {
+                let id = ConnectionId::parse(&format!("conn{i}=")).unwrap();
+                jittered(base, &id, 1)
+            })
+            .collect();
+        assert!(waits.iter().all(|w| *w >= base / 2 && *w <= base));
+        let distinct: std::collections::HashSet<_> = waits.iter().collect();
+        assert!(distinct.len() > 25, "connections spread out: {distinct:?}");
     }
 }

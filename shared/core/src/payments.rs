@@ -446,8 +446,16 @@ async fn answered<D: ReservationLedger>(
 ) -> Result<Confirmation, PaymentError> {
     let reservation = load_for(ledger, owner, id).await?;
     match earlier.status {
-        PaymentStatus::Approved | PaymentStatus::Refunding | PaymentStatus::Refunded => {
+        PaymentStatus::Approved => Ok(Confirmation::Confirmed(reservation)),
+        // Refunded after it confirmed: the confirm stood.
+        PaymentStatus::Refunding | PaymentStatus::Refunded
+            if reservation.status == ReservationStatus::Refunded =>
+        {
             Ok(Confirmation::Confirmed(reservation))
+        }
+        // Approved after the reservation moved on, and given back: what the first call said.
+        PaymentStatus::Refunding | PaymentStatus::Refunded => {
+            Err(PaymentError::ChargeRefunded(reservation.status))
         }
         PaymentStatus::Pending => Ok(Confirmation::Pending(reservation)),
         PaymentStatus::Denied => Err(PaymentError::DeclinedBefore),
@@ -673,3 +681,7 @@ where
         gateway_follow_up,
     })
 }
+
+#[cfg(test)]
+#[path = "payment_tests.rs"]
+mod tests;

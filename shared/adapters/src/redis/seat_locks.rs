@@ -24,8 +24,24 @@ use super::{RedisStore, store_error};
 /// Most entries a performance's change log keeps (approximately); viewers read far fewer.
 const LOG_MAX_LEN: u32 = 10_000;
 
+/// Shared by every script that changes a seat: the change log viewers read, and the flush
+/// marker that opens a coalescing window (1 if this call opened it).
+const CHANGE_LOG_LUA: &str = r#"
+local function log_change(log, maxlen, seat, status)
+  redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
+end
+local function mark_flush(flush, window)
+  if redis.call('SET', flush, '1', 'NX', 'PX', window) then return 1 end
+  return 0
+end
+"#;
+
+fn change_log_script(body: &str) -> Script {
+    Script::new(&format!("{CHANGE_LOG_LUA}{body}"))
+}
+
 static SELECT: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    change_log_script(
         r#"
 local lock, held, owned, locks, taken, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7]
 local seat, user, request = ARGV[1], ARGV[2], ARGV[3]
@@ -45,15 +61,14 @@ redis.call('SET', lock, expires .. '|' .. request .. '|' .. user, 'PX', ttl)
 redis.call('ZADD', held, expires, member)
 redis.call('PEXPIRE', held, ttl)
 redis.call('ZADD', locks, expires, seat)
-redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'SELECTING')
-local first = redis.call('SET', flush, '1', 'NX', 'PX', window)
-return {'SELECTED', tostring(expires), first and 1 or 0}
+log_change(log, maxlen, seat, 'SELECTING')
+return {'SELECTED', tostring(expires), mark_flush(flush, window)}
 "#,
     )
 });
 
 static RELEASE: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    change_log_script(
         r#"
 local lock, held, locks, log, flush = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local seat, user, window, maxlen = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -64,9 +79,8 @@ if owner ~= user then return {'NOT_OWNER'} end
 redis.call('DEL', lock)
 redis.call('ZREM', held, ARGV[5] .. ':' .. seat)
 redis.call('ZREM', locks, seat)
-redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
-local first = redis.call('SET', flush, '1', 'NX', 'PX', window)
-return {'RELEASED', first and 1 or 0}
+log_change(log, maxlen, seat, 'AVAILABLE')
+return {'RELEASED', mark_flush(flush, window)}
 "#,
     )
 });
@@ -112,7 +126,7 @@ end
 "#;
 
 fn ledger_script(body: &str) -> Script {
-    Script::new(&format!("{LEDGER_LUA}{body}"))
+    Script::new(&format!("{CHANGE_LOG_LUA}{LEDGER_LUA}{body}"))
 }
 
 /// ARGV: window, maxlen, option, holder, then seat/status pairs. A seat leaving AVAILABLE
@@ -135,10 +149,9 @@ for i = 5, #ARGV, 2 do
     redis.call('SADD', owned(holder), member(seat))
     clear_lock(locks, seat)
   end
-  redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', status)
+  log_change(log, maxlen, seat, status)
 end
-local first = redis.call('SET', flush, '1', 'NX', 'PX', window)
-return first and 1 or 0
+return mark_flush(flush, window)
 "#,
     )
 });
@@ -161,7 +174,7 @@ for j = 1, #mirror, 2 do
   if not entry or entry[2] ~= holder then redis.call('SREM', owned(holder), member(seat)) end
   if not entry then
     redis.call('HDEL', taken, seat)
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
+    log_change(log, maxlen, seat, 'AVAILABLE')
     changed = changed + 1
   end
 end
@@ -170,35 +183,31 @@ for seat, entry in pairs(ledger) do
   local added = redis.call('HSET', taken, seat, entry[2])
   redis.call('SADD', owned(entry[2]), member(seat))
   if added == 1 or locked then
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', entry[1])
+    log_change(log, maxlen, seat, entry[1])
     changed = changed + 1
   end
 end
-local first = 0
-if changed > 0 and redis.call('SET', flush, '1', 'NX', 'PX', window) then first = 1 end
-return {changed, first}
+return {changed, changed > 0 and mark_flush(flush, window) or 0}
 "#,
     )
 });
 
 /// Locks whose expiry passed without a release come back as AVAILABLE in the log.
 static SWEEP: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    change_log_script(
         r#"
 local locks, log, flush, lock_prefix = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, window, maxlen = ARGV[1], ARGV[2], ARGV[3]
 local lapsed = redis.call('ZRANGEBYSCORE', locks, '-inf', now, 'LIMIT', 0, 1000)
-local n = 0
+local changed = 0
 for _, seat in ipairs(lapsed) do
   redis.call('ZREM', locks, seat)
   if redis.call('EXISTS', lock_prefix .. seat) == 0 then
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', seat, 'status', 'AVAILABLE')
-    n = n + 1
+    log_change(log, maxlen, seat, 'AVAILABLE')
+    changed = changed + 1
   end
 end
-local first = 0
-if n > 0 and redis.call('SET', flush, '1', 'NX', 'PX', window) then first = 1 end
-return {n, first}
+return {changed, changed > 0 and mark_flush(flush, window) or 0}
 "#,
     )
 });
@@ -217,7 +226,7 @@ return 1
 /// ARGV: read_to, maxlen, then seat/status pairs. Each seat with no log entry after
 /// `read_to` is logged again with its status (atomically, so no newer change slips between).
 static RELOG: LazyLock<Script> = LazyLock::new(|| {
-    Script::new(
+    change_log_script(
         r#"
 local log = KEYS[1]
 local read_to, maxlen = ARGV[1], ARGV[2]
@@ -231,7 +240,7 @@ end
 local n = 0
 for i = 3, #ARGV, 2 do
   if not newer[ARGV[i]] then
-    redis.call('XADD', log, 'MAXLEN', '~', maxlen, '*', 'seat', ARGV[i], 'status', ARGV[i + 1])
+    log_change(log, maxlen, ARGV[i], ARGV[i + 1])
     n = n + 1
   end
 end
