@@ -7,7 +7,7 @@ use ticketrush_adapters::{
     postgres::PostgresCatalog,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::{Clock, ConcertId, catalog::concert_detail};
+use ticketrush_core::{ConcertId, catalog::concert_detail};
 use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::path};
 
 pub struct ConcertDetailFunction {

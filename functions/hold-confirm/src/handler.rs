@@ -12,7 +12,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock, OptionId, SeatId,
+    OptionId, SeatId,
     abuse::DeviceFingerprint,
     reservations::{HoldRequest, HoldSettings, confirm_hold},
     seats::RequestId,

@@ -14,7 +14,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock, StoreError, payments::retry_refunds, reservations::expire_tick, schedule::TickRun,
+    StoreError, payments::retry_refunds, reservations::expire_tick, schedule::TickRun,
     seats::SeatSettings,
 };
 

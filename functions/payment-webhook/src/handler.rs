@@ -13,9 +13,9 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock, ValidationError,
+    ValidationError,
     payments::{
-        PaymentEvent, PaymentId, PaymentSettings, WebhookError, WebhookReceipt, WebhookSignatures,
+        PaymentEvent, PaymentId, PaymentSettings, WebhookError, WebhookReceipt,
         receive_payment_event,
     },
     seats::SeatSettings,

@@ -13,10 +13,7 @@ use ticketrush_adapters::{
     redis::RedisSeatLocks,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::{
-    Clock,
-    dispatch::{DispatchError, DispatchReport, DispatchSettings, Dispatcher},
-};
+use ticketrush_core::dispatch::{DispatchError, DispatchReport, DispatchSettings, Dispatcher};
 use ticketrush_lambda::metrics::{self, Metric};
 
 const FUNCTION: &str = "push-dispatch";

@@ -74,7 +74,7 @@ pub async fn handle(
         &f.tokens,
         &f.settings,
         &tick,
-        &f.clock,
+        f.clock.now(),
     )
     .await
     .map_err(|ActivationError::Store(e)| e)?;

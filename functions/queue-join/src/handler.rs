@@ -11,7 +11,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock, ConcertId,
+    ConcertId,
     queue::{QueueSettings, join_queue},
 };
 use ticketrush_lambda::metrics::{self, Metric};

@@ -7,7 +7,7 @@ use ticketrush_adapters::{
     redis::RedisWaitingRoom,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::{Clock, ConcertId, queue::leave_queue};
+use ticketrush_core::{ConcertId, queue::leave_queue};
 use ticketrush_lambda::{
     Problem, identity::require_identity, json, problem::respond, request::path,
 };

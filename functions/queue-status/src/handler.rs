@@ -9,7 +9,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock, ConcertId,
+    ConcertId,
     queue::{QueueSettings, queue_status},
 };
 use ticketrush_lambda::{

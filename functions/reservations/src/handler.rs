@@ -12,7 +12,6 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock,
     payments::{Confirmation, PaymentMethod, PaymentSettings, confirm_payment, refund_reservation},
     reservations::{
         Caller, Page, ReservationId, cancel_reservation, get_reservation, list_reservations,

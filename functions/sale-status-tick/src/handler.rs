@@ -14,7 +14,6 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock,
     live::{StatusTickError, sale_status_tick},
     schedule::TickRun,
 };

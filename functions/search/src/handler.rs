@@ -10,7 +10,6 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    Clock,
     catalog::{CardPage, SearchParams, SearchQuery, search_concerts},
     realtime::RealtimeSettings,
     time,

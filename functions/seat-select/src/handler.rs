@@ -14,7 +14,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::seats::SelectError;
 use ticketrush_core::{
-    Clock, OptionId, SeatId,
+    OptionId, SeatId,
     queue::ActiveToken,
     seats::{RequestId, SeatClick, SeatSettings, select_seat},
 };

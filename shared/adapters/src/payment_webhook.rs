@@ -6,7 +6,6 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
-use ticketrush_core::payments::WebhookSignatures;
 
 use crate::config::{ConfigError, Env, ExposeSecret, Secret, long_enough};
 
@@ -57,8 +56,9 @@ impl HmacWebhookSignatures {
     }
 }
 
-impl WebhookSignatures for HmacWebhookSignatures {
-    fn verify(&self, signature: &str, body: &[u8]) -> Option<DateTime<Utc>> {
+impl HmacWebhookSignatures {
+    /// When the gateway signed `body`, if `signature` is its genuine signature over it.
+    pub fn verify(&self, signature: &str, body: &[u8]) -> Option<DateTime<Utc>> {
         let mut timestamp = None;
         let mut tag = None;
         for part in signature.split(',') {

@@ -5,7 +5,6 @@
 
 pub mod abuse;
 pub mod catalog;
-pub mod clock;
 pub mod connections;
 pub mod dispatch;
 pub mod error;
@@ -22,7 +21,6 @@ pub mod seats;
 pub mod tier;
 pub mod time;
 
-pub use clock::Clock;
 pub use error::{StoreError, ValidationError};
 pub use ids::{ConcertId, OptionId, PerformanceKey, SeatId, UserId};
 pub use tier::Tier;

@@ -174,12 +174,6 @@ pub struct PaymentEvent {
     pub signed_at: DateTime<Utc>,
 }
 
-/// Checks a webhook's signature over its exact body.
-pub trait WebhookSignatures: Send + Sync {
-    /// When the gateway signed `body`, if `signature` is its genuine signature.
-    fn verify(&self, signature: &str, body: &[u8]) -> Option<DateTime<Utc>>;
-}
-
 /// What the ledger made of a webhook event.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventOutcome {

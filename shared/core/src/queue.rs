@@ -8,7 +8,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    Clock, ConcertId, SeatId, StoreError, Tier, UserId,
+    ConcertId, SeatId, StoreError, Tier, UserId,
     catalog::CatalogRepository,
     push::{PushEvent, PushPublisher},
     sale::{SaleStatus, sale_view},
@@ -398,7 +398,7 @@ pub async fn activate_tick<R, W, L, P, T>(
     tokens: &T,
     settings: &QueueSettings,
     tick: &TickRun,
-    clock: &impl Clock,
+    now: DateTime<Utc>,
 ) -> Result<ActivationReport, ActivationError>
 where
     R: CatalogRepository,
@@ -410,8 +410,7 @@ where
     let Some(guard) = tick.claim(lock, "queue-activate").await? else {
         return Ok(ActivationReport::default());
     };
-    let outcome =
-        admit_open_concerts(catalog, room, publisher, tokens, settings, tick, clock).await;
+    let outcome = admit_open_concerts(catalog, room, publisher, tokens, settings, tick, now).await;
     guard.finish(lock, outcome.is_ok()).await?;
     outcome
 }
@@ -423,7 +422,7 @@ async fn admit_open_concerts<R, W, P, T>(
     tokens: &T,
     settings: &QueueSettings,
     tick: &TickRun,
-    clock: &impl Clock,
+    now: DateTime<Utc>,
 ) -> Result<ActivationReport, ActivationError>
 where
     R: CatalogRepository,
@@ -431,7 +430,6 @@ where
     P: PushPublisher,
     T: QueueTokens,
 {
-    let now = clock.now();
     let mut report = ActivationReport {
         ran: true,
         ..Default::default()
