@@ -7,7 +7,7 @@ use axum::{
     Router,
     body::{Body as AxumBody, to_bytes},
     extract::{ConnectInfo, Request as AxumRequest, State},
-    http::{HeaderMap, Method, StatusCode},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response as AxumResponse},
     routing::{get, post},
 };
@@ -160,16 +160,7 @@ async fn dispatch(
             ));
         }
     };
-    let request = api_gateway_v2_request(
-        route,
-        &params,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        &body,
-        peer,
-        claims,
-    );
+    let request = api_gateway_v2_request(route, &params, &parts, &body, peer, claims);
     // Each function has its own pool here, as on Lambda: the span names it in any log line.
     let span = tracing::error_span!("function", name = route.function);
     to_axum(
@@ -218,17 +209,15 @@ fn authorize(
 
 /// The request an HttpApi hands a function: the v2 event, converted by lambda_http's own
 /// conversion, exactly as on Lambda, without a JSON round trip.
-#[allow(clippy::too_many_arguments)]
 fn api_gateway_v2_request(
     route: &HttpRoute,
     params: &[(&str, &str)],
-    method: &Method,
-    uri: &axum::http::Uri,
-    headers: &HeaderMap,
+    parts: &axum::http::request::Parts,
     body: &[u8],
     peer: SocketAddr,
     claims: Option<HashMap<String, String>>,
 ) -> lambda_http::Request {
+    let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let now = Utc::now();
     let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
     http.method = method.clone();
