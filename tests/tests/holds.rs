@@ -14,7 +14,8 @@ use ticketrush_core::{
     OptionId, PerformanceKey, SeatId, Tier, UserId,
     abuse::AbuseRules,
     reservations::{
-        HoldError, HoldOutcome, HoldRequest, HoldSettings, NewHold, ReservationLedger, confirm_hold,
+        HoldAsk, HoldError, HoldOutcome, HoldRequest, HoldSettings, NewHold, ReservationLedger,
+        confirm_hold,
     },
     seats::{LockTerms, RequestId, SeatClick, SeatLocks, SeatSettings, SelectError, select_seat},
 };
@@ -145,9 +146,11 @@ async fn a_thousand_buyers_ten_seats_twenty_times_never_a_double_sale() {
                         &w.ledger,
                         &LoggingPushPublisher,
                         SETTINGS,
-                        &user,
-                        &hold,
-                        Utc::now(),
+                        HoldAsk {
+                            user: &user,
+                            request: &hold,
+                            now: Utc::now(),
+                        },
                     )
                     .await
                     .is_ok()
@@ -279,9 +282,11 @@ async fn twenty_concurrent_confirms_of_one_request_make_one_reservation() {
                     &w.ledger,
                     &LoggingPushPublisher,
                     SETTINGS,
-                    &user,
-                    &request,
-                    Utc::now(),
+                    HoldAsk {
+                        user: &user,
+                        request: &request,
+                        now: Utc::now(),
+                    },
                 )
                 .await
                 .unwrap()
@@ -317,9 +322,11 @@ async fn twenty_concurrent_confirms_of_one_request_make_one_reservation() {
         &w.ledger,
         &LoggingPushPublisher,
         SETTINGS,
-        &user,
-        &other,
-        Utc::now(),
+        HoldAsk {
+            user: &user,
+            request: &other,
+            now: Utc::now(),
+        },
     )
     .await
     .unwrap_err();
@@ -370,9 +377,11 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
         &w.ledger,
         &LoggingPushPublisher,
         SETTINGS,
-        &bob,
-        &bobs,
-        Utc::now(),
+        HoldAsk {
+            user: &bob,
+            request: &bobs,
+            now: Utc::now(),
+        },
     )
     .await
     .unwrap_err();
@@ -399,9 +408,11 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
         &w.ledger,
         &LoggingPushPublisher,
         SETTINGS,
-        &alice,
-        &four,
-        Utc::now(),
+        HoldAsk {
+            user: &alice,
+            request: &four,
+            now: Utc::now(),
+        },
     )
     .await
     .unwrap();
@@ -441,9 +452,11 @@ async fn a_hold_needs_the_buyers_own_locks_and_respects_the_per_buyer_limit() {
         &w.ledger,
         &LoggingPushPublisher,
         SETTINGS,
-        &alice,
-        &fifth,
-        Utc::now(),
+        HoldAsk {
+            user: &alice,
+            request: &fifth,
+            now: Utc::now(),
+        },
     )
     .await
     .unwrap_err();
@@ -522,9 +535,11 @@ async fn abuse_rules_block_and_every_block_is_audited() {
                 &w.ledger,
                 &LoggingPushPublisher,
                 settings,
-                &user,
-                &hold,
-                Utc::now(),
+                HoldAsk {
+                    user: &user,
+                    request: &hold,
+                    now: Utc::now(),
+                },
             )
             .await
         }

@@ -14,7 +14,7 @@ use ticketrush_adapters::{
 use ticketrush_core::{
     OptionId, SeatId,
     abuse::DeviceFingerprint,
-    reservations::{HoldRequest, HoldSettings, confirm_hold},
+    reservations::{HoldAsk, HoldRequest, HoldSettings, confirm_hold},
     seats::RequestId,
 };
 use ticketrush_lambda::metrics::{self, Metric};
@@ -88,9 +88,11 @@ async fn hold(f: &HoldConfirmFunction, req: &Request) -> Result<Response<Body>, 
         &f.ledger,
         &f.publisher,
         f.settings,
-        &caller.user,
-        &request,
-        f.clock.now(),
+        HoldAsk {
+            user: &caller.user,
+            request: &request,
+            now: f.clock.now(),
+        },
     )
     .await?;
     if let Some(err) = &confirmed.redis_follow_up {

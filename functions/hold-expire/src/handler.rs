@@ -14,7 +14,10 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    StoreError, payments::retry_refunds, reservations::expire_tick, schedule::TickRun,
+    StoreError,
+    payments::retry_refunds,
+    reservations::{ExpiryPorts, expire_tick},
+    schedule::TickRun,
     seats::SeatSettings,
 };
 
@@ -71,12 +74,14 @@ pub async fn handle(
 ) -> Result<ExpirySummary, StoreError> {
     let tick = TickRun::new(event.time, f.tick, invocation_id);
     let report = expire_tick(
-        &f.catalog,
-        &f.locks,
-        &f.ledger,
-        &f.room,
-        &f.scheduler,
-        &f.publisher,
+        ExpiryPorts {
+            catalog: &f.catalog,
+            locks: &f.locks,
+            ledger: &f.ledger,
+            room: &f.room,
+            scheduler: &f.scheduler,
+            publisher: &f.publisher,
+        },
         f.seats,
         &tick,
         f.clock.now(),

@@ -15,7 +15,7 @@ use ticketrush_adapters::{
 use ticketrush_core::{
     ValidationError,
     payments::{
-        PaymentEvent, PaymentId, PaymentSettings, WebhookError, WebhookReceipt,
+        PaymentEvent, PaymentId, PaymentPorts, PaymentSettings, WebhookError, WebhookReceipt,
         receive_payment_event,
     },
     seats::SeatSettings,
@@ -98,10 +98,12 @@ async fn receive(f: &PaymentWebhookFunction, req: &Request) -> Result<Response<B
         signed_at,
     };
     let receipt = receive_payment_event(
-        &f.ledger,
-        &f.gateway,
-        &f.locks,
-        &f.publisher,
+        PaymentPorts {
+            ledger: &f.ledger,
+            gateway: &f.gateway,
+            locks: &f.locks,
+            publisher: &f.publisher,
+        },
         f.seats,
         f.payments,
         &event,

@@ -11,7 +11,7 @@ use ticketrush_core::seats::SeatLocks;
 use ticketrush_core::{
     PerformanceKey, SeatId, UserId,
     catalog::SeatStatus,
-    connections::connect,
+    push::connections::connect,
     push::{ConnectionId, ConnectionRegistry, Topic, TopicKey},
 };
 use ticketrush_testkit::{

@@ -13,7 +13,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     StoreError,
-    queue::{ActivationError, QueueSettings, activate_tick},
+    queue::{ActivationError, ActivationPorts, QueueSettings, activate_tick},
     schedule::TickRun,
 };
 use ticketrush_lambda::metrics::{self, Metric};
@@ -67,11 +67,13 @@ pub async fn handle(
 ) -> Result<TickSummary, StoreError> {
     let tick = TickRun::new(event.time, f.settings.tick, invocation_id);
     let report = activate_tick(
-        &f.catalog,
-        &f.room,
-        &f.lock,
-        &f.publisher,
-        &f.tokens,
+        ActivationPorts {
+            catalog: &f.catalog,
+            room: &f.room,
+            lock: &f.lock,
+            publisher: &f.publisher,
+            tokens: &f.tokens,
+        },
         &f.settings,
         &tick,
         f.clock.now(),

@@ -12,7 +12,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     ConcertId,
-    queue::{QueueSettings, join_queue},
+    queue::{QueueJoin, QueueSettings, join_queue},
 };
 use ticketrush_lambda::metrics::{self, Metric};
 use ticketrush_lambda::{
@@ -54,10 +54,12 @@ async fn join(f: &QueueJoinFunction, req: &Request) -> Result<Response<Body>, Pr
         &f.room,
         &f.tokens,
         &f.settings,
-        concert,
-        &caller.user,
-        caller.tier,
-        f.clock.now(),
+        QueueJoin {
+            concert,
+            user: &caller.user,
+            tier: caller.tier,
+            now: f.clock.now(),
+        },
     )
     .await?;
     metrics::count("queue-join", Metric::QueueJoins, 1);

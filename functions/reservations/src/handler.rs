@@ -12,7 +12,10 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    payments::{Confirmation, PaymentMethod, PaymentSettings, confirm_payment, refund_reservation},
+    payments::{
+        Confirmation, PaymentConfirm, PaymentMethod, PaymentPorts, PaymentSettings, RefundAsk,
+        confirm_payment, refund_reservation,
+    },
     reservations::{
         Caller, Page, ReservationId, cancel_reservation, get_reservation, list_reservations,
         pay_reservation,
@@ -52,6 +55,18 @@ impl ReservationsFunction {
             seats: config::seat_settings_from_env(env)?,
             payments: config::payment_settings_from_env(env)?,
         })
+    }
+
+    fn payment_ports(
+        &self,
+    ) -> PaymentPorts<'_, PostgresReservations, SandboxPayments, RedisSeatLocks, SqsPushPublisher>
+    {
+        PaymentPorts {
+            ledger: &self.ledger,
+            gateway: &self.gateway,
+            locks: &self.locks,
+            publisher: &self.publisher,
+        }
     }
 }
 
@@ -115,17 +130,16 @@ async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>
             let request = RequestId::parse(&body.request_id)?;
             let method = PaymentMethod::parse(&body.payment_method)?;
             let confirmation = confirm_payment(
-                &f.ledger,
-                &f.gateway,
-                &f.locks,
-                &f.publisher,
+                f.payment_ports(),
                 f.seats,
                 f.payments,
-                caller,
-                &id,
-                &request,
-                &method,
-                f.clock.now(),
+                PaymentConfirm {
+                    caller,
+                    reservation: &id,
+                    request: &request,
+                    method: &method,
+                    now: f.clock.now(),
+                },
             )
             .await?;
             Ok(match confirmation {
@@ -161,17 +175,16 @@ async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>
                 .into());
             }
             let refunded = refund_reservation(
-                &f.ledger,
-                &f.gateway,
-                &f.locks,
+                f.payment_ports(),
                 &f.room,
-                &f.publisher,
                 f.seats,
                 f.payments,
-                caller,
-                &id,
-                reason,
-                f.clock.now(),
+                RefundAsk {
+                    caller,
+                    reservation: &id,
+                    override_reason: reason.as_deref(),
+                    now: f.clock.now(),
+                },
             )
             .await?;
             if let Some(err) = &refunded.gateway_follow_up {

@@ -14,8 +14,8 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    live::{StatusTickError, sale_status_tick},
     schedule::TickRun,
+    status_tick::{StatusTickError, sale_status_tick},
 };
 
 pub struct SaleStatusTickFunction {

@@ -11,7 +11,7 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     catalog::{CardPage, SearchParams, SearchQuery, search_concerts},
-    realtime::RealtimeSettings,
+    push::realtime::RealtimeSettings,
     time,
 };
 use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::query};

@@ -8,7 +8,7 @@ use ticketrush_adapters::{
     connections::DynamoDbConnections,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::connections::connect;
+use ticketrush_core::push::connections::connect;
 use ticketrush_lambda::websocket;
 
 pub struct WsConnectFunction {

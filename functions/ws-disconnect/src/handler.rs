@@ -6,7 +6,7 @@ use ticketrush_adapters::{
     connections::DynamoDbConnections,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::connections::disconnect;
+use ticketrush_core::push::connections::disconnect;
 use ticketrush_lambda::websocket;
 
 pub struct WsDisconnectFunction {

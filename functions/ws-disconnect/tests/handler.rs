@@ -4,7 +4,7 @@ use aws_lambda_events::event::apigw::ApiGatewayWebsocketProxyRequest;
 use chrono::Utc;
 use ticketrush_adapters::connections::DynamoDbConnections;
 use ticketrush_core::{
-    connections::connect,
+    push::connections::connect,
     push::{ConnectionId, ConnectionRegistry, Topic, TopicKey},
 };
 use ticketrush_testkit::{aws_config, events, setting, wiring::Wiring, ws::PushNames};

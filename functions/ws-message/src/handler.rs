@@ -9,7 +9,7 @@ use ticketrush_adapters::{
     push::ApiGatewayPusher,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::connections::{Reply, client_message};
+use ticketrush_core::push::connections::{Reply, client_message};
 use ticketrush_lambda::websocket;
 
 pub struct WsMessageFunction {

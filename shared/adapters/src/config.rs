@@ -7,7 +7,7 @@ use std::{collections::HashMap, fmt::Display, ops::RangeInclusive, sync::Arc, ti
 
 use serde::{Deserialize, de::DeserializeOwned};
 use thiserror::Error;
-use ticketrush_core::realtime::{RealtimeMode, RealtimeSettings};
+use ticketrush_core::push::realtime::{RealtimeMode, RealtimeSettings};
 
 pub use secrecy::{ExposeSecret, SecretString as Secret};
 

@@ -14,11 +14,11 @@ use thiserror::Error;
 use crate::{
     ConcertId, OptionId, PerformanceKey, SeatId, StoreError,
     catalog::{CatalogFilter, CatalogRepository, ConcertCard, SeatStatus},
+    push::realtime::RealtimeSettings,
     push::{
         ConnectionId, ConnectionPusher, ConnectionRegistry, MessageType, Pause, PostOutcome,
         PushEvent, ReservationUpdate, ServerMessage, Topic, TopicKey,
     },
-    realtime::RealtimeSettings,
     seats::SeatLocks,
     time,
 };
@@ -318,12 +318,23 @@ where
         keys: &[TopicKey],
         messages: &[Vec<u8>],
     ) -> Result<DispatchReport, DispatchError> {
-        let per_key = (self.settings.concurrency / keys.len().max(1)).max(1);
-        let walks = futures_util::future::join_all(
-            keys.iter()
-                .map(|key| self.deliver_key(key, messages, per_key)),
-        )
-        .await;
+        // The keys are dealt to lanes that run at once, each walking its keys in turn; the
+        // lanes split `concurrency` between them, so the bound holds however many keys.
+        let concurrency = self.settings.concurrency.max(1);
+        let lanes = keys.len().clamp(1, concurrency);
+        let walks = futures_util::future::join_all((0..lanes).map(|lane| {
+            let share = concurrency / lanes + usize::from(lane < concurrency % lanes);
+            async move {
+                let mut walks = Vec::new();
+                for key in keys.iter().skip(lane).step_by(lanes) {
+                    walks.push(self.deliver_key(key, messages, share).await);
+                }
+                walks
+            }
+        }))
+        .await
+        .into_iter()
+        .flatten();
         let mut report = DispatchReport {
             messages: messages.len() as u32,
             ..DispatchReport::default()
@@ -468,7 +479,7 @@ mod tests {
     use chrono::TimeZone;
 
     use super::*;
-    use crate::{realtime::RealtimeMode, sale::SaleStatus};
+    use crate::{push::realtime::RealtimeMode, sale::SaleStatus};
 
     fn card(id: i64, title_len: usize) -> ConcertCard {
         ConcertCard {
@@ -527,3 +538,7 @@ mod tests {
         assert!(distinct.len() > 25, "connections spread out: {distinct:?}");
     }
 }
+
+#[cfg(test)]
+#[path = "dispatch_tests.rs"]
+mod dispatch_tests;

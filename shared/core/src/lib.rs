@@ -5,19 +5,17 @@
 
 pub mod abuse;
 pub mod catalog;
-pub mod connections;
 pub mod dispatch;
 pub mod error;
 pub mod ids;
-pub mod live;
 pub mod payments;
 pub mod push;
 pub mod queue;
-pub mod realtime;
 pub mod reservations;
 pub mod sale;
 pub mod schedule;
 pub mod seats;
+pub mod status_tick;
 pub mod tier;
 pub mod time;
 

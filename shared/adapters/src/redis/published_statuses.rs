@@ -1,6 +1,6 @@
 use std::collections::HashMap;
 
-use ticketrush_core::{ConcertId, StoreError, live::PublishedStatuses, sale::SaleStatus};
+use ticketrush_core::{ConcertId, StoreError, sale::SaleStatus, status_tick::PublishedStatuses};
 
 use super::{RedisStore, store_error};
 

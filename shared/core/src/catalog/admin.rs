@@ -102,3 +102,168 @@ pub async fn get_sales_policy<R: CatalogRepository>(
         .ok_or(PolicyAdminError::NotFound(concert))?;
     Ok(record.listing.policy)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::{collections::HashMap, sync::Mutex};
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::{
+        push::{PushEvent, PushPublisher},
+        sale::{Presale, SalesPolicy},
+        tier::Tier,
+    };
+
+    /// Concerts by id with their policy; `put_policy` fails while `failing` is set.
+    #[derive(Default)]
+    struct FakeAdmin {
+        policies: Mutex<HashMap<ConcertId, Option<SalesPolicy>>>,
+        writes: Mutex<u32>,
+        failing: bool,
+    }
+
+    impl FakeAdmin {
+        fn with_concert(id: ConcertId) -> Self {
+            let admin = Self::default();
+            admin.policies.lock().unwrap().insert(id, None);
+            admin
+        }
+
+        fn policy(&self, id: ConcertId) -> Option<SalesPolicy> {
+            self.policies.lock().unwrap().get(&id).cloned().flatten()
+        }
+
+        fn writes(&self) -> u32 {
+            *self.writes.lock().unwrap()
+        }
+    }
+
+    impl CatalogAdmin for FakeAdmin {
+        async fn upsert_concert(&self, _draft: &ConcertDraft) -> Result<ConcertId, StoreError> {
+            let mut policies = self.policies.lock().unwrap();
+            let id = ConcertId::from_stored(policies.len() as i64 + 1);
+            policies.insert(id, None);
+            Ok(id)
+        }
+
+        async fn put_policy(
+            &self,
+            concert: ConcertId,
+            policy: &SalesPolicy,
+        ) -> Result<bool, StoreError> {
+            *self.writes.lock().unwrap() += 1;
+            if self.failing {
+                return Err(StoreError::unavailable("catalog database unreachable"));
+            }
+            match self.policies.lock().unwrap().get_mut(&concert) {
+                Some(slot) => {
+                    *slot = Some(policy.clone());
+                    Ok(true)
+                }
+                None => Ok(false),
+            }
+        }
+    }
+
+    #[derive(Default)]
+    struct FakePublisher(Mutex<Vec<PushEvent>>);
+
+    impl FakePublisher {
+        fn take(&self) -> Vec<PushEvent> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl PushPublisher for FakePublisher {
+        async fn publish(&self, event: PushEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    const CONCERT: ConcertId = ConcertId::from_stored(7);
+
+    fn policy() -> SalesPolicy {
+        let opens = Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap();
+        SalesPolicy::new(
+            Some(Presale {
+                starts_at: opens - chrono::Duration::hours(2),
+                min_tier: Tier::Gold,
+            }),
+            opens,
+            Some(opens + chrono::Duration::days(10)),
+            4,
+            true,
+        )
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_admin_sets_the_policy_and_every_screen_hears_of_it() {
+        let admin = FakeAdmin::with_concert(CONCERT);
+        let publisher = FakePublisher::default();
+
+        let set = put_sales_policy(&admin, &publisher, true, CONCERT, policy())
+            .await
+            .unwrap();
+
+        assert_eq!(set, policy());
+        assert_eq!(admin.policy(CONCERT), Some(policy()));
+        assert_eq!(
+            publisher.take(),
+            vec![PushEvent::ConcertChanged { concert: CONCERT }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_caller_without_the_admin_claim_changes_nothing() {
+        let admin = FakeAdmin::with_concert(CONCERT);
+        let publisher = FakePublisher::default();
+
+        let refused = put_sales_policy(&admin, &publisher, false, CONCERT, policy()).await;
+
+        assert!(
+            matches!(refused, Err(PolicyAdminError::Forbidden)),
+            "{refused:?}"
+        );
+        assert_eq!(admin.writes(), 0, "the store is not touched");
+        assert_eq!(admin.policy(CONCERT), None);
+        assert!(publisher.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_unknown_concert_is_not_found_and_nothing_is_published() {
+        let admin = FakeAdmin::with_concert(CONCERT);
+        let publisher = FakePublisher::default();
+        let unknown = ConcertId::from_stored(99);
+
+        let refused = put_sales_policy(&admin, &publisher, true, unknown, policy()).await;
+
+        assert!(
+            matches!(refused, Err(PolicyAdminError::NotFound(id)) if id == unknown),
+            "{refused:?}"
+        );
+        assert_eq!(admin.policy(unknown), None);
+        assert_eq!(admin.policy(CONCERT), None);
+        assert!(publisher.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_store_failure_fails_the_write_and_publishes_nothing() {
+        let admin = FakeAdmin {
+            failing: true,
+            ..FakeAdmin::with_concert(CONCERT)
+        };
+        let publisher = FakePublisher::default();
+
+        let failed = put_sales_policy(&admin, &publisher, true, CONCERT, policy()).await;
+
+        assert!(
+            matches!(failed, Err(PolicyAdminError::Store(_))),
+            "{failed:?}"
+        );
+        assert_eq!(admin.policy(CONCERT), None);
+        assert!(publisher.take().is_empty());
+    }
+}

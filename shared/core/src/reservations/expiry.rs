@@ -32,17 +32,21 @@ pub const RESYNC_EVERY_TICKS: u64 = 30;
 /// Most holds one tick expires; the rest wait for the next tick.
 pub const EXPIRE_BATCH: u32 = 500;
 
+/// The stores and services the expiry tick works on.
+pub struct ExpiryPorts<'a, R, L, D, W, S, P> {
+    pub catalog: &'a R,
+    pub locks: &'a L,
+    pub ledger: &'a D,
+    pub room: &'a W,
+    pub scheduler: &'a S,
+    pub publisher: &'a P,
+}
+
 /// One expiry tick, once per tick under the scheduler lock: expire due holds, free their
 /// seats (logged as AVAILABLE, and counted as resale for the waiting room), tell each buyer,
 /// and log lapsed soft locks of the performances on sale as AVAILABLE.
-#[allow(clippy::too_many_arguments)]
 pub async fn expire_tick<R, L, D, W, S, P>(
-    catalog: &R,
-    locks: &L,
-    ledger: &D,
-    room: &W,
-    scheduler: &S,
-    publisher: &P,
+    ports: ExpiryPorts<'_, R, L, D, W, S, P>,
     settings: SeatSettings,
     tick: &TickRun,
     now: DateTime<Utc>,
@@ -55,25 +59,17 @@ where
     S: SchedulerLock,
     P: PushPublisher,
 {
-    let Some(claim) = tick.claim(scheduler, "hold-expire").await? else {
+    let Some(claim) = tick.claim(ports.scheduler, "hold-expire").await? else {
         return Ok(ExpiryReport::default());
     };
     let resync = tick.sequence.is_multiple_of(RESYNC_EVERY_TICKS);
-    let outcome = expire_and_sweep(
-        catalog, locks, ledger, room, publisher, settings, now, resync,
-    )
-    .await;
-    claim.finish(scheduler, outcome.is_ok()).await?;
+    let outcome = expire_and_sweep(&ports, settings, now, resync).await;
+    claim.finish(ports.scheduler, outcome.is_ok()).await?;
     outcome
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn expire_and_sweep<R, L, D, W, P>(
-    catalog: &R,
-    locks: &L,
-    ledger: &D,
-    room: &W,
-    publisher: &P,
+async fn expire_and_sweep<R, L, D, W, S, P>(
+    ports: &ExpiryPorts<'_, R, L, D, W, S, P>,
     settings: SeatSettings,
     now: DateTime<Utc>,
     resync: bool,
@@ -85,6 +81,14 @@ where
     W: WaitingRoom,
     P: PushPublisher,
 {
+    let ExpiryPorts {
+        catalog,
+        locks,
+        ledger,
+        room,
+        publisher,
+        ..
+    } = *ports;
     let mut report = ExpiryReport {
         ran: true,
         ..Default::default()

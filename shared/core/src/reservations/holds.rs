@@ -56,19 +56,24 @@ pub struct HoldSettings {
     pub abuse: AbuseRules,
 }
 
+/// One buyer's hold request, as the edge checked it, at `now`.
+#[derive(Debug, Clone, Copy)]
+pub struct HoldAsk<'a> {
+    pub user: &'a UserId,
+    pub request: &'a HoldRequest,
+    pub now: DateTime<Utc>,
+}
+
 /// Confirms the buyer's selected seats as a HOLD. A replay of the same request returns the
 /// same reservation; the ledger's conditional update, not Redis, is what makes a double
 /// sale impossible. When a store fails, nothing is written and the soft locks are released.
-#[allow(clippy::too_many_arguments)]
 pub async fn confirm_hold<R, L, D, P>(
     catalog: &R,
     locks: &L,
     ledger: &D,
     publisher: &P,
     settings: HoldSettings,
-    user: &UserId,
-    request: &HoldRequest,
-    now: DateTime<Utc>,
+    ask: HoldAsk<'_>,
 ) -> Result<HoldConfirmed, HoldError>
 where
     R: CatalogRepository,
@@ -76,6 +81,7 @@ where
     D: ReservationLedger + AbuseLedger,
     P: PushPublisher,
 {
+    let HoldAsk { user, request, now } = ask;
     match write_hold(catalog, locks, ledger, settings, user, request, now).await {
         Ok(Written::Held(reservation)) => {
             let changes: Vec<(SeatId, SeatStatus)> = request

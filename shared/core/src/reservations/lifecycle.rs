@@ -200,7 +200,6 @@ pub async fn pay_reservation<D: ReservationLedger, P: PushPublisher>(
 
 /// HOLD or CONFIRMED -> CANCELLED, by the owner or an admin; the seats go back on sale and
 /// count as resale for the waiting room.
-#[allow(clippy::too_many_arguments)]
 pub async fn cancel_reservation<D, L, W, P>(
     ledger: &D,
     locks: &L,

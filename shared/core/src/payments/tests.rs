@@ -896,23 +896,31 @@ impl World {
         }
     }
 
+    fn ports(&self) -> PaymentPorts<'_, FakeLedger, FakeGateway, FakeLocks, FakePublisher> {
+        PaymentPorts {
+            ledger: &self.ledger,
+            gateway: &self.gateway,
+            locks: &self.locks,
+            publisher: &self.publisher,
+        }
+    }
+
     async fn confirm(
         &self,
         request: &str,
         now: DateTime<Utc>,
     ) -> Result<Confirmation, PaymentError> {
         confirm_payment(
-            &self.ledger,
-            &self.gateway,
-            &self.locks,
-            &self.publisher,
+            self.ports(),
             SEAT_SETTINGS,
             SETTINGS,
-            self.owner(),
-            &rid(),
-            &RequestId::parse(request).unwrap(),
-            &PaymentMethod::parse("tok_visa.4242").unwrap(),
-            now,
+            PaymentConfirm {
+                caller: self.owner(),
+                reservation: &rid(),
+                request: &RequestId::parse(request).unwrap(),
+                method: &PaymentMethod::parse("tok_visa.4242").unwrap(),
+                now,
+            },
         )
         .await
     }
@@ -924,17 +932,16 @@ impl World {
         now: DateTime<Utc>,
     ) -> Result<RefundMade, RefundError> {
         refund_reservation(
-            &self.ledger,
-            &self.gateway,
-            &self.locks,
+            self.ports(),
             &self.room,
-            &self.publisher,
             SEAT_SETTINGS,
             SETTINGS,
-            caller,
-            &rid(),
-            reason.map(str::to_owned),
-            now,
+            RefundAsk {
+                caller,
+                reservation: &rid(),
+                override_reason: reason,
+                now,
+            },
         )
         .await
     }
@@ -944,17 +951,7 @@ impl World {
         event: &PaymentEvent,
         now: DateTime<Utc>,
     ) -> Result<WebhookReceipt, WebhookError> {
-        receive_payment_event(
-            &self.ledger,
-            &self.gateway,
-            &self.locks,
-            &self.publisher,
-            SEAT_SETTINGS,
-            SETTINGS,
-            event,
-            now,
-        )
-        .await
+        receive_payment_event(self.ports(), SEAT_SETTINGS, SETTINGS, event, now).await
     }
 
     /// The hold runs out and the expiry tick moves the reservation to EXPIRED.
@@ -1311,20 +1308,19 @@ async fn confirming_a_reservation_not_paying_or_past_its_hold_is_refused_without
 
     let stranger = UserId::parse("someone-else").unwrap();
     let not_theirs = confirm_payment(
-        &world.ledger,
-        &world.gateway,
-        &world.locks,
-        &world.publisher,
+        world.ports(),
         SEAT_SETTINGS,
         SETTINGS,
-        Caller {
-            user: &stranger,
-            admin: true,
+        PaymentConfirm {
+            caller: Caller {
+                user: &stranger,
+                admin: true,
+            },
+            reservation: &rid(),
+            request: &RequestId::parse("req-9").unwrap(),
+            method: &PaymentMethod::parse("tok").unwrap(),
+            now: at(10),
         },
-        &rid(),
-        &RequestId::parse("req-9").unwrap(),
-        &PaymentMethod::parse("tok").unwrap(),
-        at(10),
     )
     .await;
     assert!(

@@ -13,6 +13,9 @@ use crate::{
     time,
 };
 
+pub mod connections;
+pub mod realtime;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushEvent {
     /// The buyer was admitted: their token, for them only.

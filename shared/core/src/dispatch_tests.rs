@@ -1,0 +1,879 @@
+//! The dispatcher against in-memory fakes of its ports: a paged connection registry, a
+//! scripted pusher that records every post (and how many are in flight), a pause that
+//! records its waits, and a catalog of a few concerts.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
+    sync::{Mutex, MutexGuard},
+    task::{Context, Poll},
+};
+
+use chrono::TimeZone;
+
+use super::*;
+use crate::{
+    UserId,
+    catalog::{ConcertListing, ConcertRecord, OptionRecord, SeatMap, SeatPage},
+    ids::ActiveToken,
+    push::realtime::RealtimeMode,
+    push::{Connection, SubscriberPage},
+    sale::{SalesPolicy, SeatCounts},
+    seats::{ChangeBatch, LockTerms, ReleaseOutcome, RequestId, SelectOutcome, TakenSeat},
+};
+
+const SHARDS: u16 = 4;
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap()
+}
+
+fn conn(raw: &str) -> ConnectionId {
+    ConnectionId::parse(raw).unwrap()
+}
+
+fn user(raw: &str) -> UserId {
+    UserId::parse(raw).unwrap()
+}
+
+fn settings() -> DispatchSettings {
+    DispatchSettings {
+        concurrency: 8,
+        live_shards: SHARDS,
+        throttle_attempts: 4,
+        throttle_backoff: Duration::from_millis(100),
+        max_seat_changes: 100,
+        realtime: RealtimeSettings {
+            realtime_mode: RealtimeMode::Websocket,
+            hybrid_poll_interval_millis: 30_000,
+        },
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The registry: connections and their subscriptions, read back in small pages.
+
+#[derive(Default)]
+struct RegistryState {
+    connections: BTreeMap<ConnectionId, Connection>,
+    subscriptions: BTreeMap<TopicKey, BTreeSet<ConnectionId>>,
+    removed: Vec<ConnectionId>,
+}
+
+struct FakeRegistry {
+    state: Mutex<RegistryState>,
+    /// Small, so a topic's subscribers span several pages.
+    page_size: usize,
+}
+
+impl FakeRegistry {
+    fn new() -> Self {
+        Self {
+            state: Mutex::new(RegistryState::default()),
+            page_size: 3,
+        }
+    }
+
+    fn state(&self) -> MutexGuard<'_, RegistryState> {
+        self.state.lock().unwrap()
+    }
+
+    /// Registers a connection subscribed to `topics`, under the keys the WebSocket API uses.
+    fn join(&self, id: &str, owner: Option<&str>, topics: &[Topic]) -> ConnectionId {
+        let id = conn(id);
+        let owner = owner.map(user);
+        let mut state = self.state();
+        state.connections.insert(
+            id.clone(),
+            Connection {
+                id: id.clone(),
+                user: owner.clone(),
+                connected_at: t0(),
+                expires_at: t0() + crate::push::CONNECTION_LIFETIME,
+            },
+        );
+        for topic in topics {
+            let key = TopicKey::for_subscription(*topic, &id, owner.as_ref(), SHARDS)
+                .expect("a personal topic needs a user");
+            state
+                .subscriptions
+                .entry(key)
+                .or_default()
+                .insert(id.clone());
+        }
+        id
+    }
+
+    fn is_registered(&self, id: &ConnectionId) -> bool {
+        self.state().connections.contains_key(id)
+    }
+
+    /// Every key the connection is still subscribed under.
+    fn keys_of(&self, id: &ConnectionId) -> Vec<TopicKey> {
+        self.state()
+            .subscriptions
+            .iter()
+            .filter(|(_, ids)| ids.contains(id))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    fn removed(&self) -> Vec<ConnectionId> {
+        self.state().removed.clone()
+    }
+}
+
+impl ConnectionRegistry for FakeRegistry {
+    async fn register(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.state()
+            .connections
+            .insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state().connections.get(id).cloned())
+    }
+
+    async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.connections.remove(id);
+        for ids in state.subscriptions.values_mut() {
+            ids.remove(id);
+        }
+        state.removed.push(id.clone());
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        key: &TopicKey,
+        id: &ConnectionId,
+        _expires_at: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        self.state()
+            .subscriptions
+            .entry(key.clone())
+            .or_default()
+            .insert(id.clone());
+        Ok(())
+    }
+
+    async fn unsubscribe(&self, key: &TopicKey, id: &ConnectionId) -> Result<(), StoreError> {
+        if let Some(ids) = self.state().subscriptions.get_mut(key) {
+            ids.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn subscribers(
+        &self,
+        key: &TopicKey,
+        page: Option<&str>,
+    ) -> Result<SubscriberPage, StoreError> {
+        let state = self.state();
+        let after: Vec<ConnectionId> = state
+            .subscriptions
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|id| page.is_none_or(|after| id.as_str() > after))
+            .cloned()
+            .collect();
+        let connections: Vec<ConnectionId> = after.iter().take(self.page_size).cloned().collect();
+        let next = (after.len() > connections.len())
+            .then(|| connections.last().map(|id| id.as_str().to_owned()))
+            .flatten();
+        Ok(SubscriberPage { connections, next })
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The pusher: scripted outcomes per connection, every post recorded.
+
+/// Ready on the second poll: a post that takes a moment, so posts overlap.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+#[derive(Default)]
+struct PusherState {
+    /// Outcomes still to come per connection; the last one repeats. Delivered otherwise.
+    script: HashMap<ConnectionId, VecDeque<Result<PostOutcome, StoreError>>>,
+    posts: Vec<(ConnectionId, Vec<u8>)>,
+    in_flight: usize,
+    most_in_flight: usize,
+}
+
+#[derive(Default)]
+struct FakePusher(Mutex<PusherState>);
+
+impl FakePusher {
+    fn state(&self) -> MutexGuard<'_, PusherState> {
+        self.0.lock().unwrap()
+    }
+
+    fn script(&self, id: &ConnectionId, outcomes: Vec<Result<PostOutcome, StoreError>>) {
+        self.state().script.insert(id.clone(), outcomes.into());
+    }
+
+    fn posts(&self) -> Vec<(ConnectionId, Vec<u8>)> {
+        self.state().posts.clone()
+    }
+
+    /// How many posts each connection received.
+    fn post_counts(&self) -> BTreeMap<ConnectionId, usize> {
+        let mut counts = BTreeMap::new();
+        for (id, _) in self.posts() {
+            *counts.entry(id).or_default() += 1;
+        }
+        counts
+    }
+
+    fn most_in_flight(&self) -> usize {
+        self.state().most_in_flight
+    }
+}
+
+impl ConnectionPusher for FakePusher {
+    async fn post(&self, id: &ConnectionId, message: &[u8]) -> Result<PostOutcome, StoreError> {
+        let outcome = {
+            let mut state = self.state();
+            state.posts.push((id.clone(), message.to_vec()));
+            state.in_flight += 1;
+            state.most_in_flight = state.most_in_flight.max(state.in_flight);
+            match state.script.get_mut(id) {
+                Some(queue) if queue.len() > 1 => queue.pop_front().unwrap(),
+                Some(queue) => queue.front().cloned().unwrap_or(Ok(PostOutcome::Delivered)),
+                None => Ok(PostOutcome::Delivered),
+            }
+        };
+        YieldOnce(false).await;
+        self.state().in_flight -= 1;
+        outcome
+    }
+}
+
+/// Records every wait instead of waiting.
+#[derive(Default)]
+struct FakePause(Mutex<Vec<Duration>>);
+
+impl FakePause {
+    fn waits(&self) -> Vec<Duration> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+impl Pause for FakePause {
+    async fn pause(&self, duration: Duration) {
+        self.0.lock().unwrap().push(duration);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The catalog and the seat locks: what card refreshes read; the seat log is never read here.
+
+struct FakeCatalog(Vec<ConcertListing>);
+
+fn listing(id: i64, title: &str) -> ConcertListing {
+    ConcertListing {
+        id: ConcertId::from_stored(id),
+        title: title.into(),
+        artist: "A".into(),
+        venue: "V".into(),
+        policy: Some(
+            SalesPolicy::new(None, t0() - chrono::Duration::minutes(5), None, 4, false).unwrap(),
+        ),
+        first_starts_at: Some(t0() + chrono::Duration::days(10)),
+        last_starts_at: Some(t0() + chrono::Duration::days(10)),
+        counts: SeatCounts {
+            available: 3,
+            total: 10,
+        },
+    }
+}
+
+impl Default for FakeCatalog {
+    fn default() -> Self {
+        Self(vec![
+            listing(1, "One"),
+            listing(2, "Two"),
+            listing(3, "Three"),
+        ])
+    }
+}
+
+impl CatalogRepository for FakeCatalog {
+    async fn listings(&self, _filter: &CatalogFilter) -> Result<Vec<ConcertListing>, StoreError> {
+        Ok(self.0.clone())
+    }
+
+    async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
+        Ok(self.0.iter().find(|l| l.id == id).map(|l| ConcertRecord {
+            listing: l.clone(),
+            promoter: "P".into(),
+            performances: vec![],
+        }))
+    }
+
+    async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
+        Ok(None)
+    }
+
+    async fn seat_map(
+        &self,
+        _id: OptionId,
+        _page: SeatPage,
+    ) -> Result<Option<SeatMap>, StoreError> {
+        Ok(None)
+    }
+}
+
+/// Seat locks with an empty change log: nobody ever clicked.
+struct NoLocks;
+
+impl SeatLocks for NoLocks {
+    async fn select(
+        &self,
+        _performance: PerformanceKey,
+        _seat: SeatId,
+        _user: &UserId,
+        _request: &RequestId,
+        _now: DateTime<Utc>,
+        _terms: LockTerms,
+    ) -> Result<SelectOutcome, StoreError> {
+        Ok(SelectOutcome::Unavailable)
+    }
+
+    async fn concert_of(&self, _option: OptionId) -> Result<Option<ConcertId>, StoreError> {
+        Ok(None)
+    }
+
+    async fn release(
+        &self,
+        _performance: PerformanceKey,
+        _seat: SeatId,
+        _user: &UserId,
+        _flush_window: Duration,
+    ) -> Result<ReleaseOutcome, StoreError> {
+        Ok(ReleaseOutcome::NotHeld)
+    }
+
+    async fn extend(
+        &self,
+        _performance: PerformanceKey,
+        _seat: SeatId,
+        _user: &UserId,
+        _now: DateTime<Utc>,
+        _ttl: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn holders(
+        &self,
+        _performance: PerformanceKey,
+        seats: &[SeatId],
+    ) -> Result<Vec<Option<UserId>>, StoreError> {
+        Ok(vec![None; seats.len()])
+    }
+
+    async fn record_ledger(
+        &self,
+        _performance: PerformanceKey,
+        _holder: &UserId,
+        _changes: &[(SeatId, SeatStatus)],
+        _flush_window: Duration,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn resync(
+        &self,
+        _performance: PerformanceKey,
+        _taken: &[TakenSeat],
+        _flush_window: Duration,
+    ) -> Result<(u32, bool), StoreError> {
+        Ok((0, false))
+    }
+
+    async fn sweep_expired(
+        &self,
+        _performance: PerformanceKey,
+        _now: DateTime<Utc>,
+        _flush_window: Duration,
+    ) -> Result<(u32, bool), StoreError> {
+        Ok((0, false))
+    }
+
+    async fn changes_since(
+        &self,
+        _performance: PerformanceKey,
+        _cursor: Option<&str>,
+        _limit: u32,
+    ) -> Result<ChangeBatch, StoreError> {
+        Ok(ChangeBatch::default())
+    }
+
+    async fn flush_window_left(
+        &self,
+        _performance: PerformanceKey,
+    ) -> Result<Option<Duration>, StoreError> {
+        Ok(None)
+    }
+
+    async fn flush_cursor(
+        &self,
+        _performance: PerformanceKey,
+    ) -> Result<Option<String>, StoreError> {
+        Ok(None)
+    }
+
+    async fn advance_flush_cursor(
+        &self,
+        _performance: PerformanceKey,
+        _from: Option<&str>,
+        _to: &str,
+    ) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    async fn relog_undelivered(
+        &self,
+        _performance: PerformanceKey,
+        _read_to: &str,
+        _changes: &[(SeatId, SeatStatus)],
+    ) -> Result<u32, StoreError> {
+        Ok(0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The world a delivery runs in.
+
+struct World {
+    registry: FakeRegistry,
+    pusher: FakePusher,
+    catalog: FakeCatalog,
+    pause: FakePause,
+    settings: DispatchSettings,
+}
+
+impl World {
+    fn new() -> Self {
+        Self {
+            registry: FakeRegistry::new(),
+            pusher: FakePusher::default(),
+            catalog: FakeCatalog::default(),
+            pause: FakePause::default(),
+            settings: settings(),
+        }
+    }
+
+    async fn dispatch(&self, event: &PushEvent) -> Result<DispatchReport, DispatchError> {
+        Dispatcher {
+            registry: &self.registry,
+            pusher: &self.pusher,
+            locks: &NoLocks,
+            catalog: &self.catalog,
+            pause: &self.pause,
+            settings: self.settings,
+        }
+        .dispatch(event, t0())
+        .await
+    }
+}
+
+fn concert_changed(id: i64) -> PushEvent {
+    PushEvent::ConcertChanged {
+        concert: ConcertId::from_stored(id),
+    }
+}
+
+fn queue_active(concert: i64, owner: &str) -> PushEvent {
+    PushEvent::QueueActive {
+        concert: ConcertId::from_stored(concert),
+        user: user(owner),
+        token: ActiveToken::minted("tok-1".into()),
+        expires_at: t0() + chrono::Duration::minutes(10),
+    }
+}
+
+fn json(message: &[u8]) -> serde_json::Value {
+    serde_json::from_slice(message).unwrap()
+}
+
+/// The concert ids of a CONCERTS_REFRESH message's cards.
+fn card_ids(message: &[u8]) -> Vec<i64> {
+    let v = json(message);
+    assert_eq!(v["type"], "CONCERTS_REFRESH");
+    v["payload"]["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item["concertId"].as_i64().unwrap())
+        .collect()
+}
+
+fn undelivered(
+    result: Result<DispatchReport, DispatchError>,
+) -> (u32, u32, String, DispatchReport) {
+    match result {
+        Err(DispatchError::Undelivered {
+            attempted,
+            failed,
+            last,
+            report,
+        }) => (attempted, failed, last, report),
+        other => panic!("expected Undelivered, got {other:?}"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn every_subscriber_of_a_card_change_receives_it_exactly_once() {
+    let world = World::new();
+    let live: Vec<ConnectionId> = (0..25)
+        .map(|i| {
+            world
+                .registry
+                .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive])
+        })
+        .collect();
+    let shards: BTreeSet<u16> = live.iter().map(|id| id.shard(SHARDS)).collect();
+    assert!(shards.len() > 1, "the viewers spread over several shards");
+    let elsewhere = world.registry.join(
+        "seats-only=",
+        None,
+        &[Topic::Seats(OptionId::from_stored(7))],
+    );
+
+    let report = world.dispatch(&concert_changed(2)).await.unwrap();
+
+    assert_eq!(
+        report,
+        DispatchReport {
+            messages: 1,
+            delivered: 25,
+            gone: 0
+        }
+    );
+    let counts = world.pusher.post_counts();
+    assert_eq!(counts.keys().cloned().collect::<Vec<_>>(), live);
+    assert!(counts.values().all(|&n| n == 1), "{counts:?}");
+    assert!(!counts.contains_key(&elsewhere));
+    let posts = world.pusher.posts();
+    assert!(
+        posts.iter().all(|(_, m)| *m == posts[0].1),
+        "one message for all"
+    );
+    assert_eq!(card_ids(&posts[0].1), vec![2]);
+    let v = json(&posts[0].1);
+    assert_eq!(v["topic"], "concerts.live");
+    assert_eq!(v["payload"]["items"][0]["saleStatus"], "OPEN");
+    assert_eq!(v["payload"]["realtimeMode"], "websocket");
+}
+
+#[tokio::test]
+async fn a_status_refresh_carries_the_named_cards_at_its_instant() {
+    let world = World::new();
+    let a = world.registry.join("a=", None, &[Topic::ConcertsLive]);
+    let b = world.registry.join("b=", None, &[Topic::ConcertsLive]);
+    let at = t0() - chrono::Duration::minutes(10);
+    let event = PushEvent::ConcertsRefresh {
+        concerts: vec![ConcertId::from_stored(3), ConcertId::from_stored(1)],
+        at,
+    };
+
+    let report = world.dispatch(&event).await.unwrap();
+
+    assert_eq!(report.delivered, 2);
+    let posts = world.pusher.posts();
+    assert_eq!(world.pusher.post_counts().len(), 2);
+    assert!(posts.iter().all(|(id, _)| *id == a || *id == b));
+    // Catalog order, only the named concerts, computed at `at`: five minutes before opening.
+    assert_eq!(card_ids(&posts[0].1), vec![1, 3]);
+    let v = json(&posts[0].1);
+    assert_eq!(v["serverNow"], "2026-12-01T09:50:00.000Z");
+    assert_eq!(v["payload"]["items"][0]["saleStatus"], "OPEN_SOON_5M");
+
+    // A concert that is not in the catalog: nothing to push, nobody posted.
+    let before = world.pusher.posts().len();
+    let report = world.dispatch(&concert_changed(99)).await.unwrap();
+    assert_eq!(report, DispatchReport::default());
+    assert_eq!(world.pusher.posts().len(), before);
+}
+
+#[tokio::test]
+async fn a_gone_connection_is_removed_with_every_subscription() {
+    let world = World::new();
+    let gone = world.registry.join(
+        "gone=",
+        Some("u1"),
+        &[
+            Topic::ConcertsLive,
+            Topic::Reservations,
+            Topic::Seats(OptionId::from_stored(7)),
+        ],
+    );
+    let alive = world.registry.join(
+        "alive=",
+        Some("u2"),
+        &[Topic::ConcertsLive, Topic::Reservations],
+    );
+    world.pusher.script(&gone, vec![Ok(PostOutcome::Gone)]);
+    assert_eq!(world.registry.keys_of(&gone).len(), 3);
+
+    let report = world.dispatch(&concert_changed(1)).await.unwrap();
+
+    assert_eq!(
+        report,
+        DispatchReport {
+            messages: 1,
+            delivered: 1,
+            gone: 1
+        }
+    );
+    assert_eq!(world.registry.removed(), vec![gone.clone()]);
+    assert!(!world.registry.is_registered(&gone));
+    assert!(
+        world.registry.keys_of(&gone).is_empty(),
+        "every subscription goes"
+    );
+    assert!(world.registry.is_registered(&alive));
+    assert_eq!(world.registry.keys_of(&alive).len(), 2);
+    assert_eq!(
+        world.pusher.post_counts()[&gone],
+        1,
+        "a gone connection is not retried"
+    );
+}
+
+#[tokio::test]
+async fn a_throttled_post_is_retried_after_jittered_doubling_pauses() {
+    let world = World::new();
+    let busy = world.registry.join("busy=", None, &[Topic::ConcertsLive]);
+    world.pusher.script(
+        &busy,
+        vec![
+            Ok(PostOutcome::Throttled),
+            Ok(PostOutcome::Throttled),
+            Ok(PostOutcome::Delivered),
+        ],
+    );
+
+    let report = world.dispatch(&concert_changed(1)).await.unwrap();
+
+    assert_eq!(report.delivered, 1);
+    assert_eq!(world.pusher.post_counts()[&busy], 3);
+    let base = world.settings.throttle_backoff;
+    let waits = world.pause.waits();
+    assert_eq!(waits.len(), 2);
+    for (i, wait) in waits.iter().enumerate() {
+        let backoff = base * 2_u32.pow(i as u32);
+        assert!(
+            *wait >= backoff / 2 && *wait <= backoff,
+            "pause {i}: {wait:?} within half to all of {backoff:?}"
+        );
+        assert_eq!(*wait, jittered(backoff, &busy, i as u32 + 1));
+    }
+}
+
+#[tokio::test]
+async fn a_post_throttled_on_every_attempt_is_reported_undelivered() {
+    let world = World::new();
+    let busy = world.registry.join("busy=", None, &[Topic::ConcertsLive]);
+    let fine = world.registry.join("fine=", None, &[Topic::ConcertsLive]);
+    world.pusher.script(&busy, vec![Ok(PostOutcome::Throttled)]);
+
+    let (attempted, failed, last, report) = undelivered(world.dispatch(&concert_changed(1)).await);
+
+    assert_eq!((attempted, failed), (2, 1));
+    assert!(
+        last.contains("busy=") && last.contains("still throttled"),
+        "{last}"
+    );
+    assert_eq!(
+        report,
+        DispatchReport {
+            messages: 1,
+            delivered: 1,
+            gone: 0
+        }
+    );
+    let attempts = world.settings.throttle_attempts;
+    assert_eq!(world.pusher.post_counts()[&busy], attempts as usize);
+    assert_eq!(world.pusher.post_counts()[&fine], 1);
+    let waits = world.pause.waits();
+    assert_eq!(
+        waits.len(),
+        attempts as usize - 1,
+        "no pause after the last try"
+    );
+    let base = world.settings.throttle_backoff;
+    for (i, wait) in waits.iter().enumerate() {
+        let backoff = base * 2_u32.pow(i as u32);
+        assert!(
+            *wait >= backoff / 2 && *wait <= backoff,
+            "pause {i}: {wait:?}"
+        );
+    }
+    assert!(
+        world.registry.is_registered(&busy),
+        "a throttled connection stays"
+    );
+    assert!(world.registry.removed().is_empty());
+}
+
+#[tokio::test]
+async fn a_failing_endpoint_fails_the_message_and_keeps_the_connection() {
+    let world = World::new();
+    let broken = world.registry.join("broken=", None, &[Topic::ConcertsLive]);
+    let fine = world.registry.join("fine=", None, &[Topic::ConcertsLive]);
+    world.pusher.script(
+        &broken,
+        vec![Err(StoreError::unavailable("endpoint timed out"))],
+    );
+
+    let (attempted, failed, last, report) = undelivered(world.dispatch(&concert_changed(1)).await);
+
+    assert_eq!((attempted, failed), (2, 1));
+    assert!(
+        last.contains("broken=") && last.contains("endpoint timed out"),
+        "{last}"
+    );
+    assert_eq!(
+        report.delivered, 1,
+        "the posts that went through are counted"
+    );
+    assert_eq!(report.gone, 0);
+    assert_eq!(
+        world.pusher.post_counts()[&broken],
+        1,
+        "a store failure is not retried"
+    );
+    assert_eq!(world.pusher.post_counts()[&fine], 1);
+    assert!(world.pause.waits().is_empty());
+    assert!(world.registry.is_registered(&broken));
+}
+
+#[tokio::test]
+async fn personal_events_reach_only_that_users_connections() {
+    let world = World::new();
+    let queue1 = Topic::Queue(ConcertId::from_stored(1));
+    let phone = world.registry.join(
+        "u1-phone=",
+        Some("u1"),
+        &[Topic::ConcertsLive, queue1, Topic::Reservations],
+    );
+    let laptop = world.registry.join("u1-laptop=", Some("u1"), &[queue1]);
+    let other = world
+        .registry
+        .join("u2=", Some("u2"), &[queue1, Topic::Reservations]);
+    let anonymous = world.registry.join("anon=", None, &[Topic::ConcertsLive]);
+
+    let report = world.dispatch(&queue_active(1, "u1")).await.unwrap();
+
+    assert_eq!(report.delivered, 2);
+    let counts = world.pusher.post_counts();
+    assert_eq!(
+        counts,
+        BTreeMap::from([(laptop.clone(), 1), (phone.clone(), 1)])
+    );
+    let v = json(&world.pusher.posts()[0].1);
+    assert_eq!(v["type"], "QUEUE_ACTIVE");
+    assert_eq!(v["topic"], "queue.1");
+    assert_eq!(v["payload"]["activeToken"], "tok-1");
+    assert_eq!(v["payload"]["concertId"], 1);
+
+    // u2's reservation news: u2 alone.
+    let report = world
+        .dispatch(&PushEvent::ReservationStatus {
+            user: user("u2"),
+            update: ReservationUpdate::Failed {
+                request_id: "req-9".into(),
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 1);
+    let (id, message) = world.pusher.posts().pop().unwrap();
+    assert_eq!(id, other);
+    let v = json(&message);
+    assert_eq!(v["type"], "RESERVATION_STATUS");
+    assert_eq!(v["payload"]["status"], "FAILED");
+    assert_eq!(v["payload"]["requestId"], "req-9");
+
+    // u1's place in the line of a concert they do not wait for: nobody.
+    let before = world.pusher.posts().len();
+    let report = world
+        .dispatch(&PushEvent::QueueRank {
+            concert: ConcertId::from_stored(2),
+            user: user("u1"),
+            rank: 3,
+            estimated_wait_seconds: 30,
+        })
+        .await
+        .unwrap();
+    assert_eq!(report.delivered, 0);
+    assert_eq!(world.pusher.posts().len(), before);
+    assert!(!world.pusher.post_counts().contains_key(&anonymous));
+}
+
+#[tokio::test]
+async fn posts_in_flight_stay_within_the_concurrency() {
+    // One key (a user's queue topic) with ten connections.
+    let mut world = World::new();
+    world.settings.concurrency = 3;
+    for i in 0..10 {
+        world.registry.join(
+            &format!("c{i}="),
+            Some("u1"),
+            &[Topic::Queue(ConcertId::from_stored(1))],
+        );
+    }
+    let report = world.dispatch(&queue_active(1, "u1")).await.unwrap();
+    assert_eq!(report.delivered, 10);
+    assert_eq!(world.pusher.most_in_flight(), 3);
+
+    // The sharded live topic: the bound holds across the shards walked at once.
+    let mut world = World::new();
+    world.settings.concurrency = 8;
+    for i in 0..40 {
+        world
+            .registry
+            .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive]);
+    }
+    let report = world.dispatch(&concert_changed(1)).await.unwrap();
+    assert_eq!(report.delivered, 40);
+    let most = world.pusher.most_in_flight();
+    assert!((2..=8).contains(&most), "{most} in flight");
+}
+
+#[tokio::test]
+async fn the_concurrency_bound_holds_with_more_shards_than_posts_allowed() {
+    let mut world = World::new();
+    world.settings.concurrency = 1;
+    for i in 0..40 {
+        world
+            .registry
+            .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive]);
+    }
+    let report = world.dispatch(&concert_changed(1)).await.unwrap();
+    assert_eq!(report.delivered, 40);
+    assert_eq!(world.pusher.most_in_flight(), 1);
+}

@@ -1,0 +1,457 @@
+//! The sale-status tick: every screen hears a card change status the second it does.
+
+use std::{collections::HashMap, future::Future};
+
+use chrono::{DateTime, Utc};
+use thiserror::Error;
+
+use crate::{
+    ConcertId, StoreError,
+    catalog::{CatalogFilter, CatalogRepository},
+    push::{PushEvent, PushPublisher},
+    sale::SaleStatus,
+    schedule::{SchedulerLock, TickRun},
+};
+
+/// The statuses last pushed to screens, per concert.
+pub trait PublishedStatuses: Send + Sync {
+    fn load(
+        &self,
+    ) -> impl Future<Output = Result<HashMap<ConcertId, SaleStatus>, StoreError>> + Send;
+
+    fn store(
+        &self,
+        changes: &[(ConcertId, SaleStatus)],
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+}
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StatusTickReport {
+    /// False when another invocation had this tick.
+    pub ran: bool,
+    pub concerts: u32,
+    pub changed: Vec<(ConcertId, SaleStatus)>,
+}
+
+#[derive(Debug, Error)]
+pub enum StatusTickError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub const JOB: &str = "sale-status-tick";
+
+/// Computes every concert's status at `now` (as the general public sees it), compares it
+/// with what screens were last told, and publishes one refresh with the changed cards.
+/// Runs once per tick however many invocations arrive.
+pub async fn sale_status_tick<R, S, L, P>(
+    catalog: &R,
+    statuses: &S,
+    lock: &L,
+    publisher: &P,
+    tick: &TickRun,
+    now: DateTime<Utc>,
+) -> Result<StatusTickReport, StatusTickError>
+where
+    R: CatalogRepository,
+    S: PublishedStatuses,
+    L: SchedulerLock,
+    P: PushPublisher,
+{
+    let Some(claim) = tick.claim(lock, JOB).await? else {
+        return Ok(StatusTickReport::default());
+    };
+    let outcome = run(catalog, statuses, publisher, now).await;
+    claim.finish(lock, outcome.is_ok()).await?;
+    outcome
+}
+
+async fn run<R, S, P>(
+    catalog: &R,
+    statuses: &S,
+    publisher: &P,
+    now: DateTime<Utc>,
+) -> Result<StatusTickReport, StatusTickError>
+where
+    R: CatalogRepository,
+    S: PublishedStatuses,
+    P: PushPublisher,
+{
+    let listings = catalog.listings(&CatalogFilter::default()).await?;
+    let published = statuses.load().await?;
+    let changed: Vec<(ConcertId, SaleStatus)> = listings
+        .iter()
+        .map(|l| (l.id, l.card(now, None).sale_status))
+        .filter(|(id, status)| published.get(id) != Some(status))
+        .collect();
+    if !changed.is_empty() {
+        publisher
+            .publish(PushEvent::ConcertsRefresh {
+                concerts: changed.iter().map(|(id, _)| *id).collect(),
+                at: now,
+            })
+            .await;
+        // Stored after publishing: if this fails the tick fails, and its retry publishes
+        // again; a repeated refresh is harmless, a missed one is not.
+        statuses.store(&changed).await?;
+    }
+    Ok(StatusTickReport {
+        ran: true,
+        concerts: listings.len() as u32,
+        changed,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::{sync::Mutex, time::Duration};
+
+    use chrono::TimeZone;
+
+    use super::*;
+    use crate::{
+        OptionId,
+        catalog::{ConcertListing, ConcertRecord, OptionRecord, SeatMap, SeatPage},
+        sale::{SalesPolicy, SeatCounts},
+    };
+
+    /// A catalog whose concerts a test can change between ticks; counts its listings reads.
+    #[derive(Default)]
+    struct FakeCatalog {
+        listings: Mutex<Vec<ConcertListing>>,
+        reads: Mutex<u32>,
+    }
+
+    impl FakeCatalog {
+        fn with(listings: Vec<ConcertListing>) -> Self {
+            Self {
+                listings: Mutex::new(listings),
+                reads: Mutex::new(0),
+            }
+        }
+
+        fn reads(&self) -> u32 {
+            *self.reads.lock().unwrap()
+        }
+    }
+
+    impl CatalogRepository for FakeCatalog {
+        async fn listings(
+            &self,
+            _filter: &CatalogFilter,
+        ) -> Result<Vec<ConcertListing>, StoreError> {
+            *self.reads.lock().unwrap() += 1;
+            Ok(self.listings.lock().unwrap().clone())
+        }
+        async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
+            Ok(self
+                .listings
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.id == id)
+                .map(|l| ConcertRecord {
+                    listing: l.clone(),
+                    promoter: "P".into(),
+                    performances: vec![],
+                }))
+        }
+        async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
+            Ok(None)
+        }
+        async fn seat_map(
+            &self,
+            _id: OptionId,
+            _page: SeatPage,
+        ) -> Result<Option<SeatMap>, StoreError> {
+            Ok(None)
+        }
+    }
+
+    /// The statuses screens were told; `failing_stores` makes that many stores fail first.
+    #[derive(Default)]
+    struct FakeStatuses {
+        stored: Mutex<HashMap<ConcertId, SaleStatus>>,
+        failing_stores: Mutex<u32>,
+        stores: Mutex<u32>,
+    }
+
+    impl FakeStatuses {
+        fn stored(&self) -> HashMap<ConcertId, SaleStatus> {
+            self.stored.lock().unwrap().clone()
+        }
+
+        fn stores(&self) -> u32 {
+            *self.stores.lock().unwrap()
+        }
+    }
+
+    impl PublishedStatuses for FakeStatuses {
+        async fn load(&self) -> Result<HashMap<ConcertId, SaleStatus>, StoreError> {
+            Ok(self.stored())
+        }
+        async fn store(&self, changes: &[(ConcertId, SaleStatus)]) -> Result<(), StoreError> {
+            *self.stores.lock().unwrap() += 1;
+            let mut failing = self.failing_stores.lock().unwrap();
+            if *failing > 0 {
+                *failing -= 1;
+                return Err(StoreError::unavailable("statuses table unreachable"));
+            }
+            self.stored.lock().unwrap().extend(changes.iter().copied());
+            Ok(())
+        }
+    }
+
+    /// In-memory lock, as in the scheduler's own tests.
+    #[derive(Default)]
+    struct FakeLock(Mutex<HashMap<String, String>>);
+
+    impl SchedulerLock for FakeLock {
+        async fn try_acquire(
+            &self,
+            name: &str,
+            owner: &str,
+            _ttl: Duration,
+        ) -> Result<bool, StoreError> {
+            let mut held = self.0.lock().unwrap();
+            if held.contains_key(name) {
+                return Ok(false);
+            }
+            held.insert(name.into(), owner.into());
+            Ok(true)
+        }
+        async fn release(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
+            let mut held = self.0.lock().unwrap();
+            if held.get(name).is_some_and(|o| o == owner) {
+                held.remove(name);
+                return Ok(true);
+            }
+            Ok(false)
+        }
+    }
+
+    #[derive(Default)]
+    struct FakePublisher(Mutex<Vec<PushEvent>>);
+
+    impl FakePublisher {
+        /// The events published since the last call.
+        fn take(&self) -> Vec<PushEvent> {
+            std::mem::take(&mut *self.0.lock().unwrap())
+        }
+    }
+
+    impl PushPublisher for FakePublisher {
+        async fn publish(&self, event: PushEvent) {
+            self.0.lock().unwrap().push(event);
+        }
+    }
+
+    const PERIOD: Duration = Duration::from_secs(1);
+
+    fn t0() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap()
+    }
+
+    fn secs(s: i64) -> DateTime<Utc> {
+        t0() + chrono::Duration::seconds(s)
+    }
+
+    fn id(v: i64) -> ConcertId {
+        ConcertId::from_stored(v)
+    }
+
+    /// A concert whose general sale opens `opens_in` seconds after `t0` (None: no policy).
+    fn listing(v: i64, opens_in: Option<i64>, available: u32) -> ConcertListing {
+        ConcertListing {
+            id: id(v),
+            title: format!("Concert {v}"),
+            artist: "A".into(),
+            venue: "V".into(),
+            policy: opens_in.map(|s| SalesPolicy::new(None, secs(s), None, 4, false).unwrap()),
+            first_starts_at: Some(t0() + chrono::Duration::days(30)),
+            last_starts_at: Some(t0() + chrono::Duration::days(30)),
+            counts: SeatCounts {
+                available,
+                total: 10,
+            },
+        }
+    }
+
+    fn catalog() -> FakeCatalog {
+        FakeCatalog::with(vec![
+            listing(1, Some(7_200), 10), // PREOPEN until an hour before opening
+            listing(2, Some(-10), 5),    // OPEN
+            listing(3, None, 10),        // UNSCHEDULED
+            listing(4, Some(-10), 0),    // SOLD_OUT
+        ])
+    }
+
+    fn first_statuses() -> Vec<(ConcertId, SaleStatus)> {
+        vec![
+            (id(1), SaleStatus::Preopen),
+            (id(2), SaleStatus::Open),
+            (id(3), SaleStatus::Unscheduled),
+            (id(4), SaleStatus::SoldOut),
+        ]
+    }
+
+    struct World {
+        catalog: FakeCatalog,
+        statuses: FakeStatuses,
+        lock: FakeLock,
+        publisher: FakePublisher,
+    }
+
+    impl World {
+        fn new() -> Self {
+            Self {
+                catalog: catalog(),
+                statuses: FakeStatuses::default(),
+                lock: FakeLock::default(),
+                publisher: FakePublisher::default(),
+            }
+        }
+
+        /// The tick scheduled at `scheduled`, run by `owner`, computing statuses at `now`.
+        async fn tick(
+            &self,
+            scheduled: DateTime<Utc>,
+            owner: &str,
+            now: DateTime<Utc>,
+        ) -> Result<StatusTickReport, StatusTickError> {
+            sale_status_tick(
+                &self.catalog,
+                &self.statuses,
+                &self.lock,
+                &self.publisher,
+                &TickRun::new(scheduled, PERIOD, owner),
+                now,
+            )
+            .await
+        }
+    }
+
+    fn refresh(ids: &[i64], at: DateTime<Utc>) -> PushEvent {
+        PushEvent::ConcertsRefresh {
+            concerts: ids.iter().copied().map(id).collect(),
+            at,
+        }
+    }
+
+    #[tokio::test]
+    async fn the_first_tick_publishes_every_status_in_one_refresh_and_stores_them() {
+        let world = World::new();
+
+        let report = world.tick(t0(), "a", t0()).await.unwrap();
+
+        assert_eq!(
+            report,
+            StatusTickReport {
+                ran: true,
+                concerts: 4,
+                changed: first_statuses(),
+            }
+        );
+        assert_eq!(world.publisher.take(), vec![refresh(&[1, 2, 3, 4], t0())]);
+        assert_eq!(
+            world.statuses.stored(),
+            first_statuses().into_iter().collect::<HashMap<_, _>>()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_tick_with_no_status_change_publishes_nothing() {
+        let world = World::new();
+        world.tick(t0(), "a", t0()).await.unwrap();
+        world.publisher.take();
+
+        // The next tick, computing at the same instant: every status is as screens know it.
+        let report = world.tick(secs(1), "a", t0()).await.unwrap();
+
+        assert!(report.ran);
+        assert_eq!(report.concerts, 4);
+        assert!(report.changed.is_empty());
+        assert!(world.publisher.take().is_empty());
+        assert_eq!(world.statuses.stores(), 1, "nothing new to store");
+    }
+
+    #[tokio::test]
+    async fn a_tick_after_a_change_publishes_only_the_changed_concerts() {
+        let world = World::new();
+        world.tick(t0(), "a", t0()).await.unwrap();
+        world.publisher.take();
+
+        // An hour before concert 1 opens, its card counts down; the others stay.
+        let later = secs(3_600);
+        let report = world.tick(later, "a", later).await.unwrap();
+
+        assert_eq!(report.changed, vec![(id(1), SaleStatus::OpenSoon1h)]);
+        assert_eq!(world.publisher.take(), vec![refresh(&[1], later)]);
+        assert_eq!(world.statuses.stored()[&id(1)], SaleStatus::OpenSoon1h);
+        assert_eq!(world.statuses.stored()[&id(2)], SaleStatus::Open);
+
+        // The last seats of concert 2 go: only concert 2 is pushed.
+        world.catalog.listings.lock().unwrap()[1].counts.available = 0;
+        let report = world.tick(secs(3_601), "a", secs(3_601)).await.unwrap();
+        assert_eq!(report.changed, vec![(id(2), SaleStatus::SoldOut)]);
+        assert_eq!(world.publisher.take(), vec![refresh(&[2], secs(3_601))]);
+        assert_eq!(world.statuses.stored()[&id(2)], SaleStatus::SoldOut);
+    }
+
+    #[tokio::test]
+    async fn a_tick_another_invocation_holds_does_nothing() {
+        let world = World::new();
+        let other = TickRun::new(t0(), PERIOD, "other")
+            .claim(&world.lock, JOB)
+            .await
+            .unwrap()
+            .expect("the other invocation claims the tick first");
+
+        let report = world.tick(t0(), "a", t0()).await.unwrap();
+
+        assert_eq!(report, StatusTickReport::default());
+        assert!(!report.ran);
+        assert_eq!(world.catalog.reads(), 0, "the catalog is not even read");
+        assert!(world.publisher.take().is_empty());
+        assert_eq!(world.statuses.stores(), 0);
+        assert!(world.statuses.stored().is_empty());
+        other.finish(&world.lock, true).await.unwrap();
+
+        // A duplicate of a tick that ran to the end does nothing either.
+        world.tick(secs(1), "a", secs(1)).await.unwrap();
+        world.publisher.take();
+        let report = world.tick(secs(1), "b", secs(1)).await.unwrap();
+        assert!(!report.ran);
+        assert!(world.publisher.take().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_tick_whose_store_fails_fails_and_its_retry_publishes_again() {
+        let world = World::new();
+        *world.statuses.failing_stores.lock().unwrap() = 1;
+
+        let failed = world.tick(t0(), "a", t0()).await;
+
+        assert!(
+            matches!(failed, Err(StatusTickError::Store(_))),
+            "{failed:?}"
+        );
+        assert_eq!(
+            world.publisher.take(),
+            vec![refresh(&[1, 2, 3, 4], t0())],
+            "published before the store failed"
+        );
+        assert!(world.statuses.stored().is_empty());
+
+        // The scheduler's retry of the same tick gets the claim back and publishes again.
+        let retry = world.tick(t0(), "b", t0()).await.unwrap();
+        assert!(retry.ran);
+        assert_eq!(retry.changed, first_statuses());
+        assert_eq!(world.publisher.take(), vec![refresh(&[1, 2, 3, 4], t0())]);
+        assert_eq!(
+            world.statuses.stored(),
+            first_statuses().into_iter().collect::<HashMap<_, _>>()
+        );
+    }
+}
