@@ -186,9 +186,8 @@ pub async fn check_hold<A: AbuseLedger>(
 mod tests {
     use std::{collections::HashMap, sync::Mutex};
 
-    use chrono::TimeZone;
-
     use super::*;
+    use crate::fakes::at;
 
     /// The rules' view of the store, in memory: past holds with their time, fingerprint and
     /// request id; device claims; the blocks written.
@@ -258,10 +257,6 @@ mod tests {
         repeat_window: Duration::from_secs(10),
         device_window: Duration::from_secs(600),
     };
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-    }
 
     fn user(name: &str) -> UserId {
         UserId::parse(name).unwrap()

@@ -15,12 +15,12 @@ use chrono::TimeZone;
 use super::*;
 use crate::{
     UserId,
-    catalog::{ConcertListing, ConcertRecord, OptionRecord, SeatMap, SeatPage},
+    catalog::ConcertListing,
+    fakes::{self, FakeCatalog, FakeLocks},
     ids::ActiveToken,
     push::realtime::RealtimeMode,
     push::{Connection, SubscriberPage},
-    sale::{SalesPolicy, SeatCounts},
-    seats::{ChangeBatch, LockTerms, ReleaseOutcome, RequestId, SelectOutcome, TakenSeat},
+    sale::SalesPolicy,
 };
 
 const SHARDS: u16 = 4;
@@ -284,181 +284,28 @@ impl Pause for FakePause {
 }
 
 // ---------------------------------------------------------------------------------------
-// The catalog and the seat locks: what card refreshes read; the seat log is never read here.
+// The catalog: what card refreshes read. The seat locks are `fakes::FakeLocks`: an empty
+// change log, as if nobody ever clicked; the seat log is never read here.
 
-struct FakeCatalog(Vec<ConcertListing>);
-
+/// A concert on general sale since five minutes before `t0`, 3 of its 10 seats left.
 fn listing(id: i64, title: &str) -> ConcertListing {
+    let starts = Some(t0() + chrono::Duration::days(10));
     ConcertListing {
-        id: ConcertId::from_stored(id),
-        title: title.into(),
-        artist: "A".into(),
-        venue: "V".into(),
         policy: Some(
             SalesPolicy::new(None, t0() - chrono::Duration::minutes(5), None, 4, false).unwrap(),
         ),
-        first_starts_at: Some(t0() + chrono::Duration::days(10)),
-        last_starts_at: Some(t0() + chrono::Duration::days(10)),
-        counts: SeatCounts {
-            available: 3,
-            total: 10,
-        },
+        first_starts_at: starts,
+        last_starts_at: starts,
+        ..fakes::listing(id, title, 3)
     }
 }
 
-impl Default for FakeCatalog {
-    fn default() -> Self {
-        Self(vec![
-            listing(1, "One"),
-            listing(2, "Two"),
-            listing(3, "Three"),
-        ])
-    }
-}
-
-impl CatalogRepository for FakeCatalog {
-    async fn listings(&self, _filter: &CatalogFilter) -> Result<Vec<ConcertListing>, StoreError> {
-        Ok(self.0.clone())
-    }
-
-    async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-        Ok(self.0.iter().find(|l| l.id == id).map(|l| ConcertRecord {
-            listing: l.clone(),
-            promoter: "P".into(),
-            performances: vec![],
-        }))
-    }
-
-    async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
-        Ok(None)
-    }
-
-    async fn seat_map(
-        &self,
-        _id: OptionId,
-        _page: SeatPage,
-    ) -> Result<Option<SeatMap>, StoreError> {
-        Ok(None)
-    }
-}
-
-/// Seat locks with an empty change log: nobody ever clicked.
-struct NoLocks;
-
-impl SeatLocks for NoLocks {
-    async fn select(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _request: &RequestId,
-        _now: DateTime<Utc>,
-        _terms: LockTerms,
-    ) -> Result<SelectOutcome, StoreError> {
-        Ok(SelectOutcome::Unavailable)
-    }
-
-    async fn concert_of(&self, _option: OptionId) -> Result<Option<ConcertId>, StoreError> {
-        Ok(None)
-    }
-
-    async fn release(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _flush_window: Duration,
-    ) -> Result<ReleaseOutcome, StoreError> {
-        Ok(ReleaseOutcome::NotHeld)
-    }
-
-    async fn extend(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _now: DateTime<Utc>,
-        _ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn holders(
-        &self,
-        _performance: PerformanceKey,
-        seats: &[SeatId],
-    ) -> Result<Vec<Option<UserId>>, StoreError> {
-        Ok(vec![None; seats.len()])
-    }
-
-    async fn record_ledger(
-        &self,
-        _performance: PerformanceKey,
-        _holder: &UserId,
-        _changes: &[(SeatId, SeatStatus)],
-        _flush_window: Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn resync(
-        &self,
-        _performance: PerformanceKey,
-        _taken: &[TakenSeat],
-        _flush_window: Duration,
-    ) -> Result<(u32, bool), StoreError> {
-        Ok((0, false))
-    }
-
-    async fn sweep_expired(
-        &self,
-        _performance: PerformanceKey,
-        _now: DateTime<Utc>,
-        _flush_window: Duration,
-    ) -> Result<(u32, bool), StoreError> {
-        Ok((0, false))
-    }
-
-    async fn changes_since(
-        &self,
-        _performance: PerformanceKey,
-        _cursor: Option<&str>,
-        _limit: u32,
-    ) -> Result<ChangeBatch, StoreError> {
-        Ok(ChangeBatch::default())
-    }
-
-    async fn flush_window_left(
-        &self,
-        _performance: PerformanceKey,
-    ) -> Result<Option<Duration>, StoreError> {
-        Ok(None)
-    }
-
-    async fn flush_cursor(
-        &self,
-        _performance: PerformanceKey,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-
-    async fn advance_flush_cursor(
-        &self,
-        _performance: PerformanceKey,
-        _from: Option<&str>,
-        _to: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn relog_undelivered(
-        &self,
-        _performance: PerformanceKey,
-        _read_to: &str,
-        _changes: &[(SeatId, SeatStatus)],
-    ) -> Result<u32, StoreError> {
-        Ok(0)
-    }
+fn catalog() -> FakeCatalog {
+    FakeCatalog::with(vec![
+        listing(1, "One"),
+        listing(2, "Two"),
+        listing(3, "Three"),
+    ])
 }
 
 // ---------------------------------------------------------------------------------------
@@ -467,6 +314,7 @@ impl SeatLocks for NoLocks {
 struct World {
     registry: FakeRegistry,
     pusher: FakePusher,
+    locks: FakeLocks,
     catalog: FakeCatalog,
     pause: FakePause,
     settings: DispatchSettings,
@@ -477,17 +325,28 @@ impl World {
         Self {
             registry: FakeRegistry::new(),
             pusher: FakePusher::default(),
-            catalog: FakeCatalog::default(),
+            locks: FakeLocks::default(),
+            catalog: catalog(),
             pause: FakePause::default(),
             settings: settings(),
         }
+    }
+
+    /// `n` anonymous viewers of the live topic: `live00=`, `live01=`...
+    fn join_live(&self, n: usize) -> Vec<ConnectionId> {
+        (0..n)
+            .map(|i| {
+                self.registry
+                    .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive])
+            })
+            .collect()
     }
 
     async fn dispatch(&self, event: &PushEvent) -> Result<DispatchReport, DispatchError> {
         Dispatcher {
             registry: &self.registry,
             pusher: &self.pusher,
-            locks: &NoLocks,
+            locks: &self.locks,
             catalog: &self.catalog,
             pause: &self.pause,
             settings: self.settings,
@@ -547,13 +406,7 @@ fn undelivered(
 #[tokio::test]
 async fn every_subscriber_of_a_card_change_receives_it_exactly_once() {
     let world = World::new();
-    let live: Vec<ConnectionId> = (0..25)
-        .map(|i| {
-            world
-                .registry
-                .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive])
-        })
-        .collect();
+    let live = world.join_live(25);
     let shards: BTreeSet<u16> = live.iter().map(|id| id.shard(SHARDS)).collect();
     assert!(shards.len() > 1, "the viewers spread over several shards");
     let elsewhere = world.registry.join(
@@ -853,11 +706,7 @@ async fn posts_in_flight_stay_within_the_concurrency() {
     // The sharded live topic: the bound holds across the shards walked at once.
     let mut world = World::new();
     world.settings.concurrency = 8;
-    for i in 0..40 {
-        world
-            .registry
-            .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive]);
-    }
+    world.join_live(40);
     let report = world.dispatch(&concert_changed(1)).await.unwrap();
     assert_eq!(report.delivered, 40);
     let most = world.pusher.most_in_flight();
@@ -868,11 +717,7 @@ async fn posts_in_flight_stay_within_the_concurrency() {
 async fn the_concurrency_bound_holds_with_more_shards_than_posts_allowed() {
     let mut world = World::new();
     world.settings.concurrency = 1;
-    for i in 0..40 {
-        world
-            .registry
-            .join(&format!("live{i:02}="), None, &[Topic::ConcertsLive]);
-    }
+    world.join_live(40);
     let report = world.dispatch(&concert_changed(1)).await.unwrap();
     assert_eq!(report.delivered, 40);
     assert_eq!(world.pusher.most_in_flight(), 1);

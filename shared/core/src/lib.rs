@@ -7,6 +7,9 @@ pub mod abuse;
 pub mod catalog;
 pub mod dispatch;
 pub mod error;
+/// In-memory fakes of the ports, for core's unit tests only.
+#[cfg(test)]
+pub(crate) mod fakes;
 pub mod ids;
 pub mod payments;
 pub mod push;

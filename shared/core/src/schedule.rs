@@ -90,43 +90,8 @@ impl TickClaim {
 
 #[cfg(test)]
 mod tests {
-    use std::{collections::HashMap, sync::Mutex};
-
-    use chrono::TimeZone;
-
     use super::*;
-
-    /// In-memory lock for the rule tests only.
-    #[derive(Default)]
-    struct FakeLock(Mutex<HashMap<String, String>>);
-
-    impl SchedulerLock for FakeLock {
-        async fn try_acquire(
-            &self,
-            name: &str,
-            owner: &str,
-            _ttl: Duration,
-        ) -> Result<bool, StoreError> {
-            let mut held = self.0.lock().unwrap();
-            if held.contains_key(name) {
-                return Ok(false);
-            }
-            held.insert(name.into(), owner.into());
-            Ok(true)
-        }
-        async fn release(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
-            let mut held = self.0.lock().unwrap();
-            if held.get(name).is_some_and(|o| o == owner) {
-                held.remove(name);
-                return Ok(true);
-            }
-            Ok(false)
-        }
-    }
-
-    fn at(secs: i64) -> DateTime<Utc> {
-        Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-    }
+    use crate::fakes::{FakeLock, at};
 
     #[tokio::test]
     async fn a_tick_runs_once_and_a_failed_tick_can_run_again() {

@@ -111,63 +111,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        OptionId,
-        catalog::{ConcertListing, ConcertRecord, OptionRecord, SeatMap, SeatPage},
-        sale::{SalesPolicy, SeatCounts},
+        catalog::ConcertListing,
+        fakes::{self, FakeCatalog, FakeLock, FakePublisher},
+        sale::SalesPolicy,
     };
-
-    /// A catalog whose concerts a test can change between ticks; counts its listings reads.
-    #[derive(Default)]
-    struct FakeCatalog {
-        listings: Mutex<Vec<ConcertListing>>,
-        reads: Mutex<u32>,
-    }
-
-    impl FakeCatalog {
-        fn with(listings: Vec<ConcertListing>) -> Self {
-            Self {
-                listings: Mutex::new(listings),
-                reads: Mutex::new(0),
-            }
-        }
-
-        fn reads(&self) -> u32 {
-            *self.reads.lock().unwrap()
-        }
-    }
-
-    impl CatalogRepository for FakeCatalog {
-        async fn listings(
-            &self,
-            _filter: &CatalogFilter,
-        ) -> Result<Vec<ConcertListing>, StoreError> {
-            *self.reads.lock().unwrap() += 1;
-            Ok(self.listings.lock().unwrap().clone())
-        }
-        async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-            Ok(self
-                .listings
-                .lock()
-                .unwrap()
-                .iter()
-                .find(|l| l.id == id)
-                .map(|l| ConcertRecord {
-                    listing: l.clone(),
-                    promoter: "P".into(),
-                    performances: vec![],
-                }))
-        }
-        async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
-            Ok(None)
-        }
-        async fn seat_map(
-            &self,
-            _id: OptionId,
-            _page: SeatPage,
-        ) -> Result<Option<SeatMap>, StoreError> {
-            Ok(None)
-        }
-    }
 
     /// The statuses screens were told; `failing_stores` makes that many stores fail first.
     #[derive(Default)]
@@ -203,50 +150,6 @@ mod tests {
         }
     }
 
-    /// In-memory lock, as in the scheduler's own tests.
-    #[derive(Default)]
-    struct FakeLock(Mutex<HashMap<String, String>>);
-
-    impl SchedulerLock for FakeLock {
-        async fn try_acquire(
-            &self,
-            name: &str,
-            owner: &str,
-            _ttl: Duration,
-        ) -> Result<bool, StoreError> {
-            let mut held = self.0.lock().unwrap();
-            if held.contains_key(name) {
-                return Ok(false);
-            }
-            held.insert(name.into(), owner.into());
-            Ok(true)
-        }
-        async fn release(&self, name: &str, owner: &str) -> Result<bool, StoreError> {
-            let mut held = self.0.lock().unwrap();
-            if held.get(name).is_some_and(|o| o == owner) {
-                held.remove(name);
-                return Ok(true);
-            }
-            Ok(false)
-        }
-    }
-
-    #[derive(Default)]
-    struct FakePublisher(Mutex<Vec<PushEvent>>);
-
-    impl FakePublisher {
-        /// The events published since the last call.
-        fn take(&self) -> Vec<PushEvent> {
-            std::mem::take(&mut *self.0.lock().unwrap())
-        }
-    }
-
-    impl PushPublisher for FakePublisher {
-        async fn publish(&self, event: PushEvent) {
-            self.0.lock().unwrap().push(event);
-        }
-    }
-
     const PERIOD: Duration = Duration::from_secs(1);
 
     fn t0() -> DateTime<Utc> {
@@ -263,18 +166,12 @@ mod tests {
 
     /// A concert whose general sale opens `opens_in` seconds after `t0` (None: no policy).
     fn listing(v: i64, opens_in: Option<i64>, available: u32) -> ConcertListing {
+        let starts = Some(t0() + chrono::Duration::days(30));
         ConcertListing {
-            id: id(v),
-            title: format!("Concert {v}"),
-            artist: "A".into(),
-            venue: "V".into(),
             policy: opens_in.map(|s| SalesPolicy::new(None, secs(s), None, 4, false).unwrap()),
-            first_starts_at: Some(t0() + chrono::Duration::days(30)),
-            last_starts_at: Some(t0() + chrono::Duration::days(30)),
-            counts: SeatCounts {
-                available,
-                total: 10,
-            },
+            first_starts_at: starts,
+            last_starts_at: starts,
+            ..fakes::listing(v, &format!("Concert {v}"), available)
         }
     }
 
@@ -392,7 +289,7 @@ mod tests {
         assert_eq!(world.statuses.stored()[&id(2)], SaleStatus::Open);
 
         // The last seats of concert 2 go: only concert 2 is pushed.
-        world.catalog.listings.lock().unwrap()[1].counts.available = 0;
+        world.catalog.listings_mut()[1].counts.available = 0;
         let report = world.tick(secs(3_601), "a", secs(3_601)).await.unwrap();
         assert_eq!(report.changed, vec![(id(2), SaleStatus::SoldOut)]);
         assert_eq!(world.publisher.take(), vec![refresh(&[2], secs(3_601))]);

@@ -125,6 +125,26 @@ local function clear_lock(locks, seat)
 end
 "#;
 
+/// A ledger script's call with the keys and leading arguments `LEDGER_LUA` expects.
+fn ledger_invocation<'a>(
+    script: &'a Script,
+    k: &SeatKeys,
+    flush_window: Duration,
+) -> redis::ScriptInvocation<'a> {
+    let mut invocation = script.prepare_invoke();
+    invocation
+            .key(&k.taken)
+            .key(&k.locks)
+            .key(&k.log)
+            .key(&k.flush)
+            .key(k.option_prefix())
+            .key(k.concert_prefix())
+            .arg(flush_window.as_millis() as u64)
+            .arg(LOG_MAX_LEN)
+            .arg(k.option_id);
+    invocation
+}
+
 fn ledger_script(body: &str) -> Script {
     Script::new(&format!("{CHANGE_LOG_LUA}{LEDGER_LUA}{body}"))
 }
@@ -491,20 +511,10 @@ impl SeatLocks for RedisSeatLocks {
         if changes.is_empty() {
             return Ok(false);
         }
-        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
-        let mut invocation = RECORD_LEDGER.prepare_invoke();
-        invocation
-            .key(&k.taken)
-            .key(&k.locks)
-            .key(&k.log)
-            .key(&k.flush)
-            .key(k.option_prefix())
-            .key(k.concert_prefix())
-            .arg(flush_window.as_millis() as u64)
-            .arg(LOG_MAX_LEN)
-            .arg(k.option_id)
-            .arg(holder.as_str());
+        let mut invocation =
+            ledger_invocation(&RECORD_LEDGER, &self.keys(performance), flush_window);
+        invocation.arg(holder.as_str());
         for (seat, status) in changes {
             invocation.arg(seat.get()).arg(status_name(*status));
         }
@@ -521,19 +531,8 @@ impl SeatLocks for RedisSeatLocks {
         taken: &[TakenSeat],
         flush_window: Duration,
     ) -> Result<(u32, bool), StoreError> {
-        let k = self.keys(performance);
         let mut conn = self.store.conn.clone();
-        let mut invocation = RESYNC.prepare_invoke();
-        invocation
-            .key(&k.taken)
-            .key(&k.locks)
-            .key(&k.log)
-            .key(&k.flush)
-            .key(k.option_prefix())
-            .key(k.concert_prefix())
-            .arg(flush_window.as_millis() as u64)
-            .arg(LOG_MAX_LEN)
-            .arg(k.option_id);
+        let mut invocation = ledger_invocation(&RESYNC, &self.keys(performance), flush_window);
         for t in taken {
             invocation
                 .arg(t.seat.get())

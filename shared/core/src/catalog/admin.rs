@@ -111,7 +111,8 @@ mod tests {
 
     use super::*;
     use crate::{
-        push::{PushEvent, PushPublisher},
+        fakes::FakePublisher,
+        push::PushEvent,
         sale::{Presale, SalesPolicy},
         tier::Tier,
     };
@@ -164,21 +165,6 @@ mod tests {
                 }
                 None => Ok(false),
             }
-        }
-    }
-
-    #[derive(Default)]
-    struct FakePublisher(Mutex<Vec<PushEvent>>);
-
-    impl FakePublisher {
-        fn take(&self) -> Vec<PushEvent> {
-            std::mem::take(&mut *self.0.lock().unwrap())
-        }
-    }
-
-    impl PushPublisher for FakePublisher {
-        async fn publish(&self, event: PushEvent) {
-            self.0.lock().unwrap().push(event);
         }
     }
 

@@ -261,54 +261,10 @@ mod tests {
 
     use super::*;
     use crate::{
-        catalog::*,
-        sale::{Presale, SalesPolicy, SeatCounts},
+        catalog::ConcertListing,
+        fakes::{self, FakeCatalog},
+        sale::{Presale, SalesPolicy},
     };
-
-    /// In-memory catalog for the use-case tests only.
-    struct FakeCatalog {
-        listings: Vec<ConcertListing>,
-    }
-
-    impl CatalogRepository for FakeCatalog {
-        async fn listings(
-            &self,
-            filter: &CatalogFilter,
-        ) -> Result<Vec<ConcertListing>, StoreError> {
-            Ok(self
-                .listings
-                .iter()
-                .filter(|l| {
-                    filter
-                        .text
-                        .as_ref()
-                        .is_none_or(|t| l.title.to_lowercase().contains(&t.to_lowercase()))
-                })
-                .cloned()
-                .collect())
-        }
-        async fn concert(&self, id: ConcertId) -> Result<Option<ConcertRecord>, StoreError> {
-            Ok(self
-                .listings
-                .iter()
-                .find(|l| l.id == id)
-                .map(|l| ConcertRecord {
-                    listing: l.clone(),
-                    promoter: "P".into(),
-                    performances: vec![],
-                }))
-        }
-        async fn option(&self, _id: OptionId) -> Result<Option<OptionRecord>, StoreError> {
-            Ok(None)
-        }
-        async fn seat_map(
-            &self,
-            _id: OptionId,
-            _page: SeatPage,
-        ) -> Result<Option<SeatMap>, StoreError> {
-            Ok(None)
-        }
-    }
 
     fn now() -> DateTime<Utc> {
         Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap()
@@ -316,32 +272,23 @@ mod tests {
 
     fn listing(id: i64, title: &str, opens_in: Option<i64>, available: u32) -> ConcertListing {
         ConcertListing {
-            id: ConcertId::from_stored(id),
-            title: title.into(),
-            artist: "A".into(),
-            venue: "V".into(),
             policy: opens_in.map(|s| {
                 SalesPolicy::new(None, now() + Duration::seconds(s), None, 4, true).unwrap()
             }),
             first_starts_at: Some(now() + Duration::days(id)),
             last_starts_at: Some(now() + Duration::days(30)),
-            counts: SeatCounts {
-                available,
-                total: 10,
-            },
+            ..fakes::listing(id, title, available)
         }
     }
 
     fn catalog() -> FakeCatalog {
-        FakeCatalog {
-            listings: vec![
-                listing(1, "Beta", Some(200), 10),
-                listing(2, "alpha", Some(-10), 5),
-                listing(3, "Gamma", Some(-10), 0),
-                listing(4, "Delta", None, 10),
-                listing(5, "Epsilon", Some(7200), 10),
-            ],
-        }
+        FakeCatalog::with(vec![
+            listing(1, "Beta", Some(200), 10),
+            listing(2, "alpha", Some(-10), 5),
+            listing(3, "Gamma", Some(-10), 0),
+            listing(4, "Delta", None, 10),
+            listing(5, "Epsilon", Some(7200), 10),
+        ])
     }
 
     fn query(params: SearchParams<'_>) -> SearchQuery {
@@ -430,8 +377,8 @@ mod tests {
 
     #[tokio::test]
     async fn presale_viewers_see_their_own_opening() {
-        let mut repo = catalog();
-        repo.listings[0].policy = Some(
+        let repo = catalog();
+        repo.listings_mut()[0].policy = Some(
             SalesPolicy::new(
                 Some(Presale {
                     starts_at: now() - Duration::hours(1),

@@ -1,21 +1,20 @@
 //! The payment state machine against in-memory fakes of its ports: a ledger with a small
 //! honest model of reservations and payments, a scripted gateway, and recorders for the
-//! seat locks, the waiting room and the publisher.
+//! seat locks, the waiting room and the publisher (the shared ones from `crate::fakes`).
 
 use std::{
     collections::{HashMap, HashSet, VecDeque},
     sync::{Mutex, MutexGuard},
 };
 
-use chrono::TimeZone;
-
 use super::*;
 use crate::{
     ConcertId, OptionId, PerformanceKey, SeatId,
+    fakes::{FakeLocks, FakePublisher, LedgerRecord, at},
     push::{PushEvent, ReservationUpdate},
     queue::{Admission, AdmitRequest, JoinOutcome, QueueSettings, Standing},
     reservations::{ExpiredHold, HoldOutcome, NewHold, Page, ReservedSeat},
-    seats::{ChangeBatch, LockTerms, ReleaseOutcome, SelectOutcome, TakenSeat},
+    seats::TakenSeat,
 };
 
 // ---------------------------------------------------------------------------------------
@@ -509,155 +508,7 @@ impl PaymentGateway for FakeGateway {
 }
 
 // ---------------------------------------------------------------------------------------
-// Recorders: the publisher, the seat locks, the waiting room.
-
-#[derive(Default)]
-struct FakePublisher(Mutex<Vec<PushEvent>>);
-
-impl FakePublisher {
-    /// The events published since the last call.
-    fn take(&self) -> Vec<PushEvent> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl PushPublisher for FakePublisher {
-    async fn publish(&self, event: PushEvent) {
-        self.0.lock().unwrap().push(event);
-    }
-}
-
-type LedgerRecord = (PerformanceKey, UserId, Vec<(SeatId, SeatStatus)>);
-
-/// Records `record_ledger`; every other call answers as if nobody had clicked.
-#[derive(Default)]
-struct FakeLocks(Mutex<Vec<LedgerRecord>>);
-
-impl FakeLocks {
-    fn take(&self) -> Vec<LedgerRecord> {
-        std::mem::take(&mut *self.0.lock().unwrap())
-    }
-}
-
-impl SeatLocks for FakeLocks {
-    async fn select(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _request: &RequestId,
-        _now: DateTime<Utc>,
-        _terms: LockTerms,
-    ) -> Result<SelectOutcome, StoreError> {
-        Ok(SelectOutcome::Unavailable)
-    }
-
-    async fn concert_of(&self, _option: OptionId) -> Result<Option<ConcertId>, StoreError> {
-        Ok(None)
-    }
-
-    async fn release(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _flush_window: Duration,
-    ) -> Result<ReleaseOutcome, StoreError> {
-        Ok(ReleaseOutcome::NotHeld)
-    }
-
-    async fn extend(
-        &self,
-        _performance: PerformanceKey,
-        _seat: SeatId,
-        _user: &UserId,
-        _now: DateTime<Utc>,
-        _ttl: Duration,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn holders(
-        &self,
-        _performance: PerformanceKey,
-        seats: &[SeatId],
-    ) -> Result<Vec<Option<UserId>>, StoreError> {
-        Ok(vec![None; seats.len()])
-    }
-
-    async fn record_ledger(
-        &self,
-        performance: PerformanceKey,
-        holder: &UserId,
-        changes: &[(SeatId, SeatStatus)],
-        _flush_window: Duration,
-    ) -> Result<bool, StoreError> {
-        self.0
-            .lock()
-            .unwrap()
-            .push((performance, holder.clone(), changes.to_vec()));
-        Ok(true)
-    }
-
-    async fn resync(
-        &self,
-        _performance: PerformanceKey,
-        _taken: &[TakenSeat],
-        _flush_window: Duration,
-    ) -> Result<(u32, bool), StoreError> {
-        Ok((0, false))
-    }
-
-    async fn sweep_expired(
-        &self,
-        _performance: PerformanceKey,
-        _now: DateTime<Utc>,
-        _flush_window: Duration,
-    ) -> Result<(u32, bool), StoreError> {
-        Ok((0, false))
-    }
-
-    async fn changes_since(
-        &self,
-        _performance: PerformanceKey,
-        _cursor: Option<&str>,
-        _limit: u32,
-    ) -> Result<ChangeBatch, StoreError> {
-        Ok(ChangeBatch::default())
-    }
-
-    async fn flush_window_left(
-        &self,
-        _performance: PerformanceKey,
-    ) -> Result<Option<Duration>, StoreError> {
-        Ok(None)
-    }
-
-    async fn flush_cursor(
-        &self,
-        _performance: PerformanceKey,
-    ) -> Result<Option<String>, StoreError> {
-        Ok(None)
-    }
-
-    async fn advance_flush_cursor(
-        &self,
-        _performance: PerformanceKey,
-        _from: Option<&str>,
-        _to: &str,
-    ) -> Result<bool, StoreError> {
-        Ok(false)
-    }
-
-    async fn relog_undelivered(
-        &self,
-        _performance: PerformanceKey,
-        _read_to: &str,
-        _changes: &[(SeatId, SeatStatus)],
-    ) -> Result<u32, StoreError> {
-        Ok(0)
-    }
-}
+// The waiting room's recorder; the publisher's and the seat locks' are in `crate::fakes`.
 
 /// Records `credit_freed_seats`; every other call answers as an empty room.
 #[derive(Default)]
@@ -743,10 +594,6 @@ const SETTINGS: PaymentSettings = PaymentSettings {
     webhook_tolerance: Duration::from_secs(300),
     payment_window: Duration::from_secs(600),
 };
-
-fn at(secs: i64) -> DateTime<Utc> {
-    Utc.timestamp_opt(1_800_000_000 + secs, 0).unwrap()
-}
 
 fn buyer() -> UserId {
     UserId::parse("buyer-1").unwrap()

@@ -237,9 +237,8 @@ impl QueueView {
 
 #[cfg(test)]
 mod tests {
-    use chrono::TimeZone;
-
     use super::*;
+    use crate::fakes::at;
 
     fn settings(admit_per_tick: u32, tick_ms: u64) -> QueueSettings {
         QueueSettings {
@@ -307,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_gated_sale_needs_the_buyers_live_token_for_this_concert() {
-        let now = Utc.timestamp_opt(1_800_000_000, 0).unwrap();
+        let now = at(0);
         let (concert, other) = (ConcertId::from_stored(1), ConcertId::from_stored(2));
         let ann = UserId::parse("ann").unwrap();
         let bo = UserId::parse("bo").unwrap();
