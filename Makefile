@@ -3,7 +3,10 @@ SHELL := bash
 .SHELLFLAGS := -eu -o pipefail -c
 
 # Local defaults; set any of them in the environment to override.
-export DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush
+# PostgreSQL's loopback port: one already there is used, else the services script starts a
+# private cluster on it.
+export PG_PORT ?= 5432
+export DATABASE_URL ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ticketrush
 export REDIS_URL ?= redis://127.0.0.1:6379/0
 export AWS_ENDPOINT_URL ?= http://127.0.0.1:4566
 # The AWS emulator at AWS_ENDPOINT_URL: ministack (default) or moto.
@@ -18,9 +21,9 @@ export PAYMENT_WEBHOOK_SECRET ?= local-dev-payment-webhook-secret-not-for-produc
 export PAYMENT_GATEWAY ?= sandbox
 export TICKETRUSH_BIND ?= 127.0.0.1:8080
 # Tests get their own database (a schema per test inside it) and their own Redis database.
-export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_test
+export TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ticketrush_test
 export TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
-PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:5432/postgres
+PG_ADMIN_URL ?= postgres://postgres@127.0.0.1:$(PG_PORT)/postgres
 
 CARGO ?= cargo
 # Where cargo puts binaries (honours CARGO_TARGET_DIR).
@@ -59,7 +62,7 @@ test: fresh-services lint test-db template-check
 
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all
-export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_bench
+export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ticketrush_bench
 export BENCH_REDIS_URL ?= redis://127.0.0.1:6379/14
 .PHONY: bench
 # SCENARIO is `all` or a comma list. cold-start boots every function binary, so those are
@@ -135,7 +138,7 @@ deploy: aws-tools
 
 # The web client in headless Chromium against ticketrush-local in each realtime mode, over the
 # sample catalog in its own database (dropped and reloaded each run). Screenshots: target/browser/.
-export BROWSER_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/ticketrush_browser
+export BROWSER_DATABASE_URL ?= postgres://postgres@127.0.0.1:$(PG_PORT)/ticketrush_browser
 export BROWSER_REDIS_URL ?= $(TEST_REDIS_URL)
 export PG_ADMIN_URL
 .PHONY: browser-test

@@ -138,6 +138,11 @@ impl LocalRuntime {
             .sum()
     }
 
+    /// The process id, to read its resource use from /proc.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base_url)
     }

@@ -273,6 +273,11 @@ fn wrong_answer(name: &str, event: &serde_json::Value, boot: &Boot) -> Option<St
             && response["principalId"].is_string();
         return (!ok).then(|| format!("{name}: authorizer policy {response}"));
     }
+    if event.get("routeArn").is_some() {
+        // An HTTP API Lambda authorizer answers a simple response.
+        let ok = response["isAuthorized"].is_boolean();
+        return (!ok).then(|| format!("{name}: authorizer simple response {response}"));
+    }
     if event.get("requestContext").is_some() {
         let status = response["statusCode"].as_u64().unwrap_or(0);
         return (!(200..500).contains(&status))
@@ -350,6 +355,9 @@ async fn every_function_boots_under_the_runtime_api_and_answers_its_sample_event
                 }
                 Some(r) if r.get("policyDocument").is_some() => {
                     format!("policy {}", r["policyDocument"]["Statement"][0]["Effect"])
+                }
+                Some(r) if r.get("isAuthorized").is_some() => {
+                    format!("isAuthorized {}", r["isAuthorized"])
                 }
                 Some(_) => "ok".to_owned(),
                 None => "none".to_owned(),

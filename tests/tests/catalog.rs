@@ -267,7 +267,8 @@ async fn bad_input_gets_a_problem_that_names_it() {
         .unwrap();
     assert_eq!(resp.status(), 405);
 
-    // Tokens are checked before any handler runs, the way the JWT authorizer would.
+    // Tokens are checked before any handler runs, the way the route's authorizer would: on a
+    // public route the Lambda authorizer, whose refusal API Gateway answers with 403.
     let expired = token_with(TEST_JWT_SECRET, "u1", "GOLD", false, -60);
     let forged = token_with("some-other-secret-entirely", "u1", "GOLD", false, 600);
     for header in [
@@ -282,10 +283,10 @@ async fn bad_input_gets_a_problem_that_names_it() {
             .send()
             .await
             .unwrap();
-        assert_eq!(resp.status(), 401, "{header}");
+        assert_eq!(resp.status(), 403, "{header}");
         assert_eq!(resp.headers()["content-type"], "application/problem+json");
         let json: Value = resp.json().await.unwrap();
-        assert_eq!(json["code"], "UNAUTHORIZED");
+        assert_eq!(json["code"], "FORBIDDEN");
     }
     rt.stop().await;
 }

@@ -4,12 +4,18 @@
 use std::{
     collections::{BTreeMap, BTreeSet},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use serde_yaml::Value;
+use ticketrush_adapters::config::{self, Env};
+use ticketrush_core::schedule::DEADLINE_MARGIN;
 use ticketrush_lambda::routes::{
-    Auth, HTTP_ROUTES, PUSH_QUEUE_CONSUMER, SCHEDULES, WS_AUTHORIZER, WS_ROUTES,
+    Auth, HTTP_AUTHORIZER, HTTP_ROUTES, IdentityValue, PUSH_QUEUE_CONSUMER, SCHEDULES,
+    WS_AUTHORIZER, WS_CONNECT_AUTHORIZER, WS_ROUTES, rate_period,
 };
+use ticketrush_lambda::ticks;
+use ticketrush_testkit::events;
 
 /// Deployed but not routed or scheduled: the custom resource runs it on deploy.
 const DEPLOY_ONLY: &[&str] = &["migrate"];
@@ -162,6 +168,7 @@ fn http_routes_match_the_route_table_both_ways() {
             let auth = match p["Auth"]["Authorizer"].as_str() {
                 Some("NONE") => "none",
                 Some("JwtAuthorizer") => "jwt",
+                Some("LambdaAuthorizer") => "lambda",
                 other => panic!("{function}: unexpected authorizer {other:?}"),
             };
             (
@@ -176,8 +183,8 @@ fn http_routes_match_the_route_table_both_ways() {
         .iter()
         .map(|r| {
             let auth = match r.auth {
-                // Public in AWS too; see infra/aws/README.md.
-                Auth::Optional => "none",
+                // Anonymous or a valid token: http-authorize decides.
+                Auth::Optional => "lambda",
                 // The function checks the body's signature itself.
                 Auth::Signed => "none",
                 Auth::Required => "jwt",
@@ -202,6 +209,120 @@ fn http_routes_match_the_route_table_both_ways() {
     );
 }
 
+/// The identity sources SAM makes of a Lambda authorizer's `Identity` (as its translator does).
+fn sam_identity_sources(identity: &Value) -> Vec<String> {
+    [
+        ("Headers", "$request.header."),
+        ("QueryStrings", "$request.querystring."),
+        ("StageVariables", "$stageVariables."),
+        ("Context", "$context."),
+    ]
+    .iter()
+    .flat_map(|(key, prefix)| {
+        identity[*key]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .map(move |v| format!("{prefix}{}", text(v)))
+    })
+    .collect()
+}
+
+#[test]
+fn authorizers_match_the_route_table_with_their_identity_sources() {
+    let template = Template::load();
+    let functions = template.functions();
+    // Each route's authorizer, by what the route asks of the caller's token.
+    for (function, p) in template.events("HttpApi") {
+        let route = HTTP_ROUTES
+            .iter()
+            .find(|r| r.method == text(&p["Method"]) && r.path == text(&p["Path"]))
+            .unwrap_or_else(|| panic!("{function}: route not in the table"));
+        let expected = match route.auth {
+            Auth::Required => "JwtAuthorizer",
+            Auth::Optional => "LambdaAuthorizer",
+            Auth::Signed => "NONE",
+        };
+        assert_eq!(
+            p["Auth"]["Authorizer"].as_str(),
+            Some(expected),
+            "{}",
+            route.route_key()
+        );
+    }
+
+    let auth = &template.resource("HttpApi")["Properties"]["Auth"];
+    assert_eq!(auth["DefaultAuthorizer"].as_str(), Some("JwtAuthorizer"));
+    let jwt = &auth["Authorizers"]["JwtAuthorizer"];
+    assert_eq!(
+        jwt["IdentitySource"].as_str(),
+        Some("$request.header.Authorization")
+    );
+
+    // The public routes' authorizer: http-authorize, payload 2.0 with simple responses, no
+    // caching, and the identity sources the local runtime applies (none: anonymous passes).
+    let lambda = &auth["Authorizers"]["LambdaAuthorizer"];
+    assert_eq!(tag_of(&lambda["FunctionArn"]).as_deref(), Some("GetAtt"));
+    let id = text(&lambda["FunctionArn"])
+        .strip_suffix(".Arn")
+        .expect("FunctionArn: !GetAtt <function>.Arn");
+    assert_eq!(functions[id], HTTP_AUTHORIZER.function);
+    assert_eq!(
+        lambda["AuthorizerPayloadFormatVersion"].as_str(),
+        Some("2.0")
+    );
+    assert_eq!(lambda["EnableSimpleResponses"].as_bool(), Some(true));
+    assert_eq!(
+        lambda["EnableFunctionDefaultPermissions"].as_bool(),
+        Some(true)
+    );
+    assert_eq!(
+        lambda["Identity"]["ReauthorizeEvery"].as_u64(),
+        Some(0),
+        "no caching: a cached answer would serve one caller's identity to another"
+    );
+    assert_eq!(
+        sam_identity_sources(&lambda["Identity"]),
+        HTTP_AUTHORIZER.identity_source
+    );
+
+    // The $connect authorizer: ws-authorize, with the identity sources the local runtime
+    // applies, each one it can read.
+    let connect = template
+        .of_type("AWS::ApiGatewayV2::Route")
+        .find(|(_, r)| r["Properties"]["RouteKey"].as_str() == Some("$connect"))
+        .map(|(_, r)| &r["Properties"])
+        .expect("a $connect route");
+    let ws = &template.resource(text(&connect["AuthorizerId"]))["Properties"];
+    assert_eq!(
+        template.invoked_function(&ws["AuthorizerUri"]),
+        WS_CONNECT_AUTHORIZER.function
+    );
+    let sources: Vec<&str> = ws["IdentitySource"]
+        .as_sequence()
+        .expect("IdentitySource")
+        .iter()
+        .map(text)
+        .collect();
+    assert_eq!(sources, WS_CONNECT_AUTHORIZER.identity_source);
+    for source in WS_CONNECT_AUTHORIZER
+        .identity_source
+        .iter()
+        .chain(HTTP_AUTHORIZER.identity_source)
+    {
+        assert!(
+            IdentityValue::parse(source).is_some(),
+            "{source}: the local runtime cannot apply it"
+        );
+    }
+    // Not the optional ?token=: without it API Gateway would answer 401 to every anonymous
+    // viewer without calling the authorizer.
+    assert!(
+        !sources.iter().any(|s| s.contains("querystring.token")),
+        "{sources:?}"
+    );
+}
+
 #[test]
 fn schedules_match_both_ways() {
     let template = Template::load();
@@ -216,6 +337,159 @@ fn schedules_match_both_ways() {
         .collect();
     assert_eq!(declared, served);
     assert!(template.events("Schedule").is_empty(), "use ScheduleV2");
+}
+
+/// The function crate's resource properties.
+fn function_properties<'t>(template: &'t Template, function: &str) -> &'t Value {
+    let (id, _) = template
+        .functions()
+        .into_iter()
+        .find(|(_, crate_name)| crate_name == function)
+        .unwrap_or_else(|| panic!("{function} is not deployed"));
+    &template.resource(&id)["Properties"]
+}
+
+#[test]
+fn each_scheduled_invocation_runs_its_period_within_its_timeout_without_retries() {
+    let template = Template::load();
+    for (function, p) in template.events("ScheduleV2") {
+        let schedule = SCHEDULES
+            .iter()
+            .find(|s| s.function == function)
+            .expect("a scheduled function");
+        assert_eq!(
+            rate_period(text(&p["ScheduleExpression"])),
+            Some(schedule.period),
+            "{function}: the period the tick loop covers is the expression's"
+        );
+        // The name the local runtime puts in the event's `resources`.
+        assert_eq!(
+            tag_of(&p["Name"]).as_deref(),
+            Some("Sub"),
+            "{function}: Name"
+        );
+        assert_eq!(text(&p["Name"]), schedule.name("${AWS::StackName}"));
+        assert!(
+            p.get("Input").is_none(),
+            "{function}: no Input, so it gets the Scheduler's own payload (events/{function}.json)"
+        );
+        if let Some(window) = p.get("FlexibleTimeWindow") {
+            assert_eq!(window["Mode"].as_str(), Some("OFF"), "{function}: on time");
+        }
+        let f = function_properties(&template, &function);
+        let timeout = Duration::from_secs(f["Timeout"].as_u64().expect("Timeout"));
+        assert_eq!(
+            timeout,
+            schedule.timeout(),
+            "{function}: Timeout is the period plus the margin, the deadline the local runtime gives"
+        );
+        // Invoked on time, the loop runs the whole period: the last tick's own period and
+        // the loop's margin fit, with seconds to spare for a cold start.
+        let tick = Duration::from_secs(1);
+        assert!(
+            timeout >= schedule.period + tick + DEADLINE_MARGIN + Duration::from_secs(5),
+            "{function}: Timeout {timeout:?}"
+        );
+        // A retry, by the Scheduler or by Lambda's asynchronous invocation, would arrive
+        // when its period's ticks are gone or running; the next invocation is the retry.
+        for (what, policy) in [
+            ("RetryPolicy", &p["RetryPolicy"]),
+            ("EventInvokeConfig", &f["EventInvokeConfig"]),
+        ] {
+            assert_eq!(
+                policy["MaximumRetryAttempts"].as_u64(),
+                Some(0),
+                "{function}: {what}.MaximumRetryAttempts"
+            );
+            let age = policy["MaximumEventAgeInSeconds"]
+                .as_u64()
+                .unwrap_or_else(|| panic!("{function}: {what}.MaximumEventAgeInSeconds"));
+            assert!(
+                (60..=schedule.period.as_secs()).contains(&age),
+                "{function}: {what}.MaximumEventAgeInSeconds {age}: at most one period"
+            );
+        }
+    }
+}
+
+#[test]
+fn ticks_are_as_long_in_aws_as_locally_and_divide_the_schedule_period() {
+    let template = Template::load();
+    let local = Env::from_pairs(Vec::<(String, String)>::new());
+    let tick_of = |function: &str, env: &Env| match function {
+        "queue-activate" | "queue-join" | "queue-status" => {
+            Some(config::queue_settings_from_env(env).unwrap().tick)
+        }
+        "hold-expire" => Some(config::hold_expire_tick_from_env(env).unwrap()),
+        "sale-status-tick" => Some(config::sale_status_tick_from_env(env).unwrap()),
+        _ => None,
+    };
+    let mut checked = BTreeSet::new();
+    for (_, function) in template.functions() {
+        let vars = function_properties(&template, &function)["Environment"]["Variables"]
+            .as_mapping()
+            .cloned()
+            .unwrap_or_default();
+        let mut literal = Vec::new();
+        for (name, value) in &vars {
+            let name = name.as_str().expect("variable name").to_owned();
+            match value.as_str().filter(|_| tag_of(value).is_none()) {
+                Some(v) => literal.push((name, v.to_owned())),
+                None => assert!(
+                    !name.ends_with("_TICK_MILLIS"),
+                    "{function}: {name} is a literal, checked here"
+                ),
+            }
+        }
+        let Some(tick) = tick_of(&function, &Env::from_pairs(literal)) else {
+            continue;
+        };
+        assert_eq!(
+            Some(tick),
+            tick_of(&function, &local),
+            "{function}: the tick period in AWS is the one make dev runs"
+        );
+        if let Some(schedule) = SCHEDULES.iter().find(|s| s.function == function) {
+            assert_eq!(
+                schedule.period.as_millis() % tick.as_millis(),
+                0,
+                "{function}: whole ticks per period"
+            );
+        }
+        checked.insert(function);
+    }
+    assert_eq!(checked.len(), 5, "{checked:?}");
+}
+
+#[test]
+fn the_scheduled_samples_are_the_payload_the_scheduler_sends() {
+    for schedule in SCHEDULES {
+        let name = format!("{}.json", schedule.function);
+        let sample: serde_json::Value = serde_json::from_str(&events::text(&name)).unwrap();
+        let field = |key: &str| {
+            sample[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{name}: {key}"))
+        };
+        let time = chrono::DateTime::parse_from_rfc3339(field("time"))
+            .unwrap()
+            .to_utc();
+        // What the local runtime sends, for the sample's account, region, id and time.
+        let sent = ticks::scheduler_payload(
+            schedule,
+            "ticketrush",
+            field("account"),
+            field("region"),
+            field("id"),
+            time,
+        );
+        assert_eq!(sample, sent, "events/{name}");
+        assert_eq!(
+            sample["detail"],
+            serde_json::json!("{}"),
+            "a string, as AWS sends it"
+        );
+    }
 }
 
 #[test]
@@ -241,14 +515,7 @@ fn websocket_routes_match_both_ways() {
                         auth["Properties"]["AuthorizerType"].as_str(),
                         Some("REQUEST")
                     );
-                    let sources = auth["Properties"]["IdentitySource"]
-                        .as_sequence()
-                        .expect("IdentitySource");
-                    assert_eq!(
-                        sources,
-                        &vec![Value::from("route.request.querystring.token")],
-                        "the authorizer reads ?token="
-                    );
+                    // Its identity sources: authorizers_match_the_route_table_with_their_identity_sources.
                     Some(template.invoked_function(&auth["Properties"]["AuthorizerUri"]))
                 }
                 other => panic!("{id}: AuthorizationType {other:?}"),
@@ -293,10 +560,7 @@ fn the_push_queue_triggers_push_dispatch_with_partial_batch_failures() {
     let window = p["MaximumBatchingWindowInSeconds"]
         .as_u64()
         .expect("window");
-    assert!(
-        (1..=5).contains(&window),
-        "a short batching window: {window}"
-    );
+    assert!(window <= 5, "a short batching window: {window}");
     let queue = &template.resource("PushQueue")["Properties"];
     assert_eq!(
         text(&queue["RedrivePolicy"]["deadLetterTargetArn"]),
@@ -412,4 +676,133 @@ fn every_function_is_arm64_with_narrow_policies_and_no_plain_secrets() {
     );
     let migrations = &template.resource("DatabaseMigrations")["Properties"];
     assert_eq!(text(&migrations["ServiceToken"]), "MigrateFunction.Alias");
+}
+
+/// The secret a function's `DATABASE_URL_SECRET_ARN` names when the stack creates the
+/// database (`!If [CreateDatabase, <this>, <the given one>]`).
+fn created_database_secret(var: &Value) -> &str {
+    assert_eq!(tag_of(var).as_deref(), Some("If"), "{var:?}");
+    let branches = untag(var).as_sequence().expect("!If branches");
+    assert_eq!(text(&branches[0]), "CreateDatabase");
+    assert_eq!(text(&branches[2]), "ExistingDatabaseUrlSecretArn");
+    text(&branches[1])
+}
+
+#[test]
+fn concurrency_connections_and_the_proxy_are_the_limits_table() {
+    use ticketrush_lambda::limits::{
+        DATABASE_BUDGET, Database, FUNCTION_LIMITS, PUSH_QUEUE_BATCHING, limits_of,
+    };
+    let template = Template::load();
+    let deployed: BTreeSet<String> = template.functions().into_values().collect();
+    let listed: BTreeSet<String> = FUNCTION_LIMITS
+        .iter()
+        .map(|l| l.function.to_owned())
+        .collect();
+    assert_eq!(
+        deployed, listed,
+        "every deployed function has limits, and only those"
+    );
+    for (id, function) in template.functions() {
+        let limits = limits_of(&function).expect("listed");
+        let p = &template.resource(&id)["Properties"];
+        assert_eq!(
+            p["ReservedConcurrentExecutions"].as_u64(),
+            Some(limits.concurrency.into()),
+            "{id}: ReservedConcurrentExecutions"
+        );
+        let vars = &p["Environment"]["Variables"];
+        let pool = vars["DATABASE_MAX_CONNECTIONS"]
+            .as_str()
+            .map(|n| n.parse::<u32>().expect("a number"));
+        assert_eq!(
+            pool,
+            limits.connections_per_instance(),
+            "{id}: DATABASE_MAX_CONNECTIONS"
+        );
+        let secret = vars
+            .get("DATABASE_URL_SECRET_ARN")
+            .map(created_database_secret);
+        let expected = match limits.database {
+            Database::None => None,
+            Database::Proxied(_) => Some("DatabaseUrlSecret"),
+            Database::Direct(_) => Some("DatabaseInstanceUrlSecret"),
+        };
+        assert_eq!(secret, expected, "{id}: which database URL");
+        if let Some(secret) = expected {
+            let policies = serde_yaml::to_string(&p["Policies"]).unwrap();
+            assert!(policies.contains(secret), "{id} may read {secret}");
+        }
+    }
+
+    // Through the proxy, pooling at most the budget's share of the instance.
+    let url =
+        |secret: &str| text(&template.resource(secret)["Properties"]["SecretString"]).to_owned();
+    assert!(url("DatabaseUrlSecret").contains("@${DatabaseProxy.Endpoint}:5432/"));
+    assert!(url("DatabaseInstanceUrlSecret").contains("@${Database.Endpoint.Address}:"));
+    let proxy = &template.resource("DatabaseProxy");
+    assert_eq!(proxy["Condition"].as_str(), Some("CreateDatabase"));
+    assert_eq!(
+        proxy["Properties"]["EngineFamily"].as_str(),
+        Some("POSTGRESQL")
+    );
+    assert_eq!(proxy["Properties"]["RequireTLS"].as_bool(), Some(true));
+    let auth = &proxy["Properties"]["Auth"][0];
+    assert_eq!(text(&auth["SecretArn"]), "DatabaseProxyAuthSecret");
+    let role = &template.resource(text(&proxy["Properties"]["RoleArn"]).trim_end_matches(".Arn"));
+    assert!(
+        serde_yaml::to_string(&role["Properties"]["Policies"])
+            .unwrap()
+            .contains("DatabaseProxyAuthSecret"),
+        "the proxy may read its credentials"
+    );
+    let target = &template.resource("DatabaseProxyTargetGroup")["Properties"];
+    assert_eq!(text(&target["DBProxyName"]), "DatabaseProxy");
+    assert_eq!(
+        target["DBInstanceIdentifiers"]
+            .as_sequence()
+            .map(|s| s.iter().map(text).collect::<Vec<_>>()),
+        Some(vec!["Database"])
+    );
+    let pool = &target["ConnectionPoolConfigurationInfo"];
+    assert_eq!(
+        pool["MaxConnectionsPercent"].as_u64(),
+        Some(DATABASE_BUDGET.proxy_max_connections_percent.into())
+    );
+    // The budget is planned for the default instance class.
+    let raw = std::fs::read_to_string(root().join("infra/aws/template.yaml")).unwrap();
+    let doc: Value = serde_yaml::from_str(&raw).unwrap();
+    assert_eq!(
+        doc["Parameters"]["DatabaseInstanceClass"]["Default"].as_str(),
+        Some("db.t4g.micro"),
+        "DATABASE_BUDGET.planned_max_connections is that class's"
+    );
+    let proxy_sg = &template.resource("DatabaseProxySecurityGroup")["Properties"];
+    assert_eq!(
+        text(&proxy_sg["SecurityGroupIngress"][0]["SourceSecurityGroupId"]),
+        "FunctionSecurityGroup"
+    );
+    let ingress = &template.resource("DatabaseFromProxyIngress")["Properties"];
+    assert_eq!(text(&ingress["GroupId"]), "DatabaseSecurityGroup");
+    assert_eq!(
+        text(&ingress["SourceSecurityGroupId"]),
+        "DatabaseProxySecurityGroup"
+    );
+
+    // The push queue's trigger reads as the local event source does.
+    let sqs = template.events("SQS");
+    let (function, p) = &sqs[0];
+    assert_eq!(
+        p["BatchSize"].as_u64(),
+        Some(PUSH_QUEUE_BATCHING.batch_size.into())
+    );
+    assert_eq!(
+        p["MaximumBatchingWindowInSeconds"].as_u64(),
+        Some(PUSH_QUEUE_BATCHING.maximum_batching_window_secs.into())
+    );
+    assert_eq!(
+        p["ScalingConfig"]["MaximumConcurrency"].as_u64(),
+        limits_of(function).map(|l| l.concurrency.into()),
+        "no more pollers than instances"
+    );
 }

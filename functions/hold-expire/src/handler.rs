@@ -1,9 +1,11 @@
-//! `hold-expire`: the scheduled tick that expires holds and frees their seats, and asks the
-//! payment gateway again for refunds the ledger marked but the gateway has not confirmed.
+//! `hold-expire`: the scheduled tick loop (a minute of ticks per invocation) that expires
+//! holds and frees their seats, and asks the payment gateway again for refunds the ledger
+//! marked but the gateway has not confirmed.
 
-use std::time::Duration;
+use std::{ops::AddAssign, time::Duration};
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use ticketrush_adapters::{
     SystemClock,
@@ -19,6 +21,10 @@ use ticketrush_core::{
     reservations::{ExpiryPorts, expire_tick},
     schedule::TickRun,
     seats::SeatSettings,
+};
+use ticketrush_lambda::{
+    routes::HOLD_EXPIRE_SCHEDULE,
+    ticks::{self, TickLoopSummary},
 };
 
 pub struct HoldExpireFunction {
@@ -54,10 +60,10 @@ impl HoldExpireFunction {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+/// What the ticks that ran did, added up.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct ExpirySummary {
-    pub ran: bool,
+pub struct ExpiryTotals {
     pub expired: u32,
     pub seats_freed: u32,
     pub locks_lapsed: u32,
@@ -65,14 +71,33 @@ pub struct ExpirySummary {
     pub refunds_returned: u32,
 }
 
-/// Runs the tick the event was scheduled for; a store failure fails the invocation so the
-/// scheduler retries it.
+impl AddAssign for ExpiryTotals {
+    fn add_assign(&mut self, tick: Self) {
+        self.expired += tick.expired;
+        self.seats_freed += tick.seats_freed;
+        self.locks_lapsed += tick.locks_lapsed;
+        self.resynced += tick.resynced;
+        self.refunds_returned += tick.refunds_returned;
+    }
+}
+
+/// Runs the expiry ticks of the schedule period the event covers, each under its own lock.
+/// A tick whose store fails is logged; the next one expires what it left.
 pub async fn handle(
     f: &HoldExpireFunction,
-    event: CloudWatchEvent,
-    invocation_id: &str,
-) -> Result<ExpirySummary, StoreError> {
-    let tick = TickRun::new(event.time, f.tick, invocation_id);
+    event: LambdaEvent<CloudWatchEvent>,
+) -> TickLoopSummary<ExpiryTotals> {
+    ticks::run(&HOLD_EXPIRE_SCHEDULE, &event, f.tick, |tick| async move {
+        expire_once(f, &tick).await
+    })
+    .await
+}
+
+/// One tick: None if another invocation had it.
+async fn expire_once(
+    f: &HoldExpireFunction,
+    tick: &TickRun,
+) -> Result<Option<ExpiryTotals>, StoreError> {
     let report = expire_tick(
         ExpiryPorts {
             catalog: &f.catalog,
@@ -83,11 +108,14 @@ pub async fn handle(
             publisher: &f.publisher,
         },
         f.seats,
-        &tick,
+        tick,
         f.clock.now(),
     )
     .await?;
-    if report.ran && (report.expired > 0 || report.locks_lapsed > 0 || report.resynced > 0) {
+    if !report.ran {
+        return Ok(None);
+    }
+    if report.expired > 0 || report.locks_lapsed > 0 || report.resynced > 0 {
         tracing::info!(
             tick = tick.sequence,
             expired = report.expired,
@@ -97,27 +125,22 @@ pub async fn handle(
             "expiry tick"
         );
     }
-    let mut refunds_returned = 0;
-    if report.ran {
-        let refunds = retry_refunds(&f.ledger, &f.gateway).await?;
-        refunds_returned = refunds.returned;
-        if let Some(error) = &refunds.last_failure {
-            tracing::error!(
-                failed = refunds.failed,
-                returned = refunds.returned,
-                %error,
-                "gateway refunds still failing; the next tick asks again"
-            );
-        } else if refunds.returned > 0 {
-            tracing::info!(returned = refunds.returned, "gateway refunds retried");
-        }
+    let refunds = retry_refunds(&f.ledger, &f.gateway).await?;
+    if let Some(error) = &refunds.last_failure {
+        tracing::error!(
+            failed = refunds.failed,
+            returned = refunds.returned,
+            %error,
+            "gateway refunds still failing; the next tick asks again"
+        );
+    } else if refunds.returned > 0 {
+        tracing::info!(returned = refunds.returned, "gateway refunds retried");
     }
-    Ok(ExpirySummary {
-        refunds_returned,
-        ran: report.ran,
+    Ok(Some(ExpiryTotals {
         expired: report.expired,
         seats_freed: report.seats_freed,
         locks_lapsed: report.locks_lapsed,
         resynced: report.resynced,
-    })
+        refunds_returned: refunds.returned,
+    }))
 }

@@ -8,11 +8,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let function = startup::build(HoldExpireFunction::from_env).await;
     run(service_fn(|event: LambdaEvent<CloudWatchEvent>| {
         let function = &function;
-        async move {
-            handle(function, event.payload, &event.context.request_id)
-                .await
-                .map_err(lambda_runtime::Error::from)
-        }
+        async move { Ok::<_, lambda_runtime::Error>(handle(function, event).await) }
     }))
     .await
 }

@@ -17,7 +17,8 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 
-/// One physical id for the life of the stack, so an Update never looks like a replacement.
+/// The physical id a Create names. Update and Delete answer with the id they are given, so
+/// an Update never looks like a replacement and every response names the same resource.
 pub const PHYSICAL_ID: &str = "ticketrush-database-migrations";
 
 pub struct MigrateFunction {
@@ -56,13 +57,14 @@ pub async fn handle(
     f: &MigrateFunction,
     event: CloudFormationCustomResourceRequest,
 ) -> Result<Outcome, MigrateError> {
-    let (kind, url, stack, request, logical) = match &event {
+    let (kind, url, stack, request, logical, physical) = match &event {
         CloudFormationCustomResourceRequest::Create(r) => (
             "Create",
             &r.response_url,
             &r.stack_id,
             &r.request_id,
             &r.logical_resource_id,
+            PHYSICAL_ID,
         ),
         CloudFormationCustomResourceRequest::Update(r) => (
             "Update",
@@ -70,6 +72,7 @@ pub async fn handle(
             &r.stack_id,
             &r.request_id,
             &r.logical_resource_id,
+            r.physical_resource_id.as_str(),
         ),
         CloudFormationCustomResourceRequest::Delete(r) => (
             "Delete",
@@ -77,6 +80,7 @@ pub async fn handle(
             &r.stack_id,
             &r.request_id,
             &r.logical_resource_id,
+            r.physical_resource_id.as_str(),
         ),
         _ => (
             "Unknown",
@@ -84,6 +88,7 @@ pub async fn handle(
             &String::new(),
             &String::new(),
             &String::new(),
+            "",
         ),
     };
     let outcome = match kind {
@@ -120,7 +125,7 @@ pub async fn handle(
         CloudFormationCustomResourceResponseStatus::Failed
     };
     response.reason = outcome.reason.clone();
-    response.physical_resource_id = PHYSICAL_ID.to_owned();
+    response.physical_resource_id = physical.to_owned();
     response.stack_id = stack.clone();
     response.request_id = request.clone();
     response.logical_resource_id = logical.clone();

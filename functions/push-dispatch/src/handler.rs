@@ -82,6 +82,7 @@ async fn deliver(f: &PushDispatchFunction, record: &SqsMessage) -> bool {
                 message_id = id,
                 delivered = report.delivered,
                 gone = report.gone,
+                expired_tokens = report.expired_tokens,
                 messages = report.messages,
                 "push delivered"
             );

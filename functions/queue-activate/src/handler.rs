@@ -1,6 +1,9 @@
-//! `queue-activate`: the scheduled admission tick.
+//! `queue-activate`: the scheduled admission tick loop (a minute of ticks per invocation).
+
+use std::ops::AddAssign;
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use ticketrush_adapters::{
     SystemClock,
@@ -14,9 +17,12 @@ use ticketrush_adapters::{
 use ticketrush_core::{
     StoreError,
     queue::{ActivationError, ActivationPorts, QueueSettings, activate_tick},
-    schedule::TickRun,
 };
-use ticketrush_lambda::metrics::{self, Metric};
+use ticketrush_lambda::{
+    metrics::{self, Metric},
+    routes::QUEUE_ACTIVATE_SCHEDULE,
+    ticks::{self, TickLoopSummary},
+};
 
 pub struct QueueActivateFunction {
     pub catalog: PostgresCatalog,
@@ -47,55 +53,71 @@ impl QueueActivateFunction {
     }
 }
 
-/// What the invocation returns (and logs).
-#[derive(Debug, Serialize, PartialEq, Eq)]
+/// What the ticks that ran did, added up.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct TickSummary {
-    pub ran: bool,
+pub struct AdmissionTotals {
+    /// The most concerts on sale that one tick served.
     pub concerts: u32,
     pub admitted: u32,
     pub dropped: u32,
     pub rank_updates: u32,
 }
 
-/// Runs the tick the event was scheduled for. `invocation_id` names this run as the lock's
-/// owner. A store failure fails the invocation, so the scheduler retries it.
+impl AddAssign for AdmissionTotals {
+    fn add_assign(&mut self, tick: Self) {
+        self.concerts = self.concerts.max(tick.concerts);
+        self.admitted += tick.admitted;
+        self.dropped += tick.dropped;
+        self.rank_updates += tick.rank_updates;
+    }
+}
+
+/// Runs the admission ticks of the schedule period the event covers, each under its own
+/// lock. A tick whose store fails is logged; the next one admits what it left.
 pub async fn handle(
     f: &QueueActivateFunction,
-    event: CloudWatchEvent,
-    invocation_id: &str,
-) -> Result<TickSummary, StoreError> {
-    let tick = TickRun::new(event.time, f.settings.tick, invocation_id);
-    let report = activate_tick(
-        ActivationPorts {
-            catalog: &f.catalog,
-            room: &f.room,
-            lock: &f.lock,
-            publisher: &f.publisher,
-            tokens: &f.tokens,
+    event: LambdaEvent<CloudWatchEvent>,
+) -> TickLoopSummary<AdmissionTotals> {
+    ticks::run(
+        &QUEUE_ACTIVATE_SCHEDULE,
+        &event,
+        f.settings.tick,
+        |tick| async move {
+            let report = activate_tick(
+                ActivationPorts {
+                    catalog: &f.catalog,
+                    room: &f.room,
+                    lock: &f.lock,
+                    publisher: &f.publisher,
+                    tokens: &f.tokens,
+                },
+                &f.settings,
+                &tick,
+                f.clock.now(),
+            )
+            .await
+            .map_err(|ActivationError::Store(e)| e)?;
+            if !report.ran {
+                return Ok::<_, StoreError>(None);
+            }
+            metrics::count("queue-activate", Metric::Admits, report.admitted.into());
+            if report.admitted > 0 || report.dropped > 0 {
+                tracing::info!(
+                    tick = tick.sequence,
+                    concerts = report.concerts,
+                    admitted = report.admitted,
+                    dropped = report.dropped,
+                    "admission tick"
+                );
+            }
+            Ok(Some(AdmissionTotals {
+                concerts: report.concerts,
+                admitted: report.admitted,
+                dropped: report.dropped,
+                rank_updates: report.rank_updates,
+            }))
         },
-        &f.settings,
-        &tick,
-        f.clock.now(),
     )
     .await
-    .map_err(|ActivationError::Store(e)| e)?;
-    let summary = TickSummary {
-        ran: report.ran,
-        concerts: report.concerts,
-        admitted: report.admitted,
-        dropped: report.dropped,
-        rank_updates: report.rank_updates,
-    };
-    metrics::count("queue-activate", Metric::Admits, summary.admitted.into());
-    if summary.ran && (summary.admitted > 0 || summary.dropped > 0) {
-        tracing::info!(
-            tick = tick.sequence,
-            concerts = summary.concerts,
-            admitted = summary.admitted,
-            dropped = summary.dropped,
-            "admission tick"
-        );
-    }
-    Ok(summary)
 }

@@ -1,9 +1,11 @@
-//! `sale-status-tick`: the scheduled tick that pushes a CONCERTS_REFRESH with the cards whose
-//! sale status changed since screens were last told.
+//! `sale-status-tick`: the scheduled tick loop (a minute of ticks per invocation) that
+//! pushes a CONCERTS_REFRESH with the cards whose sale status changed since screens were
+//! last told.
 
-use std::time::Duration;
+use std::{ops::AddAssign, time::Duration};
 
 use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
+use lambda_runtime::LambdaEvent;
 use serde::Serialize;
 use ticketrush_adapters::{
     SystemClock,
@@ -13,9 +15,10 @@ use ticketrush_adapters::{
     redis::{RedisPublishedStatuses, RedisSchedulerLock},
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::{
-    schedule::TickRun,
-    status_tick::{StatusTickError, sale_status_tick},
+use ticketrush_core::status_tick::{StatusTickError, sale_status_tick};
+use ticketrush_lambda::{
+    routes::SALE_STATUS_TICK_SCHEDULE,
+    ticks::{self, TickLoopSummary},
 };
 
 pub struct SaleStatusTickFunction {
@@ -44,37 +47,51 @@ impl SaleStatusTickFunction {
     }
 }
 
-#[derive(Debug, Serialize, PartialEq, Eq)]
+/// What the ticks that ran did, added up.
+#[derive(Debug, Default, Serialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
-pub struct StatusTickSummary {
-    pub ran: bool,
-    pub concerts: u32,
+pub struct StatusTotals {
+    /// Status changes pushed.
     pub changed: u32,
 }
 
-/// Runs the tick the event was scheduled for; a store failure fails the invocation so the
-/// scheduler retries it.
+impl AddAssign for StatusTotals {
+    fn add_assign(&mut self, tick: Self) {
+        self.changed += tick.changed;
+    }
+}
+
+/// Runs the sale-status ticks of the schedule period the event covers, each under its own
+/// lock, so a card flips within a tick of its change. A failed tick is logged; the next one
+/// pushes what it left.
 pub async fn handle(
     f: &SaleStatusTickFunction,
-    event: CloudWatchEvent,
-    invocation_id: &str,
-) -> Result<StatusTickSummary, StatusTickError> {
-    let tick = TickRun::new(event.time, f.tick, invocation_id);
-    let report = sale_status_tick(
-        &f.catalog,
-        &f.statuses,
-        &f.scheduler,
-        &f.publisher,
-        &tick,
-        f.clock.now(),
+    event: LambdaEvent<CloudWatchEvent>,
+) -> TickLoopSummary<StatusTotals> {
+    ticks::run(
+        &SALE_STATUS_TICK_SCHEDULE,
+        &event,
+        f.tick,
+        |tick| async move {
+            let report = sale_status_tick(
+                &f.catalog,
+                &f.statuses,
+                &f.scheduler,
+                &f.publisher,
+                &tick,
+                f.clock.now(),
+            )
+            .await?;
+            if !report.ran {
+                return Ok::<_, StatusTickError>(None);
+            }
+            for (concert, status) in &report.changed {
+                tracing::info!(tick = tick.sequence, %concert, %status, "sale status changed");
+            }
+            Ok(Some(StatusTotals {
+                changed: report.changed.len() as u32,
+            }))
+        },
     )
-    .await?;
-    for (concert, status) in &report.changed {
-        tracing::info!(tick = tick.sequence, %concert, %status, "sale status changed");
-    }
-    Ok(StatusTickSummary {
-        ran: report.ran,
-        concerts: report.concerts,
-        changed: report.changed.len() as u32,
-    })
+    .await
 }

@@ -1,4 +1,5 @@
-//! The sale-status tick driven by its events/ sample: real PostgreSQL, Redis and SQS.
+//! The sale-status tick loop driven by its events/ sample (EventBridge Scheduler's payload):
+//! real PostgreSQL, Redis and SQS.
 
 use std::{sync::Arc, time::Duration};
 
@@ -6,6 +7,7 @@ use chrono::Duration as ChronoDuration;
 use sale_status_tick::{SaleStatusTickFunction, handle};
 use ticketrush_adapters::push::decode;
 use ticketrush_core::push::PushEvent;
+use ticketrush_lambda::{routes::SALE_STATUS_TICK_SCHEDULE, ticks};
 use ticketrush_testkit::{
     db::TestDb,
     events,
@@ -34,25 +36,28 @@ async fn four_concurrent_invocations_publish_one_refresh_per_change() {
     );
     assert_eq!(f.tick, Duration::from_secs(1));
     let event = events::scheduled("sale-status-tick.json");
+    let invocation =
+        |event, id: String| ticks::invocation(event, id, SALE_STATUS_TICK_SCHEDULE.timeout());
     let runs: Vec<_> = (0..4)
         .map(|i| {
-            let (f, event) = (f.clone(), event.clone());
-            tokio::spawn(async move { handle(&f, event, &format!("inv-{i}")).await.unwrap() })
+            let (f, event) = (f.clone(), invocation(event.clone(), format!("inv-{i}")));
+            tokio::spawn(async move { handle(&f, event).await })
         })
         .collect();
     let mut ran = Vec::new();
     for r in runs {
         ran.push(r.await.unwrap());
     }
-    assert_eq!(ran.iter().filter(|s| s.ran).count(), 1);
-    assert_eq!(ran.iter().find(|s| s.ran).unwrap().changed, 2);
+    // The sample's minute is long past: each invocation runs its last tick, one gets it.
+    assert_eq!(ran.iter().map(|s| s.ran).sum::<u32>(), 1, "{ran:?}");
+    assert_eq!(ran.iter().find(|s| s.ran == 1).unwrap().totals.changed, 2);
 
-    // The next tick sees nothing new and publishes nothing.
+    // The next minute's tick sees nothing new and publishes nothing.
     let mut next = event.clone();
-    next.time += ChronoDuration::seconds(1);
-    let quiet = handle(&f, next, "inv-next").await.unwrap();
-    assert!(quiet.ran);
-    assert_eq!(quiet.changed, 0);
+    next.time += ChronoDuration::minutes(1);
+    let quiet = handle(&f, invocation(next, "inv-next".into())).await;
+    assert_eq!((quiet.ran, quiet.failed), (1, 0));
+    assert_eq!(quiet.totals.changed, 0);
 
     let events: Vec<PushEvent> = wiring
         .published()

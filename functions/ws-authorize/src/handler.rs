@@ -2,9 +2,12 @@
 //! with the same rules as the HTTP API's JWT authorizer (in AWS against the issuer's JWKS,
 //! locally with the shared key); no token connects anonymously, a bad one is refused.
 
+use std::collections::HashMap;
+
 use aws_lambda_events::event::apigw::{
     ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
 };
+use chrono::{DateTime, Utc};
 use ticketrush_adapters::{
     config::Env,
     jwt::TokenVerifier,
@@ -17,7 +20,8 @@ pub struct WsAuthorizeFunction {
 }
 
 impl WsAuthorizeFunction {
-    /// The issuer's JWKS when `JWT_JWKS_URL` is set (read once, here), else the shared key.
+    /// The issuer's JWKS when `JWT_JWKS_URL` is set (read here, and again on an unknown key),
+    /// else the shared key.
     pub async fn from_env(env: &Env, _clients: &Clients) -> Result<Self, StartupError> {
         Ok(Self {
             tokens: TokenVerifier::from_env(env).await?,
@@ -25,7 +29,7 @@ impl WsAuthorizeFunction {
     }
 }
 
-pub fn handle(
+pub async fn handle(
     f: &WsAuthorizeFunction,
     event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> ApiGatewayCustomAuthorizerResponse {
@@ -42,21 +46,33 @@ pub fn handle(
             websocket::authorizer_context(None),
         );
     };
-    let identity = f
-        .tokens
-        .verify(token)
-        .map_err(|reason| reason.to_string())
-        .and_then(|claims| from_claims(&claims).map_err(|e| e.to_string()));
-    match identity {
+    let claims = match f.tokens.verify(token).await {
+        Ok(claims) => claims,
+        Err(reason) => return deny(arn, &reason.to_string()),
+    };
+    let Some(expires_at) = expiry(&claims) else {
+        return deny(arn, "the token's exp is not a time");
+    };
+    match from_claims(&claims) {
         Ok(Some(identity)) => websocket::policy(
             true,
             identity.user.as_str(),
             arn,
-            websocket::authorizer_context(Some(&identity)),
+            // The expiry goes with the identity: personal pushes stop there.
+            websocket::with_token_expiry(
+                websocket::authorizer_context(Some(&identity)),
+                expires_at,
+            ),
         ),
         Ok(None) => deny(arn, "the token has no subject"),
-        Err(reason) => deny(arn, &reason),
+        Err(e) => deny(arn, &e.to_string()),
     }
+}
+
+/// The verified token's `exp` (required, so always there; a fraction is dropped).
+fn expiry(claims: &HashMap<String, String>) -> Option<DateTime<Utc>> {
+    let secs = claims.get("exp")?.parse::<f64>().ok()?;
+    DateTime::from_timestamp(secs as i64, 0)
 }
 
 fn deny(arn: &str, reason: &str) -> ApiGatewayCustomAuthorizerResponse {

@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     run(service_fn(
         |event: LambdaEvent<ApiGatewayCustomAuthorizerRequestTypeRequest>| {
             let function = &function;
-            async move { Ok::<_, lambda_runtime::Error>(handle(function, &event.payload)) }
+            async move { Ok::<_, lambda_runtime::Error>(handle(function, &event.payload).await) }
         },
     ))
     .await

@@ -38,7 +38,7 @@ fn with_token(token: &str) -> ApiGatewayCustomAuthorizerRequestTypeRequest {
 #[tokio::test]
 async fn no_token_connects_anonymously() {
     let event: ApiGatewayCustomAuthorizerRequestTypeRequest = events::typed("ws-authorize.json");
-    let answer = handle(&function().await, &event);
+    let answer = handle(&function().await, &event).await;
     assert!(allows(&answer));
     assert_eq!(answer.principal_id.as_deref(), Some("anonymous"));
     assert!(answer.context.get("userId").is_none());
@@ -52,16 +52,16 @@ async fn no_token_connects_anonymously() {
 async fn a_valid_token_carries_the_user_and_a_bad_one_is_refused() {
     let f = function().await;
     let token = token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, 60);
-    let answer = handle(&f, &with_token(&token));
+    let answer = handle(&f, &with_token(&token)).await;
     assert!(allows(&answer));
     assert_eq!(answer.context["userId"], "buyer-1");
     assert_eq!(answer.context["tier"], "GOLD");
 
     let forged = token_with("another-secret-0123456789", "buyer-1", "GOLD", false, 60);
-    assert!(!allows(&handle(&f, &with_token(&forged))));
+    assert!(!allows(&handle(&f, &with_token(&forged)).await));
     let expired = token_with(TEST_JWT_SECRET, "buyer-1", "GOLD", false, -10);
-    assert!(!allows(&handle(&f, &with_token(&expired))));
-    assert!(!allows(&handle(&f, &with_token("garbage"))));
+    assert!(!allows(&handle(&f, &with_token(&expired)).await));
+    assert!(!allows(&handle(&f, &with_token("garbage")).await));
 }
 
 const ISSUER: &str = "https://cognito-idp.us-east-1.amazonaws.com/us-east-1_Test";
@@ -123,7 +123,7 @@ async fn oidc_function() -> WsAuthorizeFunction {
 async fn in_aws_the_issuers_own_tokens_are_checked_against_its_jwks() {
     let f = oidc_function().await;
     // A Cognito access token (audience in client_id) and an ID token (audience in aud).
-    let access = handle(&f, &with_token(&oidc_token("test-key-1", &[])));
+    let access = handle(&f, &with_token(&oidc_token("test-key-1", &[]))).await;
     assert!(allows(&access));
     assert_eq!(access.context["userId"], "cognito-user-1");
     assert_eq!(access.context["tier"], "BASIC");
@@ -135,7 +135,7 @@ async fn in_aws_the_issuers_own_tokens_are_checked_against_its_jwks() {
             ("tier", "VIP".into()),
         ],
     );
-    let answer = handle(&f, &with_token(&id_token));
+    let answer = handle(&f, &with_token(&id_token)).await;
     assert!(allows(&answer));
     assert_eq!(answer.context["tier"], "VIP");
 
@@ -165,7 +165,7 @@ async fn in_aws_the_issuers_own_tokens_are_checked_against_its_jwks() {
     ];
     for (what, token) in refused {
         assert!(
-            !allows(&handle(&f, &with_token(&token))),
+            !allows(&handle(&f, &with_token(&token)).await),
             "{what} was allowed"
         );
     }

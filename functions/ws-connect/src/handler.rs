@@ -1,5 +1,5 @@
-//! `ws-connect`: records the connection (with its user, if the authorizer vouched for one)
-//! and subscribes it to `concerts.live`.
+//! `ws-connect`: records the connection (with its user and the token's expiry, if the
+//! authorizer vouched for one) and subscribes it to `concerts.live`.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use ticketrush_adapters::{
@@ -32,22 +32,15 @@ pub async fn handle(
     f: &WsConnectFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
-    let (id, identity) = match (websocket::connection_id(event), websocket::identity(event)) {
-        (Ok(id), Ok(identity)) => (id, identity),
-        (Err(e), _) | (_, Err(e)) => {
+    let read = websocket::connection_id(event).and_then(|id| Ok((id, websocket::caller(event)?)));
+    let (id, caller) = match read {
+        Ok(read) => read,
+        Err(e) => {
             tracing::warn!(error = %e, "connect refused");
             return websocket::status(400);
         }
     };
-    match connect(
-        &f.registry,
-        id,
-        identity.map(|i| i.user),
-        f.clock.now(),
-        f.live_shards,
-    )
-    .await
-    {
+    match connect(&f.registry, id, caller, f.clock.now(), f.live_shards).await {
         Ok(_) => websocket::status(200),
         Err(e) => {
             tracing::error!(error = %e, "connection not recorded");

@@ -42,7 +42,7 @@ async fn a_connection_and_all_its_subscriptions_go() {
     let now = Utc::now();
     connect(&registry, id.clone(), None, now, 4).await.unwrap();
     let seats = TopicKey::public(Topic::Seats(ticketrush_core::OptionId::from_stored(3)), 4);
-    registry.subscribe(&seats[0], &id, now).await.unwrap();
+    registry.subscribe(&seats[0], &id, now, 50).await.unwrap();
 
     let f = function(&names).await;
     let event: ApiGatewayWebsocketProxyRequest = events::typed("ws-disconnect.json");

@@ -1,22 +1,26 @@
 //! `ws-message`: `subscribe`, `unsubscribe` and `ping` (and `$default`: anything else gets
-//! an ERROR message). Personal topics take the user from the authorizer context only.
+//! an ERROR message). Personal topics take the user from the authorizer context only. A
+//! subscribe names a concert or performance that exists (a primary-key probe of the catalog,
+//! remembered in-process), within `WS_MAX_SUBSCRIPTIONS` a connection.
 
 use aws_lambda_events::event::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use ticketrush_adapters::{
     SystemClock,
     config::{self, Env},
     connections::DynamoDbConnections,
+    postgres::PostgresTopicDirectory,
     push::ApiGatewayPusher,
     wiring::{Clients, StartupError},
 };
-use ticketrush_core::push::connections::{Reply, client_message};
+use ticketrush_core::push::connections::{ClientMessages, Reply, SubscriptionSettings};
 use ticketrush_lambda::websocket;
 
 pub struct WsMessageFunction {
     pub registry: DynamoDbConnections,
     pub pusher: ApiGatewayPusher,
+    pub topics: PostgresTopicDirectory,
     pub clock: SystemClock,
-    pub live_shards: u16,
+    pub settings: SubscriptionSettings,
 }
 
 impl WsMessageFunction {
@@ -24,8 +28,15 @@ impl WsMessageFunction {
         Ok(Self {
             registry: DynamoDbConnections::from_env(clients.sdk(), env)?,
             pusher: ApiGatewayPusher::from_env(clients.sdk(), env)?,
+            topics: PostgresTopicDirectory::new(
+                clients.postgres(env)?,
+                config::catalog_cache_ttl_from_env(env)?,
+            ),
             clock: SystemClock,
-            live_shards: config::live_shards_from_env(env)?,
+            settings: SubscriptionSettings {
+                live_shards: config::live_shards_from_env(env)?,
+                max_subscriptions: config::max_subscriptions_from_env(env)?,
+            },
         })
     }
 }
@@ -43,18 +54,17 @@ pub async fn handle(
     };
     // A context that does not name a valid user is treated as anonymous: it can still use
     // the public topics, never a personal one.
-    let user = websocket::identity(event).ok().flatten().map(|i| i.user);
+    let caller = websocket::caller(event).ok().flatten();
     let body = event.body.as_deref().unwrap_or("");
-    match client_message(
-        &f.registry,
-        &f.pusher,
-        &id,
-        user.as_ref(),
-        body,
-        f.clock.now(),
-        f.live_shards,
-    )
-    .await
+    let messages = ClientMessages {
+        registry: &f.registry,
+        pusher: &f.pusher,
+        topics: &f.topics,
+        settings: f.settings,
+    };
+    match messages
+        .handle(&id, caller.as_ref(), body, f.clock.now())
+        .await
     {
         Ok(Reply::Refused(code)) => {
             tracing::info!(connection = %id, code, "client message refused");

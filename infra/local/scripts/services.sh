@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Brings up what ticketrush needs on this machine, on loopback only, reusing what already
-# runs: PostgreSQL, Redis, and the AWS emulator (MiniStack, or moto with AWS_EMULATOR=moto) in
-# a project-local virtualenv. Installs missing packages with apt when run as root. Safe to run
-# again. With --reset-emulator, the emulator is emptied afterwards.
+# runs: PostgreSQL (else a private cluster in .run/postgres), Redis, and the AWS emulator
+# (MiniStack, or moto with AWS_EMULATOR=moto) in a project-local virtualenv. It never changes
+# the settings of a server it did not start. Installs missing packages with apt when run as
+# root. Safe to run again. With --reset-emulator, the emulator is emptied afterwards.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 RUN_DIR="$ROOT/.run"
 PG_PORT="${PG_PORT:-5432}"
+PG_DATA_GIVEN="${PG_DATA:-}"
+PG_DATA="${PG_DATA:-$RUN_DIR/postgres}"
 REDIS_PORT="${REDIS_PORT:-6379}"
 AWS_EMULATOR="${AWS_EMULATOR:-ministack}"
 EMULATOR_PORT="${EMULATOR_PORT:-4566}"
@@ -41,27 +44,84 @@ redis_ping() {
   ) 2>/dev/null
 }
 
+# PostgreSQL: one that already answers on 127.0.0.1:$PG_PORT and lets the postgres role in
+# without a password is used as it is. Its settings are never changed: where none answers,
+# a private cluster of the project's own runs in $PG_DATA, on loopback only, started here.
+pg_trusts() {
+  psql -X -q -w -h 127.0.0.1 -p "$PG_PORT" -U postgres -d postgres -Atc 'select 1' >/dev/null 2>&1
+}
+
+pg_bindir() { # the server binaries: those the private cluster was made with, else the newest
+  local v
+  if [ -f "$PG_DATA/PG_VERSION" ] && [ -x "/usr/lib/postgresql/$(cat "$PG_DATA/PG_VERSION")/bin/initdb" ]; then
+    echo "/usr/lib/postgresql/$(cat "$PG_DATA/PG_VERSION")/bin"; return
+  fi
+  for v in $(ls /usr/lib/postgresql 2>/dev/null | sort -rV); do
+    [ -x "/usr/lib/postgresql/$v/bin/initdb" ] && { echo "/usr/lib/postgresql/$v/bin"; return; }
+  done
+  if command -v initdb >/dev/null; then dirname "$(readlink -f "$(command -v initdb)")"; fi
+}
+
+# The server refuses to run as root: as root, the private cluster belongs to the postgres user.
+pg_as_owner() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
+
+# As root, a data directory the postgres user can reach: $PG_DATA, or when the project lives
+# where it cannot (under /root), one in its home named after the project.
+pg_data_dir() {
+  [ "$(id -u)" = 0 ] || return 0
+  mkdir -p "$PG_DATA" && chown postgres: "$PG_DATA"
+  runuser -u postgres -- test -w "$PG_DATA" && return 0
+  [ -z "$PG_DATA_GIVEN" ] || { say "postgresql: the postgres user cannot reach PG_DATA=$PG_DATA"; exit 1; }
+  PG_DATA="$(getent passwd postgres | cut -d: -f6)/ticketrush-$(printf %s "$ROOT" | sha256sum | cut -c1-12)"
+  say "postgresql: the postgres user cannot reach $ROOT; the private cluster lives in $PG_DATA"
+  mkdir -p "$PG_DATA" && chown postgres: "$PG_DATA"
+}
+
 ensure_postgres() {
+  command -v psql >/dev/null || { say "postgresql: installing the client"; apt_install postgresql-client; }
   if command -v pg_isready >/dev/null && pg_isready -q -h 127.0.0.1 -p "$PG_PORT"; then
-    say "postgresql: running on 127.0.0.1:$PG_PORT"; return
+    if pg_trusts; then say "postgresql: running on 127.0.0.1:$PG_PORT"; return; fi
+    say "postgresql on 127.0.0.1:$PG_PORT wants a password from the postgres role, and this script"
+    say "  does not change a server's authentication. Set PG_PORT to a free port (make dev PG_PORT=5433)"
+    say "  for a private cluster of the project's own, or let the postgres role in over loopback yourself."
+    exit 1
   fi
-  command -v pg_ctlcluster >/dev/null || { say "postgresql: installing"; apt_install postgresql; }
-  local version
-  version="$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n1 || true)"
-  if [ -z "$version" ]; then
-    version="$(ls /usr/lib/postgresql | sort -V | tail -n1)"
-    pg_createcluster "$version" main >/dev/null
+  if [ -z "$(pg_bindir)" ]; then
+    say "postgresql: installing"
+    # A machine without PostgreSQL gets the server binaries only: Debian would otherwise
+    # create and start a system cluster on 5432, which this script then could not use.
+    if [ "$(id -u)" = 0 ] && [ ! -d /etc/postgresql ]; then
+      mkdir -p /etc/postgresql-common/createcluster.d
+      printf '# Written by ticketrush infra/local/scripts/services.sh: no default cluster.\ncreate_main_cluster = off\n' \
+        >/etc/postgresql-common/createcluster.d/ticketrush.conf
+    fi
+    apt_install postgresql
   fi
-  local conf="/etc/postgresql/$version/main"
-  # Local development only: the postgres role may connect over loopback without a password.
-  if ! grep -q '^host[[:space:]]\+all[[:space:]]\+all[[:space:]]\+127.0.0.1/32[[:space:]]\+trust' "$conf/pg_hba.conf"; then
-    sed -i '1i host all all 127.0.0.1/32 trust\nhost all all ::1/128 trust' "$conf/pg_hba.conf"
+  pg_data_dir
+  local bin
+  bin="$(pg_bindir)"
+  if [ ! -f "$PG_DATA/PG_VERSION" ]; then
+    say "postgresql: creating a private cluster in $PG_DATA"
+    pg_as_owner "$bin/initdb" -D "$PG_DATA" -U postgres -A reject -E UTF8 --locale=C.UTF-8 >/dev/null
+    # Reached over loopback TCP only (no socket file), and only there without a password.
+    pg_as_owner tee -a "$PG_DATA/postgresql.conf" >/dev/null <<<"
+# ticketrush's private cluster (infra/local/scripts/services.sh)
+listen_addresses = '127.0.0.1'
+unix_socket_directories = ''"
+    pg_as_owner tee "$PG_DATA/pg_hba.conf" >/dev/null <<<"# ticketrush's private cluster: loopback only, no passwords (local development).
+host all all 127.0.0.1/32 trust"
   fi
-  grep -q "^listen_addresses = 'localhost'" "$conf/postgresql.conf" \
-    || echo "listen_addresses = 'localhost'" >>"$conf/postgresql.conf"
-  say "postgresql: starting cluster $version/main"
-  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
-  wait_for postgresql 100 pg_isready -q -h 127.0.0.1 -p "$PG_PORT"
+  if pg_as_owner "$bin/pg_ctl" -D "$PG_DATA" status >/dev/null 2>&1; then
+    say "postgresql: the private cluster in $PG_DATA runs, but not on 127.0.0.1:$PG_PORT;"
+    say "  stop it ($bin/pg_ctl -D $PG_DATA stop) or set PG_PORT to its port"
+    exit 1
+  fi
+  say "postgresql: starting the private cluster in $PG_DATA on 127.0.0.1:$PG_PORT"
+  pg_as_owner "$bin/pg_ctl" -D "$PG_DATA" -l "$PG_DATA/server.log" -o "-p $PG_PORT" -w -t 60 start >/dev/null \
+    || { say "postgresql: the private cluster did not start; see $PG_DATA/server.log"; exit 1; }
+  wait_for postgresql 100 pg_trusts
 }
 
 ensure_redis() {

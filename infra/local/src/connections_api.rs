@@ -4,7 +4,10 @@
 
 use std::sync::{Arc, atomic::Ordering};
 
-use axum::extract::ws::Message;
+use crate::{
+    http::AppState,
+    websocket::{MAX_MESSAGE_BYTES, Outgoing, Refused, Socket},
+};
 use axum::{
     body::Bytes,
     extract::{Path, State},
@@ -12,12 +15,6 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use chrono::{DateTime, SecondsFormat, Utc};
-use tokio::sync::mpsc::error::TrySendError;
-
-use crate::{
-    http::AppState,
-    websocket::{Outgoing, Socket},
-};
 
 /// The error shape of API Gateway's REST-JSON protocol, which the SDK reads its code from.
 fn error(status: StatusCode, kind: &'static str, message: &str) -> Response {
@@ -53,25 +50,23 @@ pub async fn post(
     let Some(socket) = socket(&state, id) else {
         return gone(id);
     };
-    if body.len() > 128 * 1024 {
+    if body.len() > MAX_MESSAGE_BYTES {
         return error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "PayloadTooLargeException",
             "messages are limited to 128 KB",
         );
     }
-    let frame = match String::from_utf8(body.to_vec()) {
-        Ok(text) => Message::Text(text.into()),
-        Err(e) => Message::Binary(e.into_bytes().into()),
-    };
-    match socket.tx.try_send(Outgoing::Frame(frame)) {
+    // A client that does not read fills its bounded buffer: posts are throttled until it
+    // reads, or until its stalled write times out and it is gone.
+    match socket.offer(body) {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(TrySendError::Full(_)) => error(
+        Err(Refused::Full) => error(
             StatusCode::TOO_MANY_REQUESTS,
             "LimitExceededException",
             "the client's buffer is full",
         ),
-        Err(TrySendError::Closed(_)) => {
+        Err(Refused::Closed) => {
             state.sockets.remove(id);
             gone(id)
         }

@@ -5,14 +5,16 @@ use aws_lambda_events::event::cloudwatch_events::CloudWatchEvent;
 use aws_lambda_events::event::{
     apigw::{
         ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayCustomAuthorizerResponse,
-        ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest,
+        ApiGatewayProxyResponse, ApiGatewayV2CustomAuthorizerV2Request,
+        ApiGatewayWebsocketProxyRequest,
     },
     sqs::{SqsBatchResponse, SqsEvent},
 };
 use concert_detail::ConcertDetailFunction;
 use hold_confirm::HoldConfirmFunction;
 use hold_expire::HoldExpireFunction;
-use lambda_http::{Body, Request, Response};
+use http_authorize::HttpAuthorizeFunction;
+use lambda_http::{Body, LambdaEvent, Request, Response};
 use payment_webhook::PaymentWebhookFunction;
 use push_dispatch::PushDispatchFunction;
 use queue_activate::QueueActivateFunction;
@@ -29,13 +31,20 @@ use ticketrush_adapters::{
     config::Env,
     wiring::{Clients, StartupError},
 };
-use ticketrush_lambda::Problem;
+use ticketrush_lambda::{
+    Problem,
+    limits::{FunctionLimits, limits_of},
+    routes::PUSH_QUEUE_CONSUMER,
+};
 use ws_authorize::WsAuthorizeFunction;
 use ws_connect::WsConnectFunction;
 use ws_disconnect::WsDisconnectFunction;
 use ws_message::WsMessageFunction;
 
-/// Every function, each built by its own crate's `from_env` as its Lambda is.
+use crate::concurrency::{self, Concurrency, Instance, Throttled};
+
+/// Every function, each built by its own crate's `from_env` as its Lambda is, each invocation
+/// taking one of the function's instances (`concurrency.rs`).
 pub struct Functions {
     search: SearchFunction,
     concert_detail: ConcertDetailFunction,
@@ -53,43 +62,80 @@ pub struct Functions {
     queue_activate: QueueActivateFunction,
     sale_status_tick: SaleStatusTickFunction,
     ws_authorize: WsAuthorizeFunction,
+    http_authorize: HttpAuthorizeFunction,
     ws_connect: WsConnectFunction,
     ws_disconnect: WsDisconnectFunction,
     ws_message: WsMessageFunction,
     push_dispatch: PushDispatchFunction,
+    /// Each function's instances: at most its reserved concurrency run at once.
+    concurrency: Concurrency,
+}
+
+/// A function's settings here. Its one PostgreSQL pool serves every instance, so it holds
+/// what all of them hold in AWS: reserved concurrency × `DATABASE_MAX_CONNECTIONS`.
+fn function_env(env: &Env, concurrency: &Concurrency, function: &str) -> Env {
+    match limits_of(function).and_then(FunctionLimits::connections_per_instance) {
+        Some(per_instance) => env.with(
+            "DATABASE_MAX_CONNECTIONS",
+            (concurrency.bound(function).max(1) * per_instance).to_string(),
+        ),
+        None => env.clone(),
+    }
 }
 
 impl Functions {
     /// Each function gets a PostgreSQL pool of its own, as each Lambda does, so request
     /// traffic cannot starve the scheduled ticks; they share one Redis connection and the SDK
-    /// settings.
-    pub async fn new(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+    /// settings. `concurrency` bounds each function's invocations.
+    pub async fn new(
+        env: &Env,
+        clients: &Clients,
+        concurrency: Concurrency,
+    ) -> Result<Self, StartupError> {
+        let env_of = |function: &str| function_env(env, &concurrency, function);
         Ok(Self {
-            search: SearchFunction::from_env(env, clients).await?,
-            concert_detail: ConcertDetailFunction::from_env(env, clients).await?,
-            seat_map: SeatMapFunction::from_env(env, clients).await?,
-            seat_select: SeatSelectFunction::from_env(env, clients).await?,
-            seat_release: SeatReleaseFunction::from_env(env, clients).await?,
-            hold_confirm: HoldConfirmFunction::from_env(env, clients).await?,
-            queue_join: QueueJoinFunction::from_env(env, clients).await?,
-            queue_status: QueueStatusFunction::from_env(env, clients).await?,
-            queue_leave: QueueLeaveFunction::from_env(env, clients).await?,
-            sales_policy: SalesPolicyFunction::from_env(env, clients).await?,
-            reservations: ReservationsFunction::from_env(env, clients).await?,
-            payment_webhook: PaymentWebhookFunction::from_env(env, clients).await?,
-            hold_expire: HoldExpireFunction::from_env(env, clients).await?,
-            queue_activate: QueueActivateFunction::from_env(env, clients).await?,
-            sale_status_tick: SaleStatusTickFunction::from_env(env, clients).await?,
-            ws_authorize: WsAuthorizeFunction::from_env(env, clients).await?,
-            ws_connect: WsConnectFunction::from_env(env, clients).await?,
-            ws_disconnect: WsDisconnectFunction::from_env(env, clients).await?,
-            ws_message: WsMessageFunction::from_env(env, clients).await?,
-            push_dispatch: PushDispatchFunction::from_env(env, clients).await?,
+            search: SearchFunction::from_env(&env_of("search"), clients).await?,
+            concert_detail: ConcertDetailFunction::from_env(&env_of("concert-detail"), clients)
+                .await?,
+            seat_map: SeatMapFunction::from_env(&env_of("seat-map"), clients).await?,
+            seat_select: SeatSelectFunction::from_env(&env_of("seat-select"), clients).await?,
+            seat_release: SeatReleaseFunction::from_env(&env_of("seat-release"), clients).await?,
+            hold_confirm: HoldConfirmFunction::from_env(&env_of("hold-confirm"), clients).await?,
+            queue_join: QueueJoinFunction::from_env(&env_of("queue-join"), clients).await?,
+            queue_status: QueueStatusFunction::from_env(&env_of("queue-status"), clients).await?,
+            queue_leave: QueueLeaveFunction::from_env(&env_of("queue-leave"), clients).await?,
+            sales_policy: SalesPolicyFunction::from_env(&env_of("admin-sales-policy"), clients)
+                .await?,
+            reservations: ReservationsFunction::from_env(&env_of("reservations"), clients).await?,
+            payment_webhook: PaymentWebhookFunction::from_env(&env_of("payment-webhook"), clients)
+                .await?,
+            hold_expire: HoldExpireFunction::from_env(&env_of("hold-expire"), clients).await?,
+            queue_activate: QueueActivateFunction::from_env(&env_of("queue-activate"), clients)
+                .await?,
+            sale_status_tick: SaleStatusTickFunction::from_env(
+                &env_of("sale-status-tick"),
+                clients,
+            )
+            .await?,
+            ws_authorize: WsAuthorizeFunction::from_env(&env_of("ws-authorize"), clients).await?,
+            http_authorize: HttpAuthorizeFunction::from_env(&env_of("http-authorize"), clients)
+                .await?,
+            ws_connect: WsConnectFunction::from_env(&env_of("ws-connect"), clients).await?,
+            ws_disconnect: WsDisconnectFunction::from_env(&env_of("ws-disconnect"), clients)
+                .await?,
+            ws_message: WsMessageFunction::from_env(&env_of("ws-message"), clients).await?,
+            push_dispatch: PushDispatchFunction::from_env(&env_of("push-dispatch"), clients)
+                .await?,
+            concurrency,
         })
     }
 
-    /// Calls the named HTTP function's handler, as Lambda would.
+    /// Calls the named HTTP function's handler, as Lambda would; throttled, the answer is
+    /// API Gateway's.
     pub async fn invoke_http(&self, function: &str, req: Request) -> Response<Body> {
+        let Ok(_instance) = self.concurrency.start_or_throttle(function).await else {
+            return concurrency::http_api_throttled();
+        };
         match function {
             "search" => search::handle(&self.search, req).await,
             "concert-detail" => concert_detail::handle(&self.concert_detail, req).await,
@@ -108,42 +154,42 @@ impl Functions {
         }
     }
 
-    /// Calls the named scheduled function with a scheduled event, as EventBridge would.
-    pub async fn invoke_scheduled(
-        &self,
-        function: &str,
-        event: CloudWatchEvent,
-        invocation_id: &str,
-    ) {
-        let outcome = match function {
-            "queue-activate" => queue_activate::handle(&self.queue_activate, event, invocation_id)
-                .await
-                .map(|_| ()),
-            "hold-expire" => hold_expire::handle(&self.hold_expire, event, invocation_id)
-                .await
-                .map(|_| ()),
+    /// Calls the named scheduled function with a scheduled invocation, as EventBridge
+    /// Scheduler would; the function's tick loop logs its own failures.
+    pub async fn invoke_scheduled(&self, function: &str, event: LambdaEvent<CloudWatchEvent>) {
+        // Scheduler invokes asynchronously: Lambda keeps a throttled event and runs it once an
+        // instance is free.
+        let _instance = self.concurrency.start(function).await;
+        match function {
+            "queue-activate" => {
+                queue_activate::handle(&self.queue_activate, event).await;
+            }
+            "hold-expire" => {
+                hold_expire::handle(&self.hold_expire, event).await;
+            }
             "sale-status-tick" => {
-                sale_status_tick::handle(&self.sale_status_tick, event, invocation_id)
-                    .await
-                    .map(|_| ())
-                    .map_err(|e| ticketrush_core::StoreError::internal(e.to_string()))
+                sale_status_tick::handle(&self.sale_status_tick, event).await;
             }
-            other => {
-                tracing::error!(function = other, "no local binding for scheduled function");
-                Ok(())
-            }
-        };
-        if let Err(err) = outcome {
-            tracing::warn!(function, error = %err, "scheduled invocation failed; the next tick retries");
+            other => tracing::error!(function = other, "no local binding for scheduled function"),
         }
     }
 
     /// The `$connect` authorizer.
-    pub fn authorize_ws(
+    pub async fn authorize_ws(
         &self,
         event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
-    ) -> ApiGatewayCustomAuthorizerResponse {
-        ws_authorize::handle(&self.ws_authorize, event)
+    ) -> Result<ApiGatewayCustomAuthorizerResponse, Throttled> {
+        let _instance = self.concurrency.start_or_throttle("ws-authorize").await?;
+        Ok(ws_authorize::handle(&self.ws_authorize, event).await)
+    }
+
+    /// The HttpApi's Lambda authorizer, for the routes that take an optional token.
+    pub async fn authorize_http(
+        &self,
+        event: &ApiGatewayV2CustomAuthorizerV2Request,
+    ) -> Result<http_authorize::Answer, Throttled> {
+        let _instance = self.concurrency.start_or_throttle("http-authorize").await?;
+        Ok(http_authorize::handle(&self.http_authorize, event).await)
     }
 
     /// Calls the WebSocket function a route key names, as API Gateway would.
@@ -151,8 +197,9 @@ impl Functions {
         &self,
         function: &str,
         event: &ApiGatewayWebsocketProxyRequest,
-    ) -> ApiGatewayProxyResponse {
-        match function {
+    ) -> Result<ApiGatewayProxyResponse, Throttled> {
+        let _instance = self.concurrency.start_or_throttle(function).await?;
+        Ok(match function {
             "ws-connect" => ws_connect::handle(&self.ws_connect, event).await,
             "ws-disconnect" => ws_disconnect::handle(&self.ws_disconnect, event).await,
             "ws-message" => ws_message::handle(&self.ws_message, event).await,
@@ -160,11 +207,22 @@ impl Functions {
                 tracing::error!(function = other, "no local binding for WebSocket function");
                 ticketrush_lambda::websocket::status(500)
             }
-        }
+        })
     }
 
-    /// Calls push-dispatch with a batch from the push queue, as the SQS event source would.
-    pub async fn invoke_push_dispatch(&self, event: SqsEvent) -> SqsBatchResponse {
+    /// An instance of push-dispatch, waited for: the event source reads a batch only when an
+    /// instance is free to run it.
+    pub async fn push_dispatch_instance(&self) -> Instance {
+        self.concurrency.start(PUSH_QUEUE_CONSUMER).await
+    }
+
+    /// Calls push-dispatch on the instance the batch was read for, as the SQS event source
+    /// would.
+    pub async fn invoke_push_dispatch(
+        &self,
+        _instance: Instance,
+        event: SqsEvent,
+    ) -> SqsBatchResponse {
         push_dispatch::handle(&self.push_dispatch, event).await
     }
 }

@@ -18,23 +18,31 @@ use lambda_http::{
     aws_lambda_events::{
         apigw::{
             ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerJwtDescription,
-            ApiGatewayV2httpRequest, ApiGatewayV2httpRequestContext,
-            ApiGatewayV2httpRequestContextHttpDescription,
+            ApiGatewayV2CustomAuthorizerV2Request, ApiGatewayV2httpRequest,
+            ApiGatewayV2httpRequestContext, ApiGatewayV2httpRequestContextHttpDescription,
         },
         query_map::QueryMap,
     },
     request::LambdaRequest,
 };
+use serde_json::Value;
 use ticketrush_adapters::{aws, postgres, wiring::Clients};
 use ticketrush_lambda::{
     Problem,
-    routes::{Auth, HttpRoute, find_route, path_exists},
+    identity::bearer_token,
+    routes::{Auth, HTTP_AUTHORIZER, HttpRoute, IdentityValue, find_route, path_exists},
 };
 use tracing::Instrument;
 
 use crate::{
-    connections_api, functions::Functions, health, jwt::JwtSettings, scheduler,
-    settings::LocalSettings, sqs_source, web, websocket,
+    concurrency::{self, Concurrency},
+    connections_api,
+    functions::Functions,
+    health,
+    jwt::JwtSettings,
+    scheduler,
+    settings::LocalSettings,
+    sqs_source, web, websocket,
 };
 
 /// API Gateway's own limit is 10 MB; no ticketrush request comes near 64 KB.
@@ -46,6 +54,7 @@ pub struct AppState {
     pub health: health::Dependencies,
     pub sockets: Arc<websocket::Sockets>,
     pub ws_ping_interval: std::time::Duration,
+    pub ws_write_timeout: std::time::Duration,
 }
 
 pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Error>> {
@@ -60,21 +69,23 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     if let Err(err) = aws::provision(&dynamo, &sqs, &settings.push).await {
         tracing::warn!(error = %err, "push tables and queues not provisioned");
     }
+    // Served to other machines, @connections listens on loopback only, apart from the API.
+    let internal = if settings.public {
+        Some(tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?)
+    } else {
+        None
+    };
+    let connections_url = match &internal {
+        Some(listener) => format!("http://{}", listener.local_addr()?),
+        None => url.clone(),
+    };
     // push-dispatch and ws-message reach @connections here, through the real SDK client,
     // unless told otherwise.
-    let env = settings.function_env(&url);
-    let functions = Arc::new(Functions::new(&env, &clients).await?);
+    let env = settings.function_env(&connections_url);
+    let concurrency = Concurrency::new(&settings.concurrency, settings.throttle_wait);
+    let functions = Arc::new(Functions::new(&env, &clients, concurrency).await?);
     let redis = clients.redis(&env).await?;
-    let (queue_tick, expire_tick, status_tick) = (
-        settings.queue_tick,
-        settings.hold_expire_tick,
-        settings.sale_status_tick,
-    );
-    scheduler::start(functions.clone(), move |function| match function {
-        "hold-expire" => expire_tick,
-        "sale-status-tick" => status_tick,
-        _ => queue_tick,
-    });
+    scheduler::start(functions.clone());
     sqs_source::start(
         functions.clone(),
         sqs,
@@ -91,20 +102,32 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
         },
         sockets: Arc::new(websocket::Sockets::default()),
         ws_ping_interval: settings.ws_ping_interval,
+        ws_write_timeout: settings.ws_write_timeout,
     });
     let connections = || {
         post(connections_api::post)
             .get(connections_api::get)
             .delete(connections_api::delete)
     };
-    let app = Router::new()
+    let connections_api = Router::new()
+        .route("/@connections/{id}", connections())
+        .route("/{stage}/@connections/{id}", connections());
+    let mut app = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/ws", get(websocket::connect))
-        .route("/@connections/{id}", connections())
-        .route("/{stage}/@connections/{id}", connections())
-        .merge(web::routes(&settings.web))
-        .fallback(dispatch)
-        .with_state(state);
+        .merge(web::client(&settings.web));
+    match internal {
+        Some(listener) => {
+            let internal_app = connections_api.with_state(state.clone());
+            tokio::spawn(async move {
+                if let Err(err) = axum::serve(listener, internal_app).await {
+                    tracing::error!(error = %err, "@connections listener failed");
+                }
+            });
+        }
+        None => app = app.merge(connections_api).merge(web::dev_login()),
+    }
+    let app = app.fallback(dispatch).with_state(state);
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
     println!("  open {url}/ in a browser for the web client");
@@ -144,12 +167,13 @@ async fn dispatch(
         };
     };
 
-    let claims = match authorize(&state.jwt, route, req.headers()) {
-        Ok(claims) => claims,
-        Err(p) => return problem(p),
+    let (parts, body) = req.into_parts();
+    let authorizer = match authorize(&state, route, &params, &parts, peer).await {
+        Ok(authorizer) => authorizer,
+        Err(Refusal::Problem(p)) => return problem(p),
+        Err(Refusal::Throttled) => return to_axum(concurrency::http_api_throttled()),
     };
 
-    let (parts, body) = req.into_parts();
     let body = match to_bytes(body, MAX_BODY_BYTES).await {
         Ok(b) => b,
         Err(_) => {
@@ -160,7 +184,7 @@ async fn dispatch(
             ));
         }
     };
-    let request = api_gateway_v2_request(route, &params, &parts, &body, peer, claims);
+    let request = api_gateway_v2_request(route, &params, &parts, &body, peer, authorizer);
     // Each function has its own pool here, as on Lambda: the span names it in any log line.
     let span = tracing::error_span!("function", name = route.function);
     to_axum(
@@ -172,51 +196,162 @@ async fn dispatch(
     )
 }
 
-/// The JWT authorizer's decision: claims for a valid token, 401 for a bad one, and for a
-/// missing one where the route needs it.
-fn authorize(
-    jwt: &JwtSettings,
-    route: &HttpRoute,
-    headers: &HeaderMap,
-) -> Result<Option<HashMap<String, String>>, Problem> {
-    let unauthorized =
-        |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail);
-    if route.auth == Auth::Signed {
-        return Ok(None);
-    }
-    let Some(header) = headers.get("authorization") else {
-        return match route.auth {
-            Auth::Optional | Auth::Signed => Ok(None),
-            Auth::Required => Err(unauthorized(
-                "this endpoint needs an Authorization: Bearer token".into(),
-            )),
-        };
-    };
-    let token = header
-        .to_str()
-        .ok()
-        .and_then(|h| {
-            h.strip_prefix("Bearer ")
-                .or_else(|| h.strip_prefix("bearer "))
-        })
-        .map(str::trim)
-        .ok_or_else(|| unauthorized("the Authorization header must be 'Bearer <token>'".into()))?;
-    let claims = jwt
-        .verify(token)
-        .map_err(|reason| unauthorized(format!("the bearer token was refused: {reason}")))?;
-    Ok(Some(claims))
+/// Why API Gateway answers instead of the route's function.
+enum Refusal {
+    Problem(Problem),
+    /// The Lambda authorizer's invocation was throttled.
+    Throttled,
 }
 
-/// The request an HttpApi hands a function: the v2 event, converted by lambda_http's own
-/// conversion, exactly as on Lambda, without a JSON round trip.
-fn api_gateway_v2_request(
+impl From<Problem> for Refusal {
+    fn from(p: Problem) -> Self {
+        Self::Problem(p)
+    }
+}
+
+/// The route's authorizer, as the template declares it: the JWT authorizer where a token is
+/// required, the Lambda authorizer where it is optional, none for signed requests. `Ok` is
+/// what API Gateway puts in the request context.
+async fn authorize(
+    state: &AppState,
     route: &HttpRoute,
     params: &[(&str, &str)],
     parts: &axum::http::request::Parts,
-    body: &[u8],
     peer: SocketAddr,
-    claims: Option<HashMap<String, String>>,
-) -> lambda_http::Request {
+) -> Result<Option<ApiGatewayRequestAuthorizer>, Refusal> {
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    match route.auth {
+        Auth::Signed => return Ok(None),
+        Auth::Required => {
+            let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
+            jwt.claims = jwt_authorizer(&state.jwt, &parts.headers)?;
+            authorizer.jwt = Some(jwt);
+        }
+        Auth::Optional => {
+            authorizer.fields = lambda_authorizer(state, route, params, parts, peer).await?;
+        }
+    }
+    Ok(Some(authorizer))
+}
+
+/// The JWT authorizer's decision: the claims of a valid bearer token, else 401.
+fn jwt_authorizer(
+    jwt: &JwtSettings,
+    headers: &HeaderMap,
+) -> Result<HashMap<String, String>, Problem> {
+    let unauthorized =
+        |detail: String| Problem::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", detail);
+    let Some(header) = headers.get("authorization") else {
+        return Err(unauthorized(
+            "this endpoint needs an Authorization: Bearer token".into(),
+        ));
+    };
+    let token =
+        header.to_str().ok().and_then(bearer_token).ok_or_else(|| {
+            unauthorized("the Authorization header must be 'Bearer <token>'".into())
+        })?;
+    jwt.verify(token)
+        .map_err(|reason| unauthorized(format!("the bearer token was refused: {reason}")))
+}
+
+/// The Lambda authorizer, as API Gateway runs one with simple responses: 401 without calling
+/// it when an identity source is missing, else its context, or 403 when it refuses.
+async fn lambda_authorizer(
+    state: &AppState,
+    route: &HttpRoute,
+    params: &[(&str, &str)],
+    parts: &axum::http::request::Parts,
+    peer: SocketAddr,
+) -> Result<HashMap<String, Value>, Refusal> {
+    let query = query_parameters(parts.uri.query().unwrap_or(""));
+    let present = HTTP_AUTHORIZER.identity_present(|value| match value {
+        IdentityValue::Header(name) => parts.headers.get(name).and_then(|v| v.to_str().ok()),
+        IdentityValue::QueryString(name) => {
+            query.get(name).and_then(|v| v.first()).map(String::as_str)
+        }
+    });
+    if !present {
+        return Err(Problem::new(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHORIZED",
+            "the request lacks the authorizer's identity source",
+        )
+        .into());
+    }
+    let mut event = ApiGatewayV2CustomAuthorizerV2Request::default();
+    event.version = Some("2.0".into());
+    event.type_ = Some("REQUEST".into());
+    event.route_arn = Some(format!(
+        "arn:aws:execute-api:us-east-1:000000000000:local/$default/{}{}",
+        parts.method,
+        parts.uri.path()
+    ));
+    event.route_key = Some(route.route_key());
+    event.raw_path = Some(parts.uri.path().to_owned());
+    event.raw_query_string = Some(parts.uri.query().unwrap_or("").to_owned());
+    let (headers, cookies) = split_cookies(&parts.headers);
+    event.cookies = cookies;
+    event.headers = headers;
+    // Payload format 2.0 joins repeated parameters with commas.
+    event.query_string_parameters = query
+        .iter()
+        .map(|(k, v)| (k.clone(), v.join(",")))
+        .collect();
+    event.path_parameters = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    event.request_context = request_context(route, parts, peer);
+    let answer = state
+        .functions
+        .authorize_http(&event)
+        .instrument(tracing::error_span!(
+            "function",
+            name = HTTP_AUTHORIZER.function
+        ))
+        .await
+        .map_err(|_| Refusal::Throttled)?;
+    if !answer.is_authorized {
+        return Err(Problem::new(
+            StatusCode::FORBIDDEN,
+            "FORBIDDEN",
+            "the authorizer refused the request's Authorization header",
+        )
+        .into());
+    }
+    Ok(answer.context)
+}
+
+/// The query string as name -> values.
+fn query_parameters(raw: &str) -> HashMap<String, Vec<String>> {
+    let mut query: HashMap<String, Vec<String>> = HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.as_bytes()).into_owned() {
+        query.entry(k).or_default().push(v);
+    }
+    query
+}
+
+/// The headers without `cookie`, and the cookies: API Gateway passes them apart.
+fn split_cookies(headers: &HeaderMap) -> (HeaderMap, Vec<String>) {
+    let mut headers = headers.clone();
+    let cookies = match headers.entry("cookie") {
+        axum::http::header::Entry::Occupied(e) => e
+            .remove_entry_mult()
+            .1
+            .filter_map(|v| v.to_str().ok().map(str::to_owned))
+            .flat_map(|c| c.split("; ").map(str::to_owned).collect::<Vec<_>>())
+            .collect(),
+        axum::http::header::Entry::Vacant(_) => Vec::new(),
+    };
+    (headers, cookies)
+}
+
+/// The request context API Gateway builds for a request, before any authorizer.
+fn request_context(
+    route: &HttpRoute,
+    parts: &axum::http::request::Parts,
+    peer: SocketAddr,
+) -> ApiGatewayV2httpRequestContext {
     let (method, uri, headers) = (&parts.method, &parts.uri, &parts.headers);
     let now = Utc::now();
     let mut http = ApiGatewayV2httpRequestContextHttpDescription::default();
@@ -240,30 +375,24 @@ fn api_gateway_v2_request(
     context.stage = Some("$default".into());
     context.time = Some(now.format("%d/%b/%Y:%H:%M:%S %z").to_string());
     context.time_epoch = now.timestamp_millis();
-    if let Some(claims) = claims {
-        let mut jwt = ApiGatewayRequestAuthorizerJwtDescription::default();
-        jwt.claims = claims;
-        let mut authorizer = ApiGatewayRequestAuthorizer::default();
-        authorizer.jwt = Some(jwt);
-        context.authorizer = Some(authorizer);
-    }
+    context
+}
 
+/// The request an HttpApi hands a function: the v2 event, converted by lambda_http's own
+/// conversion, exactly as on Lambda, without a JSON round trip.
+fn api_gateway_v2_request(
+    route: &HttpRoute,
+    params: &[(&str, &str)],
+    parts: &axum::http::request::Parts,
+    body: &[u8],
+    peer: SocketAddr,
+    authorizer: Option<ApiGatewayRequestAuthorizer>,
+) -> lambda_http::Request {
+    let uri = &parts.uri;
+    let mut context = request_context(route, parts, peer);
+    context.authorizer = authorizer;
     let raw_query = uri.query().unwrap_or("");
-    let mut query: HashMap<String, Vec<String>> = HashMap::new();
-    for (k, v) in form_urlencoded::parse(raw_query.as_bytes()).into_owned() {
-        query.entry(k).or_default().push(v);
-    }
-    // API Gateway passes cookies apart from the other headers.
-    let mut event_headers = headers.clone();
-    let cookies: Vec<String> = match event_headers.entry("cookie") {
-        axum::http::header::Entry::Occupied(e) => e
-            .remove_entry_mult()
-            .1
-            .filter_map(|v| v.to_str().ok().map(str::to_owned))
-            .flat_map(|c| c.split("; ").map(str::to_owned).collect::<Vec<_>>())
-            .collect(),
-        axum::http::header::Entry::Vacant(_) => Vec::new(),
-    };
+    let (event_headers, cookies) = split_cookies(&parts.headers);
 
     let mut event = ApiGatewayV2httpRequest::default();
     event.version = Some("2.0".into());
@@ -272,7 +401,7 @@ fn api_gateway_v2_request(
     event.raw_query_string = Some(raw_query.to_owned());
     event.cookies = (!cookies.is_empty()).then_some(cookies);
     event.headers = event_headers;
-    event.query_string_parameters = QueryMap::from(query);
+    event.query_string_parameters = QueryMap::from(query_parameters(raw_query));
     event.path_parameters = params
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))

@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 use ticketrush_adapters::config::Env;
 use ticketrush_lambda::{startup::or_exit, telemetry};
 
+mod concurrency;
 mod connections_api;
 mod functions;
 mod health;

@@ -45,13 +45,20 @@ impl WebSettings {
     }
 }
 
-/// `POST /local/dev-token`, `/` and one route per file of the web client. Files are read on
-/// each request, so edits show on reload; files added later need a restart.
-pub fn routes(settings: &WebSettings) -> Router<Arc<AppState>> {
-    let mut router = Router::new().route(
-        "/local/dev-token",
-        post(dev_token).fallback(dev_token_method_not_allowed),
-    );
+/// `POST /local/dev-token`: a token for anyone who asks, so never served to other machines.
+pub fn dev_login() -> Router<Arc<AppState>> {
+    Router::new()
+        .route(
+            "/local/dev-token",
+            post(dev_token).fallback(dev_token_method_not_allowed),
+        )
+        .layer(axum::middleware::map_response(no_cache))
+}
+
+/// `/` and one route per file of the web client. Files are read on each request, so edits
+/// show on reload; files added later need a restart.
+pub fn client(settings: &WebSettings) -> Router<Arc<AppState>> {
+    let mut router = Router::new();
     let index = settings.dir.join("index.html");
     if !index.is_file() {
         tracing::warn!(dir = %settings.dir.display(), "no web client to serve (index.html missing)");

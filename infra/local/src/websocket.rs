@@ -7,8 +7,9 @@ use std::{
     net::SocketAddr,
     sync::{
         Arc, Mutex,
-        atomic::{AtomicI64, Ordering},
+        atomic::{AtomicI64, AtomicUsize, Ordering},
     },
+    time::Duration,
 };
 
 use aws_lambda_events::event::apigw::{
@@ -17,6 +18,7 @@ use aws_lambda_events::event::apigw::{
     ApiGatewayWebsocketProxyRequest, ApiGatewayWebsocketProxyRequestContext,
 };
 use axum::{
+    body::Bytes,
     extract::{
         ConnectInfo, State, WebSocketUpgrade,
         ws::{CloseFrame, Message, WebSocket},
@@ -26,38 +28,82 @@ use axum::{
 };
 use base64::{Engine, engine::general_purpose::STANDARD as BASE64};
 use chrono::{DateTime, Utc};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{SinkExt, StreamExt, stream::SplitSink};
 use lambda_http::aws_lambda_events::query_map::QueryMap;
 use serde_json::Value;
 use ticketrush_lambda::{
-    routes::{WS_ROUTES, ws_route_key},
+    routes::{IdentityValue, WS_CONNECT_AUTHORIZER, WS_ROUTES, ws_route_key},
     websocket as ws,
 };
-use tokio::sync::mpsc;
+use tokio::sync::{
+    mpsc::{self, error::TrySendError},
+    oneshot,
+};
+use tokio_tungstenite::tungstenite;
 
-use crate::http::AppState;
+use crate::{concurrency, http::AppState};
 
-/// API Gateway's frame limit is 32 KB and its message limit 128 KB.
-const MAX_MESSAGE_BYTES: usize = 128 * 1024;
+/// API Gateway's WebSocket quotas: a frame of at most 32 KB, a message of at most 128 KB
+/// (client frames and `@connections` posts alike); a client exceeding them is closed with 1009.
+pub const MAX_FRAME_BYTES: usize = 32 * 1024;
+pub const MAX_MESSAGE_BYTES: usize = 128 * 1024;
 /// Frames queued for one socket before posts to it are throttled.
 const SOCKET_BUFFER: usize = 1_024;
+/// Bytes queued for one socket before posts to it are throttled: four full-size messages, so
+/// a client that stops reading holds at most this much of the runtime's memory.
+const OUTGOING_BUFFER_BYTES: usize = 4 * MAX_MESSAGE_BYTES;
 /// The stage the local API pretends to be.
 pub const STAGE: &str = "local";
 
 /// What `@connections` may do to a live socket.
 pub enum Outgoing {
-    Frame(Message),
+    /// A frame, with the bytes it counts against the socket's budget.
+    Frame(Message, usize),
     Close,
+}
+
+/// Why a post was not queued for a socket.
+pub enum Refused {
+    /// The client is not reading fast enough: API Gateway's `LimitExceededException`.
+    Full,
+    Closed,
 }
 
 /// One live socket, as `@connections` sees it.
 pub struct Socket {
     pub tx: mpsc::Sender<Outgoing>,
+    /// Bytes queued and not yet written to the client.
+    queued_bytes: Arc<AtomicUsize>,
     pub connected_at: DateTime<Utc>,
     /// Milliseconds since the epoch of the last frame from the client (pongs included).
     pub last_active_ms: Arc<AtomicI64>,
     pub source_ip: String,
     pub user_agent: Option<String>,
+}
+
+impl Socket {
+    /// Queues `body` for the client (text when it is UTF-8, as API Gateway sends it), within
+    /// the socket's byte budget.
+    pub fn offer(&self, body: Bytes) -> Result<(), Refused> {
+        let len = body.len();
+        if self.queued_bytes.fetch_add(len, Ordering::AcqRel) + len > OUTGOING_BUFFER_BYTES {
+            self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+            return Err(Refused::Full);
+        }
+        let frame = match String::from_utf8(body.to_vec()) {
+            Ok(text) => Message::Text(text.into()),
+            Err(e) => Message::Binary(e.into_bytes().into()),
+        };
+        self.tx
+            .try_send(Outgoing::Frame(frame, len))
+            .map_err(|err| {
+                self.queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                match err {
+                    TrySendError::Full(_) => Refused::Full,
+                    TrySendError::Closed(_) => Refused::Closed,
+                }
+            })
+    }
 }
 
 /// Every open socket by connection id. A socket leaves as soon as it is found dead, so
@@ -77,6 +123,22 @@ impl Sockets {
     pub fn remove(&self, id: &str) {
         self.0.lock().expect("sockets lock").remove(id);
     }
+}
+
+/// A frame over the frame or message limit, as the WebSocket library reports it.
+fn too_big(err: &axum::Error) -> bool {
+    std::error::Error::source(err)
+        .and_then(|e| e.downcast_ref::<tungstenite::Error>())
+        .is_some_and(|e| matches!(e, tungstenite::Error::Capacity(_)))
+}
+
+/// One write to the client, bounded in time: a client that stops reading fills its TCP
+/// window and stalls the write, and is then dropped as gone rather than held.
+async fn write(sink: &mut SplitSink<WebSocket, Message>, frame: Message, limit: Duration) -> bool {
+    matches!(
+        tokio::time::timeout(limit, sink.send(frame)).await,
+        Ok(Ok(()))
+    )
 }
 
 /// An id shaped like API Gateway's (`L0SM9cOFvHcCIhw=`): 11 random bytes in base64.
@@ -154,6 +216,15 @@ pub async fn connect(
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
 
+    // As API Gateway: a handshake lacking an identity source is refused unauthorized, and the
+    // authorizer is not called.
+    let present = WS_CONNECT_AUTHORIZER.identity_present(|value| match value {
+        IdentityValue::Header(name) => headers.get(name).and_then(|v| v.to_str().ok()),
+        IdentityValue::QueryString(name) => query.first(name),
+    });
+    if !present {
+        return (StatusCode::UNAUTHORIZED, "Unauthorized").into_response();
+    }
     let mut auth_context = ApiGatewayCustomAuthorizerRequestTypeRequestContext::default();
     auth_context.account_id = Some("000000000000".into());
     auth_context.apiid = Some("local".into());
@@ -167,7 +238,9 @@ pub async fn connect(
     auth.headers = headers.clone();
     auth.query_string_parameters = query.clone();
     auth.request_context = auth_context;
-    let decision = state.functions.authorize_ws(&auth);
+    let Ok(decision) = state.functions.authorize_ws(&auth).await else {
+        return handshake_throttled();
+    };
     if !ws::allows(&decision) {
         return (StatusCode::FORBIDDEN, "Forbidden").into_response();
     }
@@ -189,29 +262,35 @@ pub async fn connect(
     let mut event = ctx.event("$connect", "CONNECT");
     event.headers = headers;
     event.query_string_parameters = query;
-    let answer = state
+    let Ok(answer) = state
         .functions
         .invoke_ws(function_for("$connect"), &event)
-        .await;
+        .await
+    else {
+        return handshake_throttled();
+    };
     if !(200..300).contains(&answer.status_code) {
         let status = StatusCode::from_u16(answer.status_code as u16)
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         return status.into_response();
     }
     upgrade
+        .max_frame_size(MAX_FRAME_BYTES)
         .max_message_size(MAX_MESSAGE_BYTES)
         .on_upgrade(move |socket| run(state, ctx, socket))
 }
 
-/// Serves one socket until it closes, is closed, or stops answering pings.
+/// Serves one socket until it closes, is closed, stops answering pings or stops reading.
 async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
     let (mut sink, mut stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<Outgoing>(SOCKET_BUFFER);
     let last_active_ms = Arc::new(AtomicI64::new(Utc::now().timestamp_millis()));
+    let queued_bytes = Arc::new(AtomicUsize::new(0));
     state.sockets.insert(
         ctx.id.clone(),
         Arc::new(Socket {
             tx,
+            queued_bytes: queued_bytes.clone(),
             connected_at: ctx.connected_at,
             last_active_ms: last_active_ms.clone(),
             source_ip: ctx.source_ip.clone(),
@@ -219,26 +298,35 @@ async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
         }),
     );
 
-    let ping_every = state.ws_ping_interval;
+    let (ping_every, write_timeout) = (state.ws_ping_interval, state.ws_write_timeout);
+    let (close_tx, mut close_rx) = oneshot::channel::<CloseFrame>();
+    let mut close_tx = Some(close_tx);
     let writer_last = last_active_ms.clone();
     let mut writer = tokio::spawn(async move {
         let mut ticker = tokio::time::interval(ping_every);
         ticker.tick().await;
         loop {
             tokio::select! {
+                close = &mut close_rx => {
+                    let Ok(frame) = close else { return 1006 };
+                    let code = frame.code;
+                    write(&mut sink, Message::Close(Some(frame)), write_timeout).await;
+                    return code;
+                }
                 next = rx.recv() => match next {
-                    Some(Outgoing::Frame(frame)) => {
-                        if sink.send(frame).await.is_err() {
+                    Some(Outgoing::Frame(frame, len)) => {
+                        let sent = write(&mut sink, frame, write_timeout).await;
+                        queued_bytes.fetch_sub(len, Ordering::AcqRel);
+                        if !sent {
                             return 1006;
                         }
                     }
                     Some(Outgoing::Close) | None => {
-                        let _ = sink
-                            .send(Message::Close(Some(CloseFrame {
-                                code: 1000,
-                                reason: "closed by the server".into(),
-                            })))
-                            .await;
+                        let close = Message::Close(Some(CloseFrame {
+                            code: 1000,
+                            reason: "closed by the server".into(),
+                        }));
+                        write(&mut sink, close, write_timeout).await;
                         return 1000;
                     }
                 },
@@ -248,7 +336,7 @@ async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
                         // No pong for two intervals: the client is gone without a close frame.
                         return 1006;
                     }
-                    if sink.send(Message::Ping(Default::default())).await.is_err() {
+                    if !write(&mut sink, Message::Ping(Default::default()), write_timeout).await {
                         return 1006;
                     }
                 }
@@ -273,6 +361,17 @@ async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
                         status = frame.map_or(1005, |f| f.code);
                         break;
                     }
+                    Some(Err(err)) if too_big(&err) => {
+                        // As API Gateway does: close with 1009, reading nothing more of it.
+                        if let Some(close) = close_tx.take() {
+                            let _ = close.send(CloseFrame {
+                                code: 1009,
+                                reason: "Message too big".into(),
+                            });
+                        }
+                        status = (&mut writer).await.unwrap_or(1006);
+                        break;
+                    }
                     Some(Err(_)) | None => {
                         status = 1006;
                         break;
@@ -283,9 +382,18 @@ async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
                 event.request_context.message_id = Some(uuid::Uuid::new_v4().to_string());
                 event.body = Some(text);
                 let state = state.clone();
+                let request_id = event.request_context.request_id.clone().unwrap_or_default();
+                let id = ctx.id.clone();
                 // Like API Gateway, each message is its own invocation.
                 tokio::spawn(async move {
-                    state.functions.invoke_ws(function_for(route_key), &event).await;
+                    let invoked = state.functions.invoke_ws(function_for(route_key), &event).await;
+                    // Refused, API Gateway tells the client and keeps the connection.
+                    if invoked.is_err()
+                        && let Some(socket) = state.sockets.get(&id)
+                    {
+                        let frame = concurrency::websocket_throttled_frame(&id, &request_id);
+                        let _ = socket.offer(Bytes::from(frame));
+                    }
                 });
             }
         }
@@ -295,8 +403,15 @@ async fn run(state: Arc<AppState>, ctx: ConnectionContext, socket: WebSocket) {
     let mut event = ctx.event("$disconnect", "DISCONNECT");
     event.request_context.disconnect_status_code = Some(status.into());
     event.request_context.disconnect_reason = Some(String::new());
-    state
+    // Refused, a `$disconnect` is lost, as in AWS: the connection's records go at the next
+    // push to it (410 Gone) or with their TTL.
+    let _ = state
         .functions
         .invoke_ws(function_for("$disconnect"), &event)
         .await;
+}
+
+/// API Gateway fails a handshake whose authorizer or `$connect` invocation was refused.
+fn handshake_throttled() -> Response {
+    (StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error").into_response()
 }

@@ -76,9 +76,30 @@ pub async fn remove(
     }
 }
 
-/// The shared SDK configuration from the environment.
+/// Idle connections the SDK keeps per endpoint host: as many as push-dispatch posts at once by
+/// default (`PUSH_CONCURRENCY`), so its pool stays warm between events, and no more, so a
+/// burst of calls (the local runtime hosts every function in one process) leaves at most this
+/// many behind instead of one per call that overlapped.
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
+/// How long an idle connection is kept; hyper's default is 90 s.
+const POOL_IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The shared SDK configuration from the environment, with the SDK's default HTTPS client
+/// (hyper, rustls with aws-lc) but bounded idle pools. No `HTTPS_PROXY`: neither Lambda nor
+/// the emulator on loopback is reached through one.
 pub async fn sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_from_env().await
+    use aws_smithy_http_client::{Builder, tls};
+    let http = Builder::new()
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .tls_provider(tls::Provider::Rustls(
+            tls::rustls_provider::CryptoMode::AwsLc,
+        ))
+        .build_https();
+    aws_config::defaults(aws_config::BehaviorVersion::latest())
+        .http_client(http)
+        .load()
+        .await
 }
 
 fn unavailable(err: impl std::fmt::Display) -> StoreError {

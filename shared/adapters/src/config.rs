@@ -389,7 +389,7 @@ struct TickVars {
     sale_status_tick_millis: Option<u64>,
 }
 
-/// How often the hold-expiry tick runs (locally; in AWS the schedule decides).
+/// How often the hold-expiry tick runs, in AWS and locally (each scheduled invocation loops).
 pub fn hold_expire_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
     let vars: TickVars = env.read()?;
     let ms = at_least(
@@ -400,7 +400,7 @@ pub fn hold_expire_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
     Ok(Duration::from_millis(ms))
 }
 
-/// How often the sale-status tick runs (locally; in AWS the schedule decides).
+/// How often the sale-status tick runs, in AWS and locally (each scheduled invocation loops).
 pub fn sale_status_tick_from_env(env: &Env) -> Result<Duration, ConfigError> {
     let vars: TickVars = env.read()?;
     let ms = at_least(
@@ -469,6 +469,37 @@ pub fn live_shards_from_env(env: &Env) -> Result<u16, ConfigError> {
         "LIVE_TOPIC_SHARDS",
         vars.live_topic_shards.unwrap_or(4),
         1..=256,
+    )
+}
+
+#[derive(Deserialize)]
+struct JwksRereadVars {
+    jwt_jwks_reread_secs: Option<u64>,
+}
+
+/// The shortest time between two reads of the issuer's key set for tokens naming a key it
+/// does not hold (a rotation): a flood of forged `kid`s costs one read per interval.
+pub fn jwks_reread_interval_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: JwksRereadVars = env.read()?;
+    Ok(Duration::from_secs(within(
+        "JWT_JWKS_REREAD_SECS",
+        vars.jwt_jwks_reread_secs.unwrap_or(60),
+        1..=86_400,
+    )?))
+}
+
+#[derive(Deserialize)]
+struct SubscriptionVars {
+    ws_max_subscriptions: Option<usize>,
+}
+
+/// Most subscriptions one WebSocket connection may hold (its `concerts.live` included).
+pub fn max_subscriptions_from_env(env: &Env) -> Result<usize, ConfigError> {
+    let vars: SubscriptionVars = env.read()?;
+    within(
+        "WS_MAX_SUBSCRIPTIONS",
+        vars.ws_max_subscriptions.unwrap_or(50),
+        2..=1_000,
     )
 }
 

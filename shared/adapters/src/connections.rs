@@ -1,17 +1,26 @@
 //! Connections and subscriptions in DynamoDB: `connections` keyed by connection id (with the
-//! user for the `byUser` index and a TTL), `subscriptions` keyed by topic key and connection
-//! id (with the `byConnection` index to clean up after a connection).
+//! user for the `byUser` index, the token's expiry, the set of topic keys it holds and a
+//! TTL), `subscriptions` keyed by topic key and connection id (with the token's expiry, so a
+//! push reads one table, and the `byConnection` index to clean up after a connection).
+//!
+//! The `topics` set on the connection is what bounds its subscriptions: a subscribe adds its
+//! key with a conditional update (`size(topics) < max`, or the key already there), so the
+//! count and the check are one atomic step however many subscribes of one connection run at
+//! once; the subscription record is written after it.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::{
     error::{DisplayErrorContext, SdkError},
-    types::{AttributeValue, DeleteRequest, PutRequest, WriteRequest},
+    types::{AttributeValue, DeleteRequest, PutRequest, ReturnValue, WriteRequest},
 };
 use chrono::{DateTime, Utc};
 use ticketrush_core::{
     StoreError, UserId,
-    push::{Connection, ConnectionId, ConnectionRegistry, SubscriberPage, TopicKey},
+    push::{
+        Connection, ConnectionId, ConnectionRegistry, SubscribeOutcome, Subscriber, SubscriberPage,
+        TopicKey,
+    },
     time,
 };
 
@@ -71,6 +80,22 @@ fn epoch(t: DateTime<Utc>) -> AttributeValue {
     AttributeValue::N(t.timestamp().to_string())
 }
 
+/// An epoch-seconds attribute of `item`, if there is one.
+fn instant(item: &HashMap<String, AttributeValue>, name: &str) -> Option<DateTime<Utc>> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse::<i64>().ok())
+        .and_then(|secs| DateTime::from_timestamp(secs, 0))
+}
+
+/// Whether a write was refused by its condition.
+fn condition_failed<E, R>(err: &SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("ConditionalCheckFailedException"))
+}
+
 impl DynamoDbConnections {
     /// One batch write (at most `BATCH` requests), retrying unprocessed items until none are
     /// left.
@@ -90,7 +115,11 @@ impl DynamoDbConnections {
     }
 }
 
-fn connection_item(connection: &Connection) -> HashMap<String, AttributeValue> {
+/// The connection's record; `topics` is the set of keys it is subscribed under.
+fn connection_item(
+    connection: &Connection,
+    topics: &[&TopicKey],
+) -> HashMap<String, AttributeValue> {
     let mut item = HashMap::from([
         ("connectionId".to_owned(), s(connection.id.as_str())),
         (
@@ -102,19 +131,34 @@ fn connection_item(connection: &Connection) -> HashMap<String, AttributeValue> {
     if let Some(user) = &connection.user {
         item.insert("userId".to_owned(), s(user.as_str()));
     }
+    if let Some(t) = connection.token_expires_at {
+        item.insert("tokenExpiresAt".to_owned(), epoch(t));
+    }
+    if !topics.is_empty() {
+        item.insert("topics".to_owned(), key_set(topics));
+    }
     item
+}
+
+fn key_set(keys: &[&TopicKey]) -> AttributeValue {
+    AttributeValue::Ss(keys.iter().map(|k| k.as_str().to_owned()).collect())
 }
 
 fn subscription_item(
     key: &TopicKey,
     id: &ConnectionId,
     expires_at: DateTime<Utc>,
+    token_expires_at: Option<DateTime<Utc>>,
 ) -> HashMap<String, AttributeValue> {
-    HashMap::from([
+    let mut item = HashMap::from([
         ("topic".to_owned(), s(key.as_str())),
         ("connectionId".to_owned(), s(id.as_str())),
         ("expiresAt".to_owned(), epoch(expires_at)),
-    ])
+    ]);
+    if let Some(t) = token_expires_at {
+        item.insert("tokenExpiresAt".to_owned(), epoch(t));
+    }
+    item
 }
 
 fn put(item: HashMap<String, AttributeValue>) -> Result<WriteRequest, StoreError> {
@@ -130,7 +174,7 @@ impl ConnectionRegistry for DynamoDbConnections {
         self.client
             .put_item()
             .table_name(&self.connections)
-            .set_item(Some(connection_item(connection)))
+            .set_item(Some(connection_item(connection, &[])))
             .send()
             .await
             .map(|_| ())
@@ -146,7 +190,7 @@ impl ConnectionRegistry for DynamoDbConnections {
         self.write_all(HashMap::from([
             (
                 self.connections.clone(),
-                vec![put(connection_item(connection))?],
+                vec![put(connection_item(connection, &[key]))?],
             ),
             (
                 self.subscriptions.clone(),
@@ -154,6 +198,7 @@ impl ConnectionRegistry for DynamoDbConnections {
                     key,
                     &connection.id,
                     connection.expires_at,
+                    connection.token_expires_at,
                 ))?],
             ),
         ]))
@@ -176,17 +221,12 @@ impl ConnectionRegistry for DynamoDbConnections {
         let connected_at = text("connectedAt")
             .and_then(|t| time::parse_instant(&t))
             .unwrap_or_default();
-        let expires_at = item
-            .get("expiresAt")
-            .and_then(|v| v.as_n().ok())
-            .and_then(|n| n.parse::<i64>().ok())
-            .and_then(|secs| DateTime::from_timestamp(secs, 0))
-            .unwrap_or_default();
         Ok(Some(Connection {
             id: id.clone(),
             user: text("userId").and_then(|u| UserId::parse(&u).ok()),
+            token_expires_at: instant(&item, "tokenExpiresAt"),
             connected_at,
-            expires_at,
+            expires_at: instant(&item, "expiresAt").unwrap_or_default(),
         }))
     }
 
@@ -239,22 +279,61 @@ impl ConnectionRegistry for DynamoDbConnections {
             .map_err(store_error)
     }
 
+    /// The key joins the connection's `topics` set first, on condition that the connection
+    /// exists and holds the key or fewer than `max`; the update answers with the record, whose
+    /// token expiry the subscription then carries.
     async fn subscribe(
         &self,
         key: &TopicKey,
         id: &ConnectionId,
         expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
+        max: usize,
+    ) -> Result<SubscribeOutcome, StoreError> {
+        let added = self
+            .client
+            .update_item()
+            .table_name(&self.connections)
+            .key("connectionId", s(id.as_str()))
+            .update_expression("ADD topics :keys")
+            .condition_expression(
+                "attribute_exists(connectionId) AND (attribute_not_exists(topics) \
+                 OR contains(topics, :key) OR size(topics) < :max)",
+            )
+            .expression_attribute_values(":keys", key_set(&[key]))
+            .expression_attribute_values(":key", s(key.as_str()))
+            .expression_attribute_values(":max", AttributeValue::N(max.to_string()))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        let record = match added {
+            Ok(out) => out.attributes.unwrap_or_default(),
+            // Refused: a connection that is gone, or one that is full.
+            Err(err) if condition_failed(&err) => {
+                return Ok(match self.connection(id).await? {
+                    Some(_) => SubscribeOutcome::Full,
+                    None => SubscribeOutcome::NoConnection,
+                });
+            }
+            Err(err) => return Err(store_error(err)),
+        };
+        let token_expires_at = instant(&record, "tokenExpiresAt");
         self.client
             .put_item()
             .table_name(&self.subscriptions)
-            .set_item(Some(subscription_item(key, id, expires_at)))
+            .set_item(Some(subscription_item(
+                key,
+                id,
+                expires_at,
+                token_expires_at,
+            )))
             .send()
             .await
-            .map(|_| ())
-            .map_err(store_error)
+            .map_err(store_error)?;
+        Ok(SubscribeOutcome::Subscribed)
     }
 
+    /// The subscription goes first, then its key leaves the connection's set: a failure in
+    /// between leaves the count high, never a subscription uncounted.
     async fn unsubscribe(&self, key: &TopicKey, id: &ConnectionId) -> Result<(), StoreError> {
         self.client
             .delete_item()
@@ -263,8 +342,23 @@ impl ConnectionRegistry for DynamoDbConnections {
             .key("connectionId", s(id.as_str()))
             .send()
             .await
-            .map(|_| ())
-            .map_err(store_error)
+            .map_err(store_error)?;
+        let removed = self
+            .client
+            .update_item()
+            .table_name(&self.connections)
+            .key("connectionId", s(id.as_str()))
+            .update_expression("DELETE topics :keys")
+            // Without it, the update would create a record for a connection that is gone.
+            .condition_expression("attribute_exists(connectionId)")
+            .expression_attribute_values(":keys", key_set(&[key]))
+            .send()
+            .await;
+        match removed {
+            Ok(_) => Ok(()),
+            Err(err) if condition_failed(&err) => Ok(()),
+            Err(err) => Err(store_error(err)),
+        }
     }
 
     async fn subscribers(
@@ -284,7 +378,7 @@ impl ConnectionRegistry for DynamoDbConnections {
             .table_name(&self.subscriptions)
             .key_condition_expression("topic = :t")
             .expression_attribute_values(":t", s(key.as_str()))
-            .projection_expression("connectionId")
+            .projection_expression("connectionId, tokenExpiresAt")
             .limit(PAGE)
             .set_exclusive_start_key(start)
             .send()
@@ -293,8 +387,13 @@ impl ConnectionRegistry for DynamoDbConnections {
         let connections = out
             .items()
             .iter()
-            .filter_map(|i| i.get("connectionId").and_then(|c| c.as_s().ok()))
-            .filter_map(|c| ConnectionId::parse(c).ok())
+            .filter_map(|item| {
+                let id = item.get("connectionId").and_then(|c| c.as_s().ok())?;
+                Some(Subscriber {
+                    id: ConnectionId::parse(id).ok()?,
+                    token_expires_at: instant(item, "tokenExpiresAt"),
+                })
+            })
             .collect();
         let next = out
             .last_evaluated_key

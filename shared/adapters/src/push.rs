@@ -34,7 +34,68 @@ pub struct LoggingPushPublisher;
 
 impl PushPublisher for LoggingPushPublisher {
     async fn publish(&self, event: PushEvent) {
-        tracing::debug!(?event, "push (logged, not delivered)");
+        let logged = Logged::of(&event);
+        tracing::debug!(event = logged.kind, ids = %logged.ids, "push (logged, not delivered)");
+    }
+}
+
+/// What a log line may say about an event: its type and the ids it is about. Never its body:
+/// a QUEUE_ACTIVE carries the buyer's active token, which would let anyone reading the logs
+/// buy in their place.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    /// The event's wire name (`QUEUE_ACTIVE`, `SEATS_CHANGED`, ...).
+    pub kind: &'static str,
+    /// `name=value` pairs of its ids, space-separated.
+    pub ids: String,
+}
+
+/// Concert ids listed for a refresh before the rest are only counted.
+const LOGGED_CONCERTS: usize = 10;
+
+impl Logged {
+    pub fn of(event: &PushEvent) -> Self {
+        let (kind, ids) = match event {
+            PushEvent::QueueActive { concert, user, .. } => {
+                ("QUEUE_ACTIVE", format!("concert={concert} user={user}"))
+            }
+            PushEvent::QueueRank { concert, user, .. } => {
+                ("QUEUE_RANK", format!("concert={concert} user={user}"))
+            }
+            PushEvent::SeatsChanged { performance } => (
+                "SEATS_CHANGED",
+                format!(
+                    "concert={} option={}",
+                    performance.concert, performance.option
+                ),
+            ),
+            PushEvent::ConcertChanged { concert } => {
+                ("CONCERT_CHANGED", format!("concert={concert}"))
+            }
+            PushEvent::ConcertsRefresh { concerts, .. } => {
+                let mut listed: Vec<String> = concerts
+                    .iter()
+                    .take(LOGGED_CONCERTS)
+                    .map(ToString::to_string)
+                    .collect();
+                if concerts.len() > LOGGED_CONCERTS {
+                    listed.push(format!("+{}", concerts.len() - LOGGED_CONCERTS));
+                }
+                ("CONCERTS_REFRESH", format!("concerts={}", listed.join(",")))
+            }
+            PushEvent::ReservationStatus { user, update } => (
+                "RESERVATION_STATUS",
+                match update {
+                    ReservationUpdate::Failed { request_id } => {
+                        format!("user={user} request={request_id}")
+                    }
+                    ReservationUpdate::Changed { reservation, .. } => {
+                        format!("user={user} reservation={reservation}")
+                    }
+                },
+            ),
+        };
+        Self { kind, ids }
     }
 }
 
@@ -318,7 +379,11 @@ impl SqsPushPublisher {
                 return;
             }
         };
+        // The batches are consecutive runs of `bodies`, so `first` maps an entry back to its event.
+        let mut first = 0;
         for batch in batches(&bodies) {
+            let events = &events[first..first + batch.len()];
+            first += batch.len();
             let entries = batch
                 .iter()
                 .enumerate()
@@ -343,13 +408,19 @@ impl SqsPushPublisher {
             match sent {
                 Ok(out) => {
                     for failed in out.failed() {
-                        let event = failed
+                        let logged = failed
                             .id()
                             .parse::<usize>()
                             .ok()
-                            .and_then(|i| batch.get(i))
-                            .map_or("", String::as_str);
-                        tracing::warn!(code = failed.code(), error = ?failed.message(), event, "push event not published");
+                            .and_then(|i| events.get(i))
+                            .map(Logged::of);
+                        tracing::warn!(
+                            code = failed.code(),
+                            error = ?failed.message(),
+                            event = logged.as_ref().map_or("", |l| l.kind),
+                            ids = logged.as_ref().map_or("", |l| l.ids.as_str()),
+                            "push event not published"
+                        );
                     }
                 }
                 Err(error) => {
@@ -374,7 +445,8 @@ impl SqsPushPublisher {
             Err(e) => Err(e),
         };
         if let Err(error) = sent {
-            tracing::warn!(%error, event = %body, "push event not published");
+            let logged = Logged::of(&event);
+            tracing::warn!(%error, event = logged.kind, ids = %logged.ids, "push event not published");
         }
     }
 }
@@ -526,6 +598,35 @@ mod tests {
         for event in events {
             assert_eq!(decode(&encode(&event)).unwrap(), event);
         }
+    }
+
+    #[test]
+    fn a_logged_event_names_its_type_and_ids_and_never_its_token() {
+        let token = "secret.active-token_123";
+        let active = PushEvent::QueueActive {
+            concert: ConcertId::from_stored(3),
+            user: UserId::parse("u-1").unwrap(),
+            token: ActiveToken::parse(token).unwrap(),
+            expires_at: Utc::now(),
+        };
+        assert!(encode(&active).contains(token), "the body does carry it");
+        let logged = Logged::of(&active);
+        assert_eq!(logged.kind, "QUEUE_ACTIVE");
+        assert_eq!(logged.ids, "concert=3 user=u-1");
+        assert!(!format!("{logged:?}").contains(token));
+
+        let many = PushEvent::ConcertsRefresh {
+            concerts: (1..=25).map(ConcertId::from_stored).collect(),
+            at: Utc::now(),
+        };
+        assert_eq!(Logged::of(&many).ids, "concerts=1,2,3,4,5,6,7,8,9,10,+15");
+        let failed = PushEvent::ReservationStatus {
+            user: UserId::parse("u-1").unwrap(),
+            update: ReservationUpdate::Failed {
+                request_id: "r1".into(),
+            },
+        };
+        assert_eq!(Logged::of(&failed).ids, "user=u-1 request=r1");
     }
 
     #[test]

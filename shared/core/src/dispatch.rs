@@ -12,7 +12,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use crate::{
-    ConcertId, OptionId, PerformanceKey, SeatId, StoreError,
+    ConcertId, OptionId, PerformanceKey, SeatId, StoreError, UserId,
     catalog::{CatalogFilter, CatalogRepository, ConcertCard, SeatStatus},
     push::realtime::RealtimeSettings,
     push::{
@@ -47,6 +47,18 @@ pub struct DispatchReport {
     pub messages: u32,
     pub delivered: u32,
     pub gone: u32,
+    /// Subscribers of a personal topic passed over: their token had expired.
+    pub expired_tokens: u32,
+}
+
+/// Who under a topic's keys is posted to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Reach {
+    /// Every subscriber: a public topic.
+    Everyone,
+    /// The subscribers whose token is still valid at this instant: a personal topic, whose
+    /// events (an active token, a reservation) are for a caller the token still vouches for.
+    ValidTokensAt(DateTime<Utc>),
 }
 
 #[derive(Debug, Error)]
@@ -70,6 +82,7 @@ struct KeyWalk {
     attempted: u32,
     delivered: u32,
     gone: u32,
+    expired_tokens: u32,
     failed: u32,
     last_failure: Option<String>,
 }
@@ -161,7 +174,7 @@ where
                     expires_at: *expires_at,
                 };
                 let msg = ServerMessage::new(MessageType::QueueActive, Some(topic), now, payload);
-                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                self.deliver_personal(topic, user, msg.to_bytes(), now)
                     .await
             }
             PushEvent::QueueRank {
@@ -177,7 +190,7 @@ where
                     estimated_wait_seconds: *estimated_wait_seconds,
                 };
                 let msg = ServerMessage::new(MessageType::QueueRank, Some(topic), now, payload);
-                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                self.deliver_personal(topic, user, msg.to_bytes(), now)
                     .await
             }
             PushEvent::ReservationStatus { user, update } => {
@@ -199,7 +212,7 @@ where
                 };
                 let msg =
                     ServerMessage::new(MessageType::ReservationStatus, Some(topic), now, payload);
-                self.deliver(&[TopicKey::personal(topic, user)], &[msg.to_bytes()])
+                self.deliver_personal(topic, user, msg.to_bytes(), now)
                     .await
             }
             PushEvent::SeatsChanged { performance } => self.flush_seats(*performance, now).await,
@@ -235,7 +248,23 @@ where
         }
         let messages = refresh_messages(cards, self.settings.realtime, at, MAX_MESSAGE_BYTES);
         let keys = TopicKey::public(Topic::ConcertsLive, self.settings.live_shards);
-        self.deliver(&keys, &messages).await
+        self.deliver(&keys, &messages, Reach::Everyone).await
+    }
+
+    /// One user's message, to their connections whose token has not expired at `now`.
+    async fn deliver_personal(
+        &self,
+        topic: Topic,
+        user: &UserId,
+        message: Vec<u8>,
+        now: DateTime<Utc>,
+    ) -> Result<DispatchReport, DispatchError> {
+        self.deliver(
+            &[TopicKey::personal(topic, user)],
+            &[message],
+            Reach::ValidTokensAt(now),
+        )
+        .await
     }
 
     /// One coalesced SEAT_STATUS with everything logged for the option since the last flush.
@@ -296,6 +325,7 @@ where
             .deliver(
                 &TopicKey::public(topic, self.settings.live_shards),
                 &[msg.to_bytes()],
+                Reach::Everyone,
             )
             .await;
         if delivered.is_err() {
@@ -317,6 +347,7 @@ where
         &self,
         keys: &[TopicKey],
         messages: &[Vec<u8>],
+        reach: Reach,
     ) -> Result<DispatchReport, DispatchError> {
         // The keys are dealt to lanes that run at once, each walking its keys in turn; the
         // lanes split `concurrency` between them, so the bound holds however many keys.
@@ -327,7 +358,7 @@ where
             async move {
                 let mut walks = Vec::new();
                 for key in keys.iter().skip(lane).step_by(lanes) {
-                    walks.push(self.deliver_key(key, messages, share).await);
+                    walks.push(self.deliver_key(key, messages, share, reach).await);
                 }
                 walks
             }
@@ -344,6 +375,7 @@ where
             let walk = walk?;
             report.delivered += walk.delivered;
             report.gone += walk.gone;
+            report.expired_tokens += walk.expired_tokens;
             attempted += walk.attempted;
             failed += walk.failed;
             last = walk.last_failure.or(last);
@@ -366,6 +398,7 @@ where
         key: &TopicKey,
         messages: &[Vec<u8>],
         concurrency: usize,
+        reach: Reach,
     ) -> Result<KeyWalk, StoreError> {
         let mut walk = KeyWalk::default();
         let mut batch = self.registry.subscribers(key, None).await?;
@@ -376,7 +409,14 @@ where
                     None => None,
                 }
             };
-            let posts = stream::iter(std::mem::take(&mut batch.connections))
+            let (reached, passed_over): (Vec<_>, Vec<_>) = std::mem::take(&mut batch.connections)
+                .into_iter()
+                .partition(|s| match reach {
+                    Reach::Everyone => true,
+                    Reach::ValidTokensAt(now) => s.hears_personal_at(now),
+                });
+            walk.expired_tokens += passed_over.len() as u32;
+            let posts = stream::iter(reached.into_iter().map(|s| s.id))
                 .map(|id| async move {
                     let outcome = self.post_all(&id, messages).await;
                     (id, outcome)

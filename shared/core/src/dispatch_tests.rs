@@ -3,11 +3,8 @@
 //! records its waits, and a catalog of a few concerts.
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap, VecDeque},
-    future::Future,
-    pin::Pin,
-    sync::{Mutex, MutexGuard},
-    task::{Context, Poll},
+    collections::{BTreeMap, BTreeSet},
+    sync::Mutex,
 };
 
 use chrono::TimeZone;
@@ -16,10 +13,9 @@ use super::*;
 use crate::{
     UserId,
     catalog::ConcertListing,
-    fakes::{self, FakeCatalog, FakeLocks},
+    fakes::{self, FakeCatalog, FakeLocks, FakePusher, FakeRegistry},
     ids::ActiveToken,
     push::realtime::RealtimeMode,
-    push::{Connection, SubscriberPage},
     sale::SalesPolicy,
 };
 
@@ -27,10 +23,6 @@ const SHARDS: u16 = 4;
 
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 12, 1, 10, 0, 0).unwrap()
-}
-
-fn conn(raw: &str) -> ConnectionId {
-    ConnectionId::parse(raw).unwrap()
 }
 
 fn user(raw: &str) -> UserId {
@@ -52,220 +44,7 @@ fn settings() -> DispatchSettings {
 }
 
 // ---------------------------------------------------------------------------------------
-// The registry: connections and their subscriptions, read back in small pages.
-
-#[derive(Default)]
-struct RegistryState {
-    connections: BTreeMap<ConnectionId, Connection>,
-    subscriptions: BTreeMap<TopicKey, BTreeSet<ConnectionId>>,
-    removed: Vec<ConnectionId>,
-}
-
-struct FakeRegistry {
-    state: Mutex<RegistryState>,
-    /// Small, so a topic's subscribers span several pages.
-    page_size: usize,
-}
-
-impl FakeRegistry {
-    fn new() -> Self {
-        Self {
-            state: Mutex::new(RegistryState::default()),
-            page_size: 3,
-        }
-    }
-
-    fn state(&self) -> MutexGuard<'_, RegistryState> {
-        self.state.lock().unwrap()
-    }
-
-    /// Registers a connection subscribed to `topics`, under the keys the WebSocket API uses.
-    fn join(&self, id: &str, owner: Option<&str>, topics: &[Topic]) -> ConnectionId {
-        let id = conn(id);
-        let owner = owner.map(user);
-        let mut state = self.state();
-        state.connections.insert(
-            id.clone(),
-            Connection {
-                id: id.clone(),
-                user: owner.clone(),
-                connected_at: t0(),
-                expires_at: t0() + crate::push::CONNECTION_LIFETIME,
-            },
-        );
-        for topic in topics {
-            let key = TopicKey::for_subscription(*topic, &id, owner.as_ref(), SHARDS)
-                .expect("a personal topic needs a user");
-            state
-                .subscriptions
-                .entry(key)
-                .or_default()
-                .insert(id.clone());
-        }
-        id
-    }
-
-    fn is_registered(&self, id: &ConnectionId) -> bool {
-        self.state().connections.contains_key(id)
-    }
-
-    /// Every key the connection is still subscribed under.
-    fn keys_of(&self, id: &ConnectionId) -> Vec<TopicKey> {
-        self.state()
-            .subscriptions
-            .iter()
-            .filter(|(_, ids)| ids.contains(id))
-            .map(|(key, _)| key.clone())
-            .collect()
-    }
-
-    fn removed(&self) -> Vec<ConnectionId> {
-        self.state().removed.clone()
-    }
-}
-
-impl ConnectionRegistry for FakeRegistry {
-    async fn register(&self, connection: &Connection) -> Result<(), StoreError> {
-        self.state()
-            .connections
-            .insert(connection.id.clone(), connection.clone());
-        Ok(())
-    }
-
-    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
-        Ok(self.state().connections.get(id).cloned())
-    }
-
-    async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
-        let mut state = self.state();
-        state.connections.remove(id);
-        for ids in state.subscriptions.values_mut() {
-            ids.remove(id);
-        }
-        state.removed.push(id.clone());
-        Ok(())
-    }
-
-    async fn subscribe(
-        &self,
-        key: &TopicKey,
-        id: &ConnectionId,
-        _expires_at: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        self.state()
-            .subscriptions
-            .entry(key.clone())
-            .or_default()
-            .insert(id.clone());
-        Ok(())
-    }
-
-    async fn unsubscribe(&self, key: &TopicKey, id: &ConnectionId) -> Result<(), StoreError> {
-        if let Some(ids) = self.state().subscriptions.get_mut(key) {
-            ids.remove(id);
-        }
-        Ok(())
-    }
-
-    async fn subscribers(
-        &self,
-        key: &TopicKey,
-        page: Option<&str>,
-    ) -> Result<SubscriberPage, StoreError> {
-        let state = self.state();
-        let after: Vec<ConnectionId> = state
-            .subscriptions
-            .get(key)
-            .into_iter()
-            .flatten()
-            .filter(|id| page.is_none_or(|after| id.as_str() > after))
-            .cloned()
-            .collect();
-        let connections: Vec<ConnectionId> = after.iter().take(self.page_size).cloned().collect();
-        let next = (after.len() > connections.len())
-            .then(|| connections.last().map(|id| id.as_str().to_owned()))
-            .flatten();
-        Ok(SubscriberPage { connections, next })
-    }
-}
-
-// ---------------------------------------------------------------------------------------
-// The pusher: scripted outcomes per connection, every post recorded.
-
-/// Ready on the second poll: a post that takes a moment, so posts overlap.
-struct YieldOnce(bool);
-
-impl Future for YieldOnce {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if self.0 {
-            Poll::Ready(())
-        } else {
-            self.0 = true;
-            cx.waker().wake_by_ref();
-            Poll::Pending
-        }
-    }
-}
-
-#[derive(Default)]
-struct PusherState {
-    /// Outcomes still to come per connection; the last one repeats. Delivered otherwise.
-    script: HashMap<ConnectionId, VecDeque<Result<PostOutcome, StoreError>>>,
-    posts: Vec<(ConnectionId, Vec<u8>)>,
-    in_flight: usize,
-    most_in_flight: usize,
-}
-
-#[derive(Default)]
-struct FakePusher(Mutex<PusherState>);
-
-impl FakePusher {
-    fn state(&self) -> MutexGuard<'_, PusherState> {
-        self.0.lock().unwrap()
-    }
-
-    fn script(&self, id: &ConnectionId, outcomes: Vec<Result<PostOutcome, StoreError>>) {
-        self.state().script.insert(id.clone(), outcomes.into());
-    }
-
-    fn posts(&self) -> Vec<(ConnectionId, Vec<u8>)> {
-        self.state().posts.clone()
-    }
-
-    /// How many posts each connection received.
-    fn post_counts(&self) -> BTreeMap<ConnectionId, usize> {
-        let mut counts = BTreeMap::new();
-        for (id, _) in self.posts() {
-            *counts.entry(id).or_default() += 1;
-        }
-        counts
-    }
-
-    fn most_in_flight(&self) -> usize {
-        self.state().most_in_flight
-    }
-}
-
-impl ConnectionPusher for FakePusher {
-    async fn post(&self, id: &ConnectionId, message: &[u8]) -> Result<PostOutcome, StoreError> {
-        let outcome = {
-            let mut state = self.state();
-            state.posts.push((id.clone(), message.to_vec()));
-            state.in_flight += 1;
-            state.most_in_flight = state.most_in_flight.max(state.in_flight);
-            match state.script.get_mut(id) {
-                Some(queue) if queue.len() > 1 => queue.pop_front().unwrap(),
-                Some(queue) => queue.front().cloned().unwrap_or(Ok(PostOutcome::Delivered)),
-                None => Ok(PostOutcome::Delivered),
-            }
-        };
-        YieldOnce(false).await;
-        self.state().in_flight -= 1;
-        outcome
-    }
-}
+// The registry and the pusher are `fakes::{FakeRegistry, FakePusher}`.
 
 /// Records every wait instead of waiting.
 #[derive(Default)]
@@ -323,7 +102,7 @@ struct World {
 impl World {
     fn new() -> Self {
         Self {
-            registry: FakeRegistry::new(),
+            registry: FakeRegistry::new(SHARDS),
             pusher: FakePusher::default(),
             locks: FakeLocks::default(),
             catalog: catalog(),
@@ -422,7 +201,8 @@ async fn every_subscriber_of_a_card_change_receives_it_exactly_once() {
         DispatchReport {
             messages: 1,
             delivered: 25,
-            gone: 0
+            gone: 0,
+            expired_tokens: 0,
         }
     );
     let counts = world.pusher.post_counts();
@@ -498,7 +278,8 @@ async fn a_gone_connection_is_removed_with_every_subscription() {
         DispatchReport {
             messages: 1,
             delivered: 1,
-            gone: 1
+            gone: 1,
+            expired_tokens: 0,
         }
     );
     assert_eq!(world.registry.removed(), vec![gone.clone()]);
@@ -565,7 +346,8 @@ async fn a_post_throttled_on_every_attempt_is_reported_undelivered() {
         DispatchReport {
             messages: 1,
             delivered: 1,
-            gone: 0
+            gone: 0,
+            expired_tokens: 0,
         }
     );
     let attempts = world.settings.throttle_attempts;
@@ -685,6 +467,50 @@ async fn personal_events_reach_only_that_users_connections() {
     assert_eq!(report.delivered, 0);
     assert_eq!(world.pusher.posts().len(), before);
     assert!(!world.pusher.post_counts().contains_key(&anonymous));
+}
+
+#[tokio::test]
+async fn personal_events_stop_at_the_tokens_expiry_while_public_ones_go_on() {
+    let world = World::new();
+    let queue1 = Topic::Queue(ConcertId::from_stored(1));
+    let all = [Topic::ConcertsLive, queue1, Topic::Reservations];
+    // Dispatched at t0: a token expiring at t0 is no longer valid, one a second later is.
+    let expired = world
+        .registry
+        .join_until("u1-old=", Some("u1"), Some(t0()), &all);
+    let valid = world.registry.join_until(
+        "u1-new=",
+        Some("u1"),
+        Some(t0() + chrono::Duration::seconds(1)),
+        &all,
+    );
+    // An authorizer that did not say: the connection's own end bounds it.
+    let unsaid = world.registry.join("u1-unsaid=", Some("u1"), &[queue1]);
+
+    let report = world.dispatch(&queue_active(1, "u1")).await.unwrap();
+
+    assert_eq!((report.delivered, report.expired_tokens), (2, 1));
+    assert_eq!(
+        world.pusher.post_counts(),
+        BTreeMap::from([(unsaid.clone(), 1), (valid.clone(), 1)])
+    );
+    let report = world
+        .dispatch(&PushEvent::ReservationStatus {
+            user: user("u1"),
+            update: ReservationUpdate::Failed {
+                request_id: "req-1".into(),
+            },
+        })
+        .await
+        .unwrap();
+    assert_eq!((report.delivered, report.expired_tokens), (1, 1));
+    assert!(!world.pusher.post_counts().contains_key(&expired));
+
+    // The cards are public: the connection with the expired token still hears them.
+    let report = world.dispatch(&concert_changed(1)).await.unwrap();
+    assert_eq!((report.delivered, report.expired_tokens), (2, 0));
+    assert_eq!(world.pusher.post_counts()[&expired], 1);
+    assert!(world.registry.is_registered(&expired));
 }
 
 #[tokio::test]

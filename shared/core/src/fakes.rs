@@ -1,6 +1,9 @@
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, HashMap, VecDeque},
+    future::Future,
+    pin::Pin,
     sync::{Mutex, MutexGuard},
+    task::{Context, Poll},
     time::Duration,
 };
 
@@ -12,7 +15,11 @@ use crate::{
         CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, OptionRecord, SeatMap,
         SeatPage, SeatStatus,
     },
-    push::{PushEvent, PushPublisher},
+    push::{
+        Connection, ConnectionId, ConnectionPusher, ConnectionRegistry, PostOutcome, PushEvent,
+        PushPublisher, SubscribeOutcome, Subscriber, SubscriberPage, Topic, TopicDirectory,
+        TopicKey,
+    },
     sale::SeatCounts,
     schedule::SchedulerLock,
     seats::{
@@ -304,5 +311,275 @@ impl SeatLocks for FakeLocks {
         _changes: &[(SeatId, SeatStatus)],
     ) -> Result<u32, StoreError> {
         Ok(0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The WebSocket side: connections and their subscriptions, posts to them, the topics that
+// exist.
+
+#[derive(Default)]
+pub(crate) struct RegistryState {
+    pub connections: BTreeMap<ConnectionId, Connection>,
+    /// Each key's subscribers, with the token expiry their subscription carries.
+    pub subscriptions: BTreeMap<TopicKey, BTreeMap<ConnectionId, Option<DateTime<Utc>>>>,
+    pub removed: Vec<ConnectionId>,
+}
+
+/// Connections and subscriptions in memory, read back in small pages (so a topic's
+/// subscribers span several), with the store's rules: a subscription carries its connection's
+/// token expiry, and a connection holds at most `max` of them.
+pub(crate) struct FakeRegistry {
+    state: Mutex<RegistryState>,
+    page_size: usize,
+    /// Shards of `concerts.live`, for [`FakeRegistry::join`].
+    shards: u16,
+}
+
+impl FakeRegistry {
+    pub(crate) fn new(shards: u16) -> Self {
+        Self {
+            state: Mutex::new(RegistryState::default()),
+            page_size: 3,
+            shards,
+        }
+    }
+
+    pub(crate) fn state(&self) -> MutexGuard<'_, RegistryState> {
+        self.state.lock().unwrap()
+    }
+
+    /// Registers a connection subscribed to `topics`, under the keys the WebSocket API uses.
+    pub(crate) fn join(&self, id: &str, owner: Option<&str>, topics: &[Topic]) -> ConnectionId {
+        self.join_until(id, owner, None, topics)
+    }
+
+    /// As [`FakeRegistry::join`], for a connection whose token expires at `token_expires_at`.
+    pub(crate) fn join_until(
+        &self,
+        id: &str,
+        owner: Option<&str>,
+        token_expires_at: Option<DateTime<Utc>>,
+        topics: &[Topic],
+    ) -> ConnectionId {
+        let id = ConnectionId::parse(id).unwrap();
+        let owner = owner.map(|u| UserId::parse(u).unwrap());
+        let mut state = self.state();
+        state.connections.insert(
+            id.clone(),
+            Connection {
+                id: id.clone(),
+                user: owner.clone(),
+                token_expires_at,
+                connected_at: at(0),
+                expires_at: at(0) + crate::push::CONNECTION_LIFETIME,
+            },
+        );
+        for topic in topics {
+            let key = TopicKey::for_subscription(*topic, &id, owner.as_ref(), self.shards)
+                .expect("a personal topic needs a user");
+            state
+                .subscriptions
+                .entry(key)
+                .or_default()
+                .insert(id.clone(), token_expires_at);
+        }
+        id
+    }
+
+    pub(crate) fn is_registered(&self, id: &ConnectionId) -> bool {
+        self.state().connections.contains_key(id)
+    }
+
+    /// Every key the connection is still subscribed under.
+    pub(crate) fn keys_of(&self, id: &ConnectionId) -> Vec<TopicKey> {
+        self.state()
+            .subscriptions
+            .iter()
+            .filter(|(_, ids)| ids.contains_key(id))
+            .map(|(key, _)| key.clone())
+            .collect()
+    }
+
+    pub(crate) fn removed(&self) -> Vec<ConnectionId> {
+        self.state().removed.clone()
+    }
+}
+
+impl ConnectionRegistry for FakeRegistry {
+    async fn register(&self, connection: &Connection) -> Result<(), StoreError> {
+        self.state()
+            .connections
+            .insert(connection.id.clone(), connection.clone());
+        Ok(())
+    }
+
+    async fn connection(&self, id: &ConnectionId) -> Result<Option<Connection>, StoreError> {
+        Ok(self.state().connections.get(id).cloned())
+    }
+
+    async fn remove(&self, id: &ConnectionId) -> Result<(), StoreError> {
+        let mut state = self.state();
+        state.connections.remove(id);
+        for ids in state.subscriptions.values_mut() {
+            ids.remove(id);
+        }
+        state.removed.push(id.clone());
+        Ok(())
+    }
+
+    async fn subscribe(
+        &self,
+        key: &TopicKey,
+        id: &ConnectionId,
+        _expires_at: DateTime<Utc>,
+        max: usize,
+    ) -> Result<SubscribeOutcome, StoreError> {
+        let mut state = self.state();
+        let Some(token_expires_at) = state.connections.get(id).map(|c| c.token_expires_at) else {
+            return Ok(SubscribeOutcome::NoConnection);
+        };
+        let others = state
+            .subscriptions
+            .iter()
+            .filter(|(k, ids)| *k != key && ids.contains_key(id))
+            .count();
+        if others >= max {
+            return Ok(SubscribeOutcome::Full);
+        }
+        state
+            .subscriptions
+            .entry(key.clone())
+            .or_default()
+            .insert(id.clone(), token_expires_at);
+        Ok(SubscribeOutcome::Subscribed)
+    }
+
+    async fn unsubscribe(&self, key: &TopicKey, id: &ConnectionId) -> Result<(), StoreError> {
+        if let Some(ids) = self.state().subscriptions.get_mut(key) {
+            ids.remove(id);
+        }
+        Ok(())
+    }
+
+    async fn subscribers(
+        &self,
+        key: &TopicKey,
+        page: Option<&str>,
+    ) -> Result<SubscriberPage, StoreError> {
+        let state = self.state();
+        let after: Vec<Subscriber> = state
+            .subscriptions
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|(id, _)| page.is_none_or(|after| id.as_str() > after))
+            .map(|(id, token_expires_at)| Subscriber {
+                id: id.clone(),
+                token_expires_at: *token_expires_at,
+            })
+            .collect();
+        let connections: Vec<Subscriber> = after.iter().take(self.page_size).cloned().collect();
+        let next = (after.len() > connections.len())
+            .then(|| connections.last().map(|s| s.id.as_str().to_owned()))
+            .flatten();
+        Ok(SubscriberPage { connections, next })
+    }
+}
+
+/// Ready on the second poll: a post that takes a moment, so posts overlap.
+struct YieldOnce(bool);
+
+impl Future for YieldOnce {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if self.0 {
+            Poll::Ready(())
+        } else {
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct PusherState {
+    /// Outcomes still to come per connection; the last one repeats. Delivered otherwise.
+    pub script: HashMap<ConnectionId, VecDeque<Result<PostOutcome, StoreError>>>,
+    pub posts: Vec<(ConnectionId, Vec<u8>)>,
+    pub in_flight: usize,
+    pub most_in_flight: usize,
+}
+
+/// Posts with scripted outcomes per connection, every post recorded (and how many are in
+/// flight at once).
+#[derive(Default)]
+pub(crate) struct FakePusher(Mutex<PusherState>);
+
+impl FakePusher {
+    pub(crate) fn state(&self) -> MutexGuard<'_, PusherState> {
+        self.0.lock().unwrap()
+    }
+
+    pub(crate) fn script(&self, id: &ConnectionId, outcomes: Vec<Result<PostOutcome, StoreError>>) {
+        self.state().script.insert(id.clone(), outcomes.into());
+    }
+
+    pub(crate) fn posts(&self) -> Vec<(ConnectionId, Vec<u8>)> {
+        self.state().posts.clone()
+    }
+
+    /// How many posts each connection received.
+    pub(crate) fn post_counts(&self) -> BTreeMap<ConnectionId, usize> {
+        let mut counts = BTreeMap::new();
+        for (id, _) in self.posts() {
+            *counts.entry(id).or_default() += 1;
+        }
+        counts
+    }
+
+    pub(crate) fn most_in_flight(&self) -> usize {
+        self.state().most_in_flight
+    }
+}
+
+impl ConnectionPusher for FakePusher {
+    async fn post(&self, id: &ConnectionId, message: &[u8]) -> Result<PostOutcome, StoreError> {
+        let outcome = {
+            let mut state = self.state();
+            state.posts.push((id.clone(), message.to_vec()));
+            state.in_flight += 1;
+            state.most_in_flight = state.most_in_flight.max(state.in_flight);
+            match state.script.get_mut(id) {
+                Some(queue) if queue.len() > 1 => queue.pop_front().unwrap(),
+                Some(queue) => queue.front().cloned().unwrap_or(Ok(PostOutcome::Delivered)),
+                None => Ok(PostOutcome::Delivered),
+            }
+        };
+        YieldOnce(false).await;
+        self.state().in_flight -= 1;
+        outcome
+    }
+}
+
+/// The concerts and performances that exist, with every lookup counted.
+#[derive(Default)]
+pub(crate) struct FakeTopics {
+    pub concerts: Vec<ConcertId>,
+    pub performances: Vec<OptionId>,
+    pub lookups: Mutex<u32>,
+}
+
+impl TopicDirectory for FakeTopics {
+    async fn concert_exists(&self, id: ConcertId) -> Result<bool, StoreError> {
+        *self.lookups.lock().unwrap() += 1;
+        Ok(self.concerts.contains(&id))
+    }
+
+    async fn performance_exists(&self, id: OptionId) -> Result<bool, StoreError> {
+        *self.lookups.lock().unwrap() += 1;
+        Ok(self.performances.contains(&id))
     }
 }

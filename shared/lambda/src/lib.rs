@@ -3,12 +3,14 @@
 //! and the route table that both AWS and the local runtime follow.
 
 pub mod identity;
+pub mod limits;
 pub mod metrics;
 pub mod problem;
 pub mod request;
 pub mod response;
 pub mod routes;
 pub mod telemetry;
+pub mod ticks;
 pub mod websocket;
 
 /// Every ticketrush binary (each Lambda function and the local runtime) allocates with

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use chrono::{DateTime, Utc};
 use lambda_http::aws_lambda_events::{
     apigw::{
         ApiGatewayCustomAuthorizerPolicy, ApiGatewayCustomAuthorizerResponse,
@@ -12,9 +13,9 @@ use lambda_http::aws_lambda_events::{
 };
 use serde_json::Value;
 use thiserror::Error;
-use ticketrush_core::{Tier, UserId, push::ConnectionId};
+use ticketrush_core::push::{Caller, ConnectionId};
 
-use crate::Identity;
+use crate::{Identity, identity};
 
 /// The principal of a connection without a token.
 pub const ANONYMOUS: &str = "anonymous";
@@ -42,35 +43,62 @@ pub fn connection_id(
 /// The caller the `$connect` authorizer vouched for; None for an anonymous connection.
 /// API Gateway hands the authorizer's context to every route of the connection.
 pub fn identity(event: &ApiGatewayWebsocketProxyRequest) -> Result<Option<Identity>, WsEventError> {
-    let fields = &event.request_context.authorizer.fields;
-    let text = |name: &str| match fields.get(name) {
-        Some(Value::String(s)) => Some(s.clone()),
-        Some(Value::Null) | None => None,
-        Some(other) => Some(other.to_string()),
+    identity::from_authorizer_context(&event.request_context.authorizer.fields)
+        .map_err(|e| WsEventError::BadContext(e.to_string()))
+}
+
+/// The authorizer context field with the token's expiry (epoch seconds): personal pushes to
+/// the connection stop there.
+pub const TOKEN_EXPIRES_AT: &str = "tokenExpiresAt";
+
+/// `context` with the token's expiry, as the `$connect` authorizer passes it on.
+pub fn with_token_expiry(
+    mut context: HashMap<String, Value>,
+    expires_at: DateTime<Utc>,
+) -> HashMap<String, Value> {
+    context.insert(
+        TOKEN_EXPIRES_AT.into(),
+        Value::String(expires_at.timestamp().to_string()),
+    );
+    context
+}
+
+/// When the token the connection was opened with expires; None without a token (or from an
+/// authorizer that did not say, whose connection then ends with its two-hour lifetime).
+pub fn token_expires_at(
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<Option<DateTime<Utc>>, WsEventError> {
+    let secs = match event
+        .request_context
+        .authorizer
+        .fields
+        .get(TOKEN_EXPIRES_AT)
+    {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => s.parse::<i64>().ok(),
+        Some(Value::Number(n)) => n.as_i64(),
+        Some(_) => None,
     };
-    let Some(user) = text("userId") else {
+    secs.and_then(|s| DateTime::from_timestamp(s, 0))
+        .map(Some)
+        .ok_or_else(|| WsEventError::BadContext(format!("{TOKEN_EXPIRES_AT} is not epoch seconds")))
+}
+
+/// The caller a connection was opened by, with their token's expiry; None for an anonymous
+/// connection.
+pub fn caller(event: &ApiGatewayWebsocketProxyRequest) -> Result<Option<Caller>, WsEventError> {
+    let Some(identity) = identity(event)? else {
         return Ok(None);
     };
-    let user = UserId::parse(&user).map_err(|e| WsEventError::BadContext(e.to_string()))?;
-    let tier = match text("tier") {
-        None => Tier::Basic,
-        Some(raw) => raw.parse().map_err(|e: ticketrush_core::ValidationError| {
-            WsEventError::BadContext(e.to_string())
-        })?,
-    };
-    let admin = text("admin").is_some_and(|v| v == "true");
-    Ok(Some(Identity { user, tier, admin }))
+    Ok(Some(Caller {
+        user: identity.user,
+        token_expires_at: token_expires_at(event)?,
+    }))
 }
 
 /// The authorizer context for a caller: what [`identity`] reads back on every route.
 pub fn authorizer_context(identity: Option<&Identity>) -> HashMap<String, Value> {
-    let mut context = HashMap::new();
-    if let Some(id) = identity {
-        context.insert("userId".into(), Value::String(id.user.to_string()));
-        context.insert("tier".into(), Value::String(id.tier.to_string()));
-        context.insert("admin".into(), Value::String(id.admin.to_string()));
-    }
-    context
+    identity::authorizer_context(identity)
 }
 
 /// The authorizer's answer: an IAM policy allowing or denying `$connect`.

@@ -5,6 +5,7 @@ mod catalog_admin;
 mod payments;
 mod reservations;
 mod sandbox_payments;
+mod topics;
 
 use secrecy::ExposeSecret;
 use std::str::FromStr;
@@ -19,6 +20,7 @@ pub use catalog::PostgresCatalog;
 pub use catalog_admin::PostgresCatalogAdmin;
 pub use reservations::PostgresReservations;
 pub use sandbox_payments::{SandboxPayments, payment_gateway};
+pub use topics::PostgresTopicDirectory;
 
 use crate::config::PostgresConfig;
 

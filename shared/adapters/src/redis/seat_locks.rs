@@ -133,15 +133,15 @@ fn ledger_invocation<'a>(
 ) -> redis::ScriptInvocation<'a> {
     let mut invocation = script.prepare_invoke();
     invocation
-            .key(&k.taken)
-            .key(&k.locks)
-            .key(&k.log)
-            .key(&k.flush)
-            .key(k.option_prefix())
-            .key(k.concert_prefix())
-            .arg(flush_window.as_millis() as u64)
-            .arg(LOG_MAX_LEN)
-            .arg(k.option_id);
+        .key(&k.taken)
+        .key(&k.locks)
+        .key(&k.log)
+        .key(&k.flush)
+        .key(k.option_prefix())
+        .key(k.concert_prefix())
+        .arg(flush_window.as_millis() as u64)
+        .arg(LOG_MAX_LEN)
+        .arg(k.option_id);
     invocation
 }
 

@@ -6,10 +6,11 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 use crate::{
-    StoreError, UserId,
+    StoreError,
     push::{
-        CONNECTION_LIFETIME, Connection, ConnectionId, ConnectionPusher, ConnectionRegistry,
-        ErrorPayload, MessageType, PostOutcome, ServerMessage, Topic, TopicKey,
+        CONNECTION_LIFETIME, Caller, Connection, ConnectionId, ConnectionPusher,
+        ConnectionRegistry, ErrorPayload, MessageType, PostOutcome, ServerMessage,
+        SubscribeOutcome, Topic, TopicDirectory, TopicKey,
     },
 };
 
@@ -19,18 +20,24 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
-/// Records a new connection and subscribes it to the live cards.
+/// Records a new connection (with its caller's token expiry, where personal pushes to it
+/// stop) and subscribes it to the live cards.
 pub async fn connect<R: ConnectionRegistry>(
     registry: &R,
     id: ConnectionId,
-    user: Option<UserId>,
+    caller: Option<Caller>,
     now: DateTime<Utc>,
     live_shards: u16,
 ) -> Result<Connection, ConnectError> {
+    let (user, token_expires_at) = match caller {
+        Some(c) => (Some(c.user), c.token_expires_at),
+        None => (None, None),
+    };
     let connection = Connection {
         expires_at: now + CONNECTION_LIFETIME,
         connected_at: now,
         user,
+        token_expires_at,
         id,
     };
     let key = TopicKey::for_subscription(
@@ -92,66 +99,165 @@ struct PongPayload {
     server_now: DateTime<Utc>,
 }
 
-/// One message from a browser. A personal topic takes its user from the connection's
-/// authorizer context, never from the message.
-pub async fn client_message<R: ConnectionRegistry, P: ConnectionPusher>(
-    registry: &R,
-    pusher: &P,
-    id: &ConnectionId,
-    user: Option<&UserId>,
-    body: &str,
-    now: DateTime<Utc>,
-    live_shards: u16,
-) -> Result<Reply, ClientMessageError> {
-    let action = match serde_json::from_str::<ClientAction>(body) {
-        Ok(a) => a,
-        Err(_) => {
+/// The limits on what one connection may subscribe to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SubscriptionSettings {
+    /// Shards of `concerts.live`.
+    pub live_shards: u16,
+    /// Most subscriptions one connection holds, its `concerts.live` included.
+    pub max_subscriptions: usize,
+}
+
+/// The ports a browser's message needs.
+pub struct ClientMessages<'a, R, P, D> {
+    pub registry: &'a R,
+    pub pusher: &'a P,
+    pub topics: &'a D,
+    pub settings: SubscriptionSettings,
+}
+
+impl<R, P, D> ClientMessages<'_, R, P, D>
+where
+    R: ConnectionRegistry,
+    P: ConnectionPusher,
+    D: TopicDirectory,
+{
+    /// One message from a browser. A personal topic takes its user from the connection's
+    /// authorizer context (`caller`), never from the message, and is refused once the
+    /// caller's token has expired. A subscribe must name a concert or performance that
+    /// exists, within the connection's subscription limit.
+    pub async fn handle(
+        &self,
+        id: &ConnectionId,
+        caller: Option<&Caller>,
+        body: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Reply, ClientMessageError> {
+        let pusher = self.pusher;
+        let action = match serde_json::from_str::<ClientAction>(body) {
+            Ok(a) => a,
+            Err(_) => {
+                return refuse(
+                    pusher,
+                    id,
+                    now,
+                    None,
+                    "BAD_MESSAGE",
+                    "send {\"action\":\"subscribe\"|\"unsubscribe\",\"topic\":\"...\"} or {\"action\":\"ping\"}",
+                )
+                .await;
+            }
+        };
+        let (subscribe, raw_topic) = match action {
+            ClientAction::Ping => {
+                let msg = ServerMessage::new(
+                    MessageType::Pong,
+                    None,
+                    now,
+                    PongPayload { server_now: now },
+                );
+                return send(pusher, id, &msg.to_bytes(), Reply::Pong).await;
+            }
+            ClientAction::Subscribe { topic } => (true, topic),
+            ClientAction::Unsubscribe { topic } => (false, topic),
+        };
+        let topic = match Topic::parse(&raw_topic) {
+            Ok(t) => t,
+            Err(e) => return refuse(pusher, id, now, None, "BAD_TOPIC", &e.message).await,
+        };
+        let user = caller.map(|c| &c.user);
+        let Some(key) = TopicKey::for_subscription(topic, id, user, self.settings.live_shards)
+        else {
             return refuse(
                 pusher,
                 id,
                 now,
-                None,
-                "BAD_MESSAGE",
-                "send {\"action\":\"subscribe\"|\"unsubscribe\",\"topic\":\"...\"} or {\"action\":\"ping\"}",
+                Some(topic),
+                "UNAUTHORIZED",
+                "this topic is personal: connect with ?token= to subscribe to it",
+            )
+            .await;
+        };
+        if !subscribe {
+            self.registry.unsubscribe(&key, id).await?;
+            return confirm(pusher, id, now, topic, false).await;
+        }
+        if topic.is_personal() && !caller.is_some_and(|c| c.token_valid_at(now)) {
+            return refuse(
+                pusher,
+                id,
+                now,
+                Some(topic),
+                "TOKEN_EXPIRED",
+                "the token this connection was opened with has expired: reconnect with a fresh one",
             )
             .await;
         }
-    };
-    let (subscribe, raw_topic) = match action {
-        ClientAction::Ping => {
-            let msg = ServerMessage::new(
-                MessageType::Pong,
-                None,
-                now,
-                PongPayload { server_now: now },
-            );
-            return send(pusher, id, &msg.to_bytes(), Reply::Pong).await;
+        if let Some(missing) = self.missing(topic).await? {
+            return refuse(pusher, id, now, Some(topic), "UNKNOWN_TOPIC", missing).await;
         }
-        ClientAction::Subscribe { topic } => (true, topic),
-        ClientAction::Unsubscribe { topic } => (false, topic),
-    };
-    let topic = match Topic::parse(&raw_topic) {
-        Ok(t) => t,
-        Err(e) => return refuse(pusher, id, now, None, "BAD_TOPIC", &e.message).await,
-    };
-    let Some(key) = TopicKey::for_subscription(topic, id, user, live_shards) else {
-        return refuse(
-            pusher,
-            id,
-            now,
-            Some(topic),
-            "UNAUTHORIZED",
-            "this topic is personal: connect with ?token= to subscribe to it",
-        )
-        .await;
-    };
-    let (kind, reply) = if subscribe {
-        registry
-            .subscribe(&key, id, now + crate::push::CONNECTION_LIFETIME)
-            .await?;
+        let until = now + CONNECTION_LIFETIME;
+        match self
+            .registry
+            .subscribe(&key, id, until, self.settings.max_subscriptions)
+            .await?
+        {
+            SubscribeOutcome::Subscribed => confirm(pusher, id, now, topic, true).await,
+            SubscribeOutcome::Full => {
+                let message = format!(
+                    "a connection holds at most {} subscriptions: unsubscribe from one first",
+                    self.settings.max_subscriptions
+                );
+                refuse(
+                    pusher,
+                    id,
+                    now,
+                    Some(topic),
+                    "TOO_MANY_SUBSCRIPTIONS",
+                    &message,
+                )
+                .await
+            }
+            // Closed while its message was on the way (the reply then finds it gone), or a
+            // socket whose record went: either way it must connect again.
+            SubscribeOutcome::NoConnection => {
+                refuse(
+                    pusher,
+                    id,
+                    now,
+                    Some(topic),
+                    "NOT_CONNECTED",
+                    "this connection is no longer registered: connect again",
+                )
+                .await
+            }
+        }
+    }
+
+    /// Why `topic` names nothing, if it names a concert or performance that does not exist.
+    async fn missing(&self, topic: Topic) -> Result<Option<&'static str>, StoreError> {
+        Ok(match topic {
+            Topic::Seats(option) if !self.topics.performance_exists(option).await? => {
+                Some("there is no such performance")
+            }
+            Topic::Queue(concert) if !self.topics.concert_exists(concert).await? => {
+                Some("there is no such concert")
+            }
+            _ => None,
+        })
+    }
+}
+
+async fn confirm<P: ConnectionPusher>(
+    pusher: &P,
+    id: &ConnectionId,
+    now: DateTime<Utc>,
+    topic: Topic,
+    subscribed: bool,
+) -> Result<Reply, ClientMessageError> {
+    let (kind, reply) = if subscribed {
         (MessageType::Subscribed, Reply::Subscribed)
     } else {
-        registry.unsubscribe(&key, id).await?;
         (MessageType::Unsubscribed, Reply::Unsubscribed)
     };
     let msg = ServerMessage::new(
@@ -197,3 +303,7 @@ async fn send<P: ConnectionPusher>(
         PostOutcome::Delivered | PostOutcome::Throttled => Ok(reply),
     }
 }
+
+#[cfg(test)]
+#[path = "connections_tests.rs"]
+mod connections_tests;

@@ -123,10 +123,24 @@ impl Topic {
     }
 
     /// A topic about one user: only that user, as the authorizer vouched for them, may
-    /// subscribe, and only their events reach it.
+    /// subscribe, and only their events reach it, while their token is valid.
     pub fn is_personal(self) -> bool {
         matches!(self, Self::Queue(_) | Self::Reservations)
     }
+}
+
+/// Which concerts and performances exist, for topics that name one: a subscription to
+/// something that does not exist would never hear anything.
+pub trait TopicDirectory: Send + Sync {
+    fn concert_exists(
+        &self,
+        id: ConcertId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    fn performance_exists(
+        &self,
+        id: OptionId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
 }
 
 impl fmt::Display for Topic {
@@ -227,12 +241,35 @@ impl fmt::Display for ConnectionId {
     }
 }
 
+/// A token expiring at `expires_at` (None: never said) is valid until that instant.
+fn token_valid_at(expires_at: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    expires_at.is_none_or(|t| now < t)
+}
+
+/// Who opened a connection, as the `$connect` authorizer vouched for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Caller {
+    pub user: UserId,
+    /// The token's expiry: the user's personal pushes stop there. None if the authorizer did
+    /// not say (the connection's own end then bounds them).
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Caller {
+    /// Whether the caller's token is still valid at `now`.
+    pub fn token_valid_at(&self, now: DateTime<Utc>) -> bool {
+        token_valid_at(self.token_expires_at, now)
+    }
+}
+
 /// A live browser connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Connection {
     pub id: ConnectionId,
     /// None for an anonymous connection.
     pub user: Option<UserId>,
+    /// When the token the connection was opened with expires; None without one.
+    pub token_expires_at: Option<DateTime<Utc>>,
     pub connected_at: DateTime<Utc>,
     /// API Gateway closes a connection after two hours at most; records outlive it by nothing.
     pub expires_at: DateTime<Utc>,
@@ -241,12 +278,47 @@ pub struct Connection {
 /// API Gateway's longest connection.
 pub const CONNECTION_LIFETIME: Duration = Duration::from_secs(2 * 3600);
 
+/// One connection subscribed under a key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscriber {
+    pub id: ConnectionId,
+    /// The connection's token expiry, carried by its subscriptions so a push needs no
+    /// second read; None without one.
+    pub token_expires_at: Option<DateTime<Utc>>,
+}
+
+impl Subscriber {
+    /// Whether this subscriber may hear a personal event at `now`: not once its token has
+    /// expired.
+    pub fn hears_personal_at(&self, now: DateTime<Utc>) -> bool {
+        token_valid_at(self.token_expires_at, now)
+    }
+}
+
 /// One page of a topic's subscribers.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct SubscriberPage {
-    pub connections: Vec<ConnectionId>,
+    pub connections: Vec<Subscriber>,
     /// Where the next page starts; None on the last page.
     pub next: Option<String>,
+}
+
+impl SubscriberPage {
+    /// The connection ids on this page.
+    pub fn ids(&self) -> Vec<ConnectionId> {
+        self.connections.iter().map(|s| s.id.clone()).collect()
+    }
+}
+
+/// What a subscribe did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubscribeOutcome {
+    /// Subscribed (or already was).
+    Subscribed,
+    /// The connection already holds the most subscriptions it may; nothing was written.
+    Full,
+    /// The connection is not registered (it has closed); nothing was written.
+    NoConnection,
 }
 
 /// Connections and their topic subscriptions.
@@ -265,8 +337,9 @@ pub trait ConnectionRegistry: Send + Sync {
     ) -> impl Future<Output = Result<(), StoreError>> + Send {
         async move {
             self.register(connection).await?;
-            self.subscribe(key, &connection.id, connection.expires_at)
+            self.subscribe(key, &connection.id, connection.expires_at, usize::MAX)
                 .await
+                .map(|_| ())
         }
     }
 
@@ -279,13 +352,18 @@ pub trait ConnectionRegistry: Send + Sync {
     /// Removes the connection and every subscription it holds.
     fn remove(&self, id: &ConnectionId) -> impl Future<Output = Result<(), StoreError>> + Send;
 
-    /// Subscribes the connection under `key` until `expires_at` (the connection's own end).
+    /// Subscribes the registered connection under `key` until `expires_at` (the connection's
+    /// own end), with the connection's token expiry, unless it already holds `max`
+    /// subscriptions under other keys; the count and the write are one atomic step, so
+    /// concurrent subscribes of one connection cannot pass `max` together. Subscribing again
+    /// under a key it holds succeeds whatever the count.
     fn subscribe(
         &self,
         key: &TopicKey,
         id: &ConnectionId,
         expires_at: DateTime<Utc>,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+        max: usize,
+    ) -> impl Future<Output = Result<SubscribeOutcome, StoreError>> + Send;
 
     fn unsubscribe(
         &self,

@@ -1,0 +1,78 @@
+//! The reservations handler driven by AWS's example HTTP API event with a JWT authorizer
+//! (the routes need a token), patched only where it must be ours.
+
+use chrono::Utc;
+use reservations::{ReservationsFunction, handle};
+use ticketrush_adapters::postgres::PostgresReservations;
+use ticketrush_core::{
+    SeatId, UserId,
+    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
+    seats::RequestId,
+};
+use ticketrush_testkit::{
+    db::TestDb,
+    events::{self, body},
+    fixtures::{ConcertSpec, create, first_option},
+    wiring::Wiring,
+};
+
+const JWT_EVENT: &str = "example-apigw-v2-request-jwt-authorizer.json";
+
+#[tokio::test]
+async fn aws_event_reads_only_the_callers_reservation() {
+    let db = TestDb::new().await;
+    let concert = create(&db.pool, &ConcertSpec::default()).await;
+    let option = first_option(&db.pool, concert).await;
+    let ledger = PostgresReservations::new(db.pool.clone());
+    let owner = UserId::parse("buyer-gold").unwrap();
+    let request = HoldRequest::new(
+        option,
+        vec![SeatId::from_stored(1)],
+        RequestId::parse("r").unwrap(),
+    )
+    .unwrap();
+    let HoldOutcome::Held(held) = ledger
+        .hold(NewHold {
+            user: &owner,
+            concert,
+            request: &request,
+            expires_at: Utc::now() + chrono::Duration::minutes(5),
+            max_seats_per_user: 20,
+        })
+        .await
+        .unwrap()
+    else {
+        panic!("hold")
+    };
+    let wiring = Wiring::new(
+        &db.url,
+        &[
+            ("SEAT_LOCK_TTL_SECS", "30"),
+            ("SEAT_FLUSH_WINDOW_MILLIS", "200"),
+            ("REFUND_CUTOFF_HOURS", "24"),
+            ("PAYMENT_WEBHOOK_TOLERANCE_SECS", "300"),
+            ("PAYMENT_WINDOW_SECS", "900"),
+        ],
+    )
+    .await;
+    let f = ReservationsFunction::from_env(&wiring.env, &wiring.clients)
+        .await
+        .expect("reservations starts");
+    let id = held.reservation_id.to_string();
+    let read = |caller: &'static str| {
+        events::aws_http(JWT_EVENT, |e| {
+            e.route("GET /api/reservations/{id}", &[("id", &id)])
+                .claims(&[("sub", caller), ("tier", "GOLD"), ("admin", "false")])
+        })
+    };
+
+    let resp = handle(&f, read("buyer-gold")).await;
+    assert_eq!(resp.status(), 200, "{:?}", body(&resp));
+    let json = body(&resp);
+    assert_eq!(json["reservationId"], id.as_str());
+    assert_eq!(json["status"], "HOLD");
+
+    let resp = handle(&f, read("other-buyer")).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(body(&resp)["code"], "NOT_FOUND");
+}
