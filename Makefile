@@ -59,6 +59,7 @@ test: fresh-services lint test-db template-check
 	$(CARGO) check -q -p ticketrush-testkit --features localstack --tests --locked
 	$(CARGO) nextest run --workspace --no-fail-fast -E 'not (package(ticketrush-testkit) and binary(boot))'
 	bash tests/browser/run.sh "$(TARGET_DIR)/debug/ticketrush-local"
+	bash tests/fuzz/run.sh "$(TARGET_DIR)/debug/ticketrush-local"
 
 # Load scenarios against a release ticketrush-local, each beside its raw-store baseline.
 SCENARIO ?= all

@@ -149,6 +149,97 @@ pub async fn hot_target() -> Result<Target, Box<dyn std::error::Error>> {
     target(&catalog, concert, record.performances[0].option_id).await
 }
 
+/// Search in process with the shared search cache and without, over the same queries: the
+/// cached figure beside the uncached one, and PostgreSQL queries per search (the cache's
+/// own count of its loads; an uncached search is exactly one listing query).
+pub async fn search_cache(
+    concurrency: usize,
+    bounds: Bounds,
+) -> Result<String, Box<dyn std::error::Error>> {
+    use ticketrush_adapters::redis::RedisSearchCache;
+    use ticketrush_core::catalog::{CachedListings, search_concerts};
+
+    let env = Env::process();
+    let pool = connect_lazy(&PostgresConfig {
+        max_connections: 16,
+        ..PostgresConfig::from_env(&env)?
+    })?;
+    let catalog = PostgresCatalog::new(pool);
+    let store = RedisStore::connect(&RedisConfig {
+        key_prefix: format!("{BENCH_REDIS_PREFIX}-search-{concurrency}"),
+        ..RedisConfig::from_env(&env)?
+    })
+    .await?;
+    let cache = RedisSearchCache::new(
+        store,
+        ticketrush_adapters::config::search_cache_from_env(&env)?,
+    );
+    let queries: Arc<Vec<SearchQuery>> =
+        Arc::new(SEARCHES.iter().map(|u| search_query(u)).collect::<Vec<_>>());
+    let (c2, q2) = (catalog.clone(), queries.clone());
+    let uncached = drive(concurrency, bounds, move |i| {
+        let (catalog, queries) = (c2.clone(), q2.clone());
+        async move {
+            search_concerts(&catalog, &queries[i % queries.len()], Utc::now(), None)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    let (c3, q3, k3) = (catalog.clone(), queries.clone(), cache.clone());
+    let cached = drive(concurrency, bounds, move |i| {
+        let (catalog, queries, cache) = (c3.clone(), q3.clone(), k3.clone());
+        async move {
+            let via = CachedListings {
+                cache: &cache,
+                catalog: &catalog,
+            };
+            search_concerts(&via, &queries[i % queries.len()], Utc::now(), None)
+                .await
+                .is_ok()
+        }
+    })
+    .await;
+    Ok(format!(
+        "search-cache c={concurrency:<4} cached {:>8.0} req/s p99 {:>6.2} ms err {} pg/search {:.4} | uncached {:>8.0} req/s p99 {:>6.2} ms err {} pg/search 1 | {:.1}x",
+        cached.rps(),
+        cached.percentile_ms(0.99),
+        cached.errors,
+        cache.loads() as f64 / cached.requests.max(1) as f64,
+        uncached.rps(),
+        uncached.percentile_ms(0.99),
+        uncached.errors,
+        cached.rps() / uncached.rps().max(f64::MIN_POSITIVE),
+    ))
+}
+
+fn search_query(url: &str) -> SearchQuery {
+    let q: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x{url}"))
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
+    let (qq, venue, status, sort, page, size) = (
+        get("q"),
+        get("venue"),
+        get("status"),
+        get("sort"),
+        get("page"),
+        get("size"),
+    );
+    SearchQuery::parse(SearchParams {
+        q: qq.as_deref(),
+        venue: venue.as_deref(),
+        status: status.as_deref(),
+        sort: sort.as_deref(),
+        page: page.as_deref(),
+        size: size.as_deref(),
+        ..Default::default()
+    })
+    .unwrap()
+}
+
 /// The scenario through the runtime, then the raw store doing the same work.
 pub async fn run(
     scenario: &str,
@@ -174,37 +265,8 @@ pub async fn run(
                 async move { matches!(http.get(url).send().await, Ok(r) if r.status().is_success()) }
             })
             .await;
-            let queries: Arc<Vec<SearchQuery>> = Arc::new(
-                SEARCHES
-                    .iter()
-                    .map(|u| {
-                        let q: Vec<(String, String)> = reqwest::Url::parse(&format!("http://x{u}"))
-                            .unwrap()
-                            .query_pairs()
-                            .into_owned()
-                            .collect();
-                        let get = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
-                        let (qq, venue, status, sort, page, size) = (
-                            get("q"),
-                            get("venue"),
-                            get("status"),
-                            get("sort"),
-                            get("page"),
-                            get("size"),
-                        );
-                        SearchQuery::parse(SearchParams {
-                            q: qq.as_deref(),
-                            venue: venue.as_deref(),
-                            status: status.as_deref(),
-                            sort: sort.as_deref(),
-                            page: page.as_deref(),
-                            size: size.as_deref(),
-                            ..Default::default()
-                        })
-                        .unwrap()
-                    })
-                    .collect(),
-            );
+            let queries: Arc<Vec<SearchQuery>> =
+                Arc::new(SEARCHES.iter().map(|u| search_query(u)).collect());
             let raw = drive(concurrency, bounds, move |i| {
                 let (catalog, queries) = (catalog.clone(), queries.clone());
                 async move {

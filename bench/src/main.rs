@@ -174,6 +174,9 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                         measured_from.elapsed().as_secs_f64()
                     );
                     report.rows.push(report::Row::new(scenario, c, app, raw));
+                    if scenario == "search" {
+                        println!("{}", load::search_cache(c, bounds).await?);
+                    }
                     if scenario == "seat-select-spread" {
                         let sends = push::sqs_send(c, bounds).await?;
                         println!(

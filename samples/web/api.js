@@ -1,5 +1,5 @@
 // The HTTP API: bearer token from the session, problem+json errors as ApiError, and the
-// clock synced from any body that carries `serverNow`.
+// clock synced from any body that carries `serverNow` (corrected by the answer's `Age`).
 export class ApiError extends Error {
   constructor(status, problem) {
     super((problem && (problem.detail || problem.title)) || `HTTP ${status}`);
@@ -40,7 +40,11 @@ export class Api {
       }
     }
     if (!resp.ok) throw new ApiError(resp.status, json);
-    if (json && typeof json.serverNow === 'string') this.clock.sync(json.serverNow, 'http');
+    if (json && typeof json.serverNow === 'string') {
+      // A cached answer (the CDN keeps public reads a second) says how long it waited.
+      const age = Number.parseInt(resp.headers.get('Age') || '0', 10);
+      this.clock.sync(json.serverNow, 'http', age);
+    }
     return json;
   }
 

@@ -19,9 +19,13 @@ export class ServerClock {
     this.wallMinusMono = null;
   }
 
-  sync(serverNow, source) {
-    const server = Date.parse(serverNow);
-    if (Number.isNaN(server)) return;
+  // `ageSeconds` is an HTTP answer's `Age`: how long a shared cache (the CDN) kept it
+  // after the server stamped it. Age is rounded down, so the corrected sample still lags.
+  sync(serverNow, source, ageSeconds = 0) {
+    const parsed = Date.parse(serverNow);
+    if (Number.isNaN(parsed)) return;
+    const age = Number.isFinite(ageSeconds) && ageSeconds > 0 ? ageSeconds : 0;
+    const server = parsed + age * 1000;
     const local = Date.now();
     const mono = performance.now();
     const wallMinusMono = local - mono;

@@ -47,6 +47,16 @@ test('a jump of the local clock drops the old samples at once', () => {
   assert.equal(c.offsetMs, -3_600_000);
 });
 
+test("a cached answer's Age moves its serverNow forward, and nonsense Age is ignored", () => {
+  const c = new ServerClock();
+  c.sync(iso(wall + 5_000 - 2_300), 'http', 2); // a CDN kept it 2.3 s; Age says 2
+  assert.equal(c.offsetMs, 4_700);
+  const d = new ServerClock();
+  d.sync(iso(wall), 'http', Number.NaN);
+  d.sync(iso(wall), 'http', -3);
+  assert.equal(d.offsetMs, 0);
+});
+
 test('seconds until an instant round up, as the server rounds saleOpensInSeconds', () => {
   const c = new ServerClock();
   c.sync(iso(wall), 'http');

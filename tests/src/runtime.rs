@@ -84,6 +84,9 @@ impl LocalRuntime {
             .envs(base_env(database_url))
             .env("TICKETRUSH_BIND", "127.0.0.1:0")
             .env("DATABASE_ACQUIRE_TIMEOUT_MS", "1000")
+            // Tests write the catalog behind the runtime's back; those of the search cache
+            // turn it on.
+            .env("SEARCH_CACHE_MILLIS", "0")
             .env("REDIS_KEY_PREFIX", &redis_prefix)
             .env("AWS_ENDPOINT_URL", crate::aws_backend::endpoint().await)
             .stdout(Stdio::piped())

@@ -806,3 +806,302 @@ fn concurrency_connections_and_the_proxy_are_the_limits_table() {
         "no more pollers than instances"
     );
 }
+
+/// The anchors GitHub gives the `##` sections of infra/aws/RUNBOOK.md.
+fn runbook_anchors() -> BTreeSet<String> {
+    let runbook =
+        std::fs::read_to_string(root().join("infra/aws/RUNBOOK.md")).expect("infra/aws/RUNBOOK.md");
+    runbook
+        .lines()
+        .filter_map(|l| l.strip_prefix("## "))
+        .map(|heading| {
+            heading
+                .trim()
+                .to_lowercase()
+                .chars()
+                .filter(|c| c.is_alphanumeric() || matches!(c, ' ' | '-' | '_'))
+                .map(|c| if c == ' ' { '-' } else { c })
+                .collect()
+        })
+        .collect()
+}
+
+/// The resources `v` refers to (`!Ref`, `!GetAtt`, `${...}` of `!Sub`), each with the
+/// conditions of the `!If` branches it sits in.
+fn references(v: &Value, guards: &BTreeSet<String>, out: &mut Vec<(String, BTreeSet<String>)>) {
+    match (tag_of(v).as_deref(), untag(v)) {
+        (Some("Ref"), Value::String(id)) => out.push((id.clone(), guards.clone())),
+        (Some("GetAtt"), Value::String(at)) => out.push((
+            at.split('.').next().unwrap_or(at).to_owned(),
+            guards.clone(),
+        )),
+        (Some("Sub"), inner) => {
+            let s = match inner {
+                Value::Sequence(parts) => text(&parts[0]),
+                other => text(other),
+            };
+            for name in s.split("${").skip(1).filter_map(|r| r.split('}').next()) {
+                if !name.starts_with('!') && !name.starts_with("AWS::") {
+                    let id = name.split('.').next().unwrap_or(name);
+                    out.push((id.to_owned(), guards.clone()));
+                }
+            }
+        }
+        (Some("If"), Value::Sequence(branches)) => {
+            let mut when = guards.clone();
+            when.insert(text(&branches[0]).to_owned());
+            references(&branches[1], &when, out);
+            references(&branches[2], guards, out);
+        }
+        (_, Value::Sequence(items)) => items.iter().for_each(|i| references(i, guards, out)),
+        (_, Value::Mapping(m)) => m.values().for_each(|i| references(i, guards, out)),
+        _ => {}
+    }
+}
+
+/// A resource that refers to one the stack creates only under a condition carries that
+/// condition, or refers to it only inside an `!If` of it.
+fn assert_conditions_follow(template: &Template, id: &str) {
+    let resource = template.resource(id);
+    let own = resource["Condition"].as_str();
+    let mut refs = Vec::new();
+    references(&resource["Properties"], &BTreeSet::new(), &mut refs);
+    for (target, guards) in refs {
+        let Some(target_resource) = template.resources.get(target.as_str()) else {
+            continue; // a parameter
+        };
+        if let Some(needed) = target_resource["Condition"].as_str() {
+            assert!(
+                own == Some(needed) || guards.contains(needed),
+                "{id} refers to {target}, which exists only under {needed}"
+            );
+        }
+    }
+}
+
+/// A CloudWatch metric of our namespace is one the functions record, with its dimensions.
+fn assert_recorded(name: &str, dimensions: BTreeSet<&str>, whose: &str) {
+    use ticketrush_lambda::metrics::Metric;
+    let metric = Metric::from_name(name)
+        .unwrap_or_else(|| panic!("{whose}: {name} is not in shared/lambda/src/metrics.rs"));
+    let recorded: BTreeSet<&str> = metric.dimensions().names().iter().copied().collect();
+    assert_eq!(dimensions, recorded, "{whose}: {name}'s dimensions");
+}
+
+#[test]
+fn every_alarm_notifies_the_topic_and_names_a_runbook_section() {
+    use ticketrush_lambda::limits::DATABASE_BUDGET;
+    use ticketrush_lambda::metrics::NAMESPACE;
+    let template = Template::load();
+    let anchors = runbook_anchors();
+    let alarms: Vec<_> = template.of_type("AWS::CloudWatch::Alarm").collect();
+    assert!(alarms.len() >= 10, "{} alarms", alarms.len());
+    let mut sections = BTreeSet::new();
+    for (id, alarm) in &alarms {
+        let p = &alarm["Properties"];
+        for key in ["AlarmActions", "OKActions"] {
+            let actions = p[key].as_sequence().map(Vec::as_slice).unwrap_or_default();
+            assert!(
+                actions
+                    .iter()
+                    .any(|a| tag_of(a).as_deref() == Some("Ref") && text(a) == "AlarmTopic"),
+                "{id}: {key} notify AlarmTopic"
+            );
+        }
+        let description = p["AlarmDescription"].as_str().unwrap_or_default();
+        assert!(!description.contains('\n'), "{id}: a one-line description");
+        let anchor = description
+            .split("infra/aws/RUNBOOK.md#")
+            .nth(1)
+            .unwrap_or_else(|| panic!("{id}: the description names its runbook section"));
+        assert!(
+            anchors.contains(anchor),
+            "{id}: RUNBOOK.md has no section #{anchor} (it has {anchors:?})"
+        );
+        sections.insert(anchor);
+        assert_conditions_follow(&template, id);
+        // Alarms on our own metrics watch what the functions record.
+        let mut stats: Vec<&Value> = p["Metrics"]
+            .as_sequence()
+            .into_iter()
+            .flatten()
+            .filter_map(|m| m.get("MetricStat").map(|s| &s["Metric"]))
+            .collect();
+        if p.get("MetricName").is_some() {
+            stats.push(p);
+        }
+        for m in stats {
+            if m["Namespace"].as_str() == Some(NAMESPACE) {
+                let dimensions = m["Dimensions"]
+                    .as_sequence()
+                    .into_iter()
+                    .flatten()
+                    .map(|d| text(&d["Name"]))
+                    .collect();
+                assert_recorded(text(&m["MetricName"]), dimensions, id);
+            }
+        }
+    }
+    assert!(sections.len() >= 6, "alarms point at {sections:?}");
+
+    let subscription = template.resource("AlarmEmailSubscription");
+    assert_eq!(subscription["Condition"].as_str(), Some("HasAlarmEmail"));
+    assert_eq!(text(&subscription["Properties"]["TopicArn"]), "AlarmTopic");
+    assert_eq!(text(&subscription["Properties"]["Endpoint"]), "AlarmEmail");
+    assert_conditions_follow(&template, "DatabaseEventSubscription");
+
+    // Near the budget: past what a busy sale holds (the proxy's whole pool and RDS's own),
+    // short of the planned ceiling.
+    let threshold = template.resource("DatabaseConnectionsAlarm")["Properties"]["Threshold"]
+        .as_u64()
+        .expect("Threshold");
+    let budget = DATABASE_BUDGET;
+    assert_eq!(
+        threshold,
+        u64::from(budget.planned_max_connections * 9 / 10)
+    );
+    assert!(threshold > u64::from(budget.proxy_pool() + budget.reserved_for_rds));
+}
+
+/// A `DashboardBody` as one string, every `!If` branch that adds widgets included.
+fn joined(v: &Value) -> String {
+    match (tag_of(v).as_deref(), untag(v)) {
+        (Some("Join"), Value::Sequence(args)) => untag(&args[1])
+            .as_sequence()
+            .expect("!Join list")
+            .iter()
+            .map(joined)
+            .collect::<Vec<_>>()
+            .join(text(&args[0])),
+        (Some("If"), Value::Sequence(branches)) => joined(&branches[1]),
+        (_, Value::String(s)) => s.clone(),
+        (tag, other) => panic!("unexpected {tag:?} {other:?} in DashboardBody"),
+    }
+}
+
+#[test]
+fn the_dashboard_is_json_and_shows_every_metric_the_functions_record() {
+    use ticketrush_lambda::metrics::{Metric, NAMESPACE};
+    let template = Template::load();
+    let dashboards: Vec<_> = template.of_type("AWS::CloudWatch::Dashboard").collect();
+    assert_eq!(dashboards.len(), 1, "one sale dashboard");
+    let (id, dashboard) = dashboards[0];
+    assert_conditions_follow(&template, id);
+    let body = joined(&dashboard["Properties"]["DashboardBody"]);
+    let doc: serde_json::Value = serde_json::from_str(&body).expect("DashboardBody is JSON");
+    let mut shown = BTreeSet::new();
+    let rows = doc["widgets"]
+        .as_array()
+        .expect("widgets")
+        .iter()
+        .filter_map(|w| w["properties"]["metrics"].as_array())
+        .flatten()
+        .filter_map(|row| row.as_array());
+    for row in rows {
+        if let Some(expression) = row[0]["expression"].as_str() {
+            // SEARCH('{namespace,dimension,...} MetricName="Name"', ...)
+            let Some(rest) = expression.strip_prefix("SEARCH('{") else {
+                continue;
+            };
+            let (schema, rest) = rest.split_once('}').expect("a schema");
+            let mut schema = schema.split(',');
+            if schema.next() != Some(NAMESPACE) {
+                continue;
+            }
+            let name = rest
+                .split("MetricName=\"")
+                .nth(1)
+                .and_then(|r| r.split('"').next())
+                .unwrap_or_else(|| panic!("{expression}: MetricName"));
+            assert_recorded(name, schema.collect(), expression);
+            shown.insert(name.to_owned());
+        } else if row[0].as_str() == Some(NAMESPACE) {
+            let name = row[1].as_str().expect("metric name");
+            let dimensions = row[2..]
+                .iter()
+                .filter_map(|d| d.as_str())
+                .step_by(2)
+                .collect();
+            assert_recorded(name, dimensions, name);
+            shown.insert(name.to_owned());
+        }
+    }
+    let missing: Vec<_> = Metric::ALL
+        .iter()
+        .map(|m| m.name())
+        .filter(|name| !shown.contains(*name))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "recorded but not on the dashboard: {missing:?}"
+    );
+}
+
+/// CloudFront's first matching path pattern (`*` matches any run of characters).
+fn cdn_pattern_matches(pattern: &str, path: &str) -> bool {
+    match pattern.split_once('*') {
+        None => pattern == path,
+        Some((head, tail)) => {
+            path.starts_with(head)
+                && (tail.is_empty() && path.len() >= head.len()
+                    || (head.len()..=path.len()).any(|i| cdn_pattern_matches(tail, &path[i..])))
+        }
+    }
+}
+
+#[test]
+fn the_cdn_caches_the_public_reads_of_the_http_api_keyed_on_query_and_authorization() {
+    let template = Template::load();
+    let distributions: Vec<_> = template.of_type("AWS::CloudFront::Distribution").collect();
+    assert_eq!(distributions.len(), 1, "one distribution");
+    let config = &distributions[0].1["Properties"]["DistributionConfig"];
+    let origins = config["Origins"].as_sequence().expect("Origins");
+    assert_eq!(origins.len(), 1);
+    assert!(
+        text(&origins[0]["DomainName"]).starts_with("${HttpApi}.execute-api."),
+        "the origin is the HTTP API: {:?}",
+        origins[0]["DomainName"]
+    );
+    assert_eq!(
+        tag_of(&origins[0]["OriginShield"]).as_deref(),
+        Some("If"),
+        "Origin Shield is a parameter's choice"
+    );
+    let behaviors = config["CacheBehaviors"]
+        .as_sequence()
+        .expect("CacheBehaviors");
+    // The public reads: the anonymous GET routes the search and concert-detail functions serve.
+    let public: Vec<_> = HTTP_ROUTES
+        .iter()
+        .filter(|r| r.method == "GET" && matches!(r.function, "search" | "concert-detail"))
+        .collect();
+    assert_eq!(public.len(), 2, "search and a concert's detail");
+    for route in public {
+        let path = route.path.replace("{id}", "42");
+        let behavior = behaviors
+            .iter()
+            .find(|b| cdn_pattern_matches(text(&b["PathPattern"]), &path))
+            .unwrap_or_else(|| panic!("{}: no cache behavior", route.route_key()));
+        let methods = behavior["CachedMethods"].as_sequence().unwrap();
+        assert!(methods.iter().any(|m| m.as_str() == Some("GET")));
+        assert_eq!(tag_of(&behavior["CachePolicyId"]).as_deref(), Some("Ref"));
+        let policy =
+            &template.resource(text(&behavior["CachePolicyId"]))["Properties"]["CachePolicyConfig"];
+        let key = &policy["ParametersInCacheKeyAndForwardedToOrigin"];
+        assert_eq!(
+            key["QueryStringsConfig"]["QueryStringBehavior"].as_str(),
+            Some("all"),
+            "{}: every query parameter is part of the key",
+            route.route_key()
+        );
+        let headers = key["HeadersConfig"]["Headers"].as_sequence().unwrap();
+        assert!(
+            headers.iter().any(|h| h.as_str() == Some("Authorization")),
+            "{}: tokened requests never share an entry with anonymous ones",
+            route.route_key()
+        );
+        // The origin's Cache-Control decides; nothing is kept longer than a second.
+        assert_eq!(policy["DefaultTTL"].as_u64(), Some(0));
+        assert_eq!(policy["MaxTTL"].as_u64(), Some(1));
+    }
+}

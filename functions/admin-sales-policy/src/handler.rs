@@ -1,16 +1,16 @@
 //! `GET` and `PUT /api/concerts/{id}/sales-policy`: an operator reads or sets a sale's policy.
 
-use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 use ticketrush_adapters::{
-    config::Env,
+    SystemClock,
+    config::{self, Env},
     postgres::{PostgresCatalog, PostgresCatalogAdmin},
     push::SqsPushPublisher,
+    redis::RedisSearchCache,
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    ConcertId, Tier,
+    ConcertId,
     catalog::{get_sales_policy, put_sales_policy},
     sale::PolicyRequest,
 };
@@ -18,14 +18,16 @@ use ticketrush_lambda::{
     Problem,
     identity::require_identity,
     json,
-    problem::respond,
+    request::serve,
     request::{json_body, path, route_key},
 };
 
 pub struct SalesPolicyFunction {
     pub catalog: PostgresCatalog,
     pub admin: PostgresCatalogAdmin,
+    pub cache: RedisSearchCache,
     pub publisher: SqsPushPublisher,
+    pub clock: SystemClock,
 }
 
 impl SalesPolicyFunction {
@@ -35,48 +37,36 @@ impl SalesPolicyFunction {
         Ok(Self {
             catalog: PostgresCatalog::new(pool.clone()),
             admin: PostgresCatalogAdmin::new(pool),
+            cache: RedisSearchCache::new(
+                clients.redis(env).await?,
+                config::search_cache_from_env(env)?,
+            ),
             publisher,
+            clock: SystemClock,
         })
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct PolicyBody {
-    presale_starts_at: Option<DateTime<Utc>>,
-    presale_ends_at: Option<DateTime<Utc>>,
-    presale_min_tier: Option<Tier>,
-    general_sale_starts_at: DateTime<Utc>,
-    sale_ends_at: Option<DateTime<Utc>>,
-    max_seats_per_user: u16,
-    #[serde(default = "gated_by_default")]
-    queue_gated: bool,
-}
-
-fn gated_by_default() -> bool {
-    true
-}
-
 pub async fn handle(f: &SalesPolicyFunction, req: Request) -> Response<Body> {
-    respond(policy(f, &req).await)
+    serve("admin-sales-policy", &req, policy(f, &req)).await
 }
 
 async fn policy(f: &SalesPolicyFunction, req: &Request) -> Result<Response<Body>, Problem> {
     let caller = require_identity(req)?;
     let concert = ConcertId::parse("id", path(req, "id")?)?;
     if route_key(req) == Some("PUT /api/concerts/{id}/sales-policy") {
-        let body: PolicyBody = json_body(req)?;
-        let policy = PolicyRequest {
-            presale_starts_at: body.presale_starts_at,
-            presale_ends_at: body.presale_ends_at,
-            presale_min_tier: body.presale_min_tier,
-            general_sale_starts_at: body.general_sale_starts_at,
-            sale_ends_at: body.sale_ends_at,
-            max_seats_per_user: body.max_seats_per_user,
-            queue_gated: body.queue_gated,
-        }
-        .into_policy()?;
-        let saved = put_sales_policy(&f.admin, &f.publisher, caller.admin, concert, policy).await?;
+        let body: PolicyRequest = json_body(req)?;
+        let policy = body.into_policy()?;
+        let saved = put_sales_policy(
+            &f.admin,
+            &f.cache,
+            &f.publisher,
+            caller.admin,
+            concert,
+            policy,
+            f.clock.now(),
+        )
+        .await?;
         return Ok(json(StatusCode::OK, &saved));
     }
     match get_sales_policy(&f.catalog, caller.admin, concert).await? {

@@ -45,7 +45,7 @@ async fn aws_event_from_an_admin_sets_the_policy() {
     let resp = handle(&f, put("true")).await;
     assert_eq!(resp.status(), 200, "{:?}", body(&resp));
     let json = body(&resp);
-    assert_eq!(json["presale"]["minTier"], "GOLD");
+    assert_eq!(json["presaleMinTier"], "GOLD");
     assert_eq!(json["generalSaleStartsAt"], "2026-12-02T11:00:00.000Z");
     let stored: i32 =
         sqlx::query_scalar("SELECT max_seats_per_user FROM sales_policies WHERE concert_id = 1")

@@ -8,7 +8,9 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{ConcertId, catalog::concert_detail};
-use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::path};
+use ticketrush_lambda::{
+    Problem, identity::viewer_tier, json, request::path, request::serve, response::public_read,
+};
 
 pub struct ConcertDetailFunction {
     pub catalog: PostgresCatalog,
@@ -25,7 +27,8 @@ impl ConcertDetailFunction {
 }
 
 pub async fn handle(f: &ConcertDetailFunction, req: Request) -> Response<Body> {
-    respond(detail(f, &req).await)
+    let resp = serve("concert-detail", &req, detail(f, &req)).await;
+    public_read(&req, resp)
 }
 
 async fn detail(f: &ConcertDetailFunction, req: &Request) -> Result<Response<Body>, Problem> {

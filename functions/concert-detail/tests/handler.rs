@@ -56,3 +56,31 @@ async fn unknown_concert_is_a_404_problem() {
     assert_eq!(resp.status(), 404);
     assert_eq!(body(&resp)["code"], "NOT_FOUND");
 }
+
+/// The sample event (anonymous) with `authorization` set.
+fn tokened(name: &str) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(&events::text(name)).unwrap();
+    event["headers"]["authorization"] = "Bearer a-token".into();
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_answers_may_be_shared_for_a_second_and_tokened_ones_never() {
+    let db = TestDb::new().await;
+    create(&db.pool, &ConcertSpec::default()).await;
+    let f = function(&db).await;
+
+    let public = handle(&f, events::http_request("concert-detail.json")).await;
+    assert_eq!(public.status(), 200);
+    assert_eq!(public.headers()["cache-control"], "public, max-age=1");
+
+    let private = handle(&f, tokened("concert-detail.json")).await;
+    assert_eq!(private.status(), 200);
+    assert_eq!(private.headers()["cache-control"], "private, no-store");
+
+    // Errors are never shared: a 404 stays no-store.
+    let missing = function(&TestDb::new().await).await;
+    let resp = handle(&missing, events::http_request("concert-detail.json")).await;
+    assert_eq!(resp.status(), 404);
+    assert_eq!(resp.headers()["cache-control"], "no-store");
+}

@@ -1,7 +1,6 @@
 //! `POST /api/holds`: the buyer's selected seats become a HOLD in one ledger transaction.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
@@ -18,11 +17,12 @@ use ticketrush_core::{
     seats::RequestId,
 };
 use ticketrush_lambda::metrics::{self, Metric};
+use ticketrush_lambda::wire::HoldBody;
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
     json,
-    problem::respond,
+    request::serve,
     request::{header, json_body},
 };
 
@@ -56,16 +56,8 @@ impl HoldConfirmFunction {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct HoldBody {
-    option_id: i64,
-    seat_ids: Vec<i64>,
-    request_id: String,
-}
-
 pub async fn handle(f: &HoldConfirmFunction, req: Request) -> Response<Body> {
-    respond(hold(f, &req).await)
+    serve("hold-confirm", &req, hold(f, &req)).await
 }
 
 async fn hold(f: &HoldConfirmFunction, req: &Request) -> Result<Response<Body>, Problem> {
@@ -101,7 +93,7 @@ async fn hold(f: &HoldConfirmFunction, req: &Request) -> Result<Response<Body>, 
     let status = if confirmed.replayed {
         StatusCode::OK
     } else {
-        metrics::count("hold-confirm", Metric::Holds, 1);
+        metrics::count("hold-confirm", Metric::HoldsMade, 1);
         StatusCode::CREATED
     };
     Ok(json(status, &confirmed.reservation))

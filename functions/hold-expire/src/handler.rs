@@ -23,9 +23,12 @@ use ticketrush_core::{
     seats::SeatSettings,
 };
 use ticketrush_lambda::{
+    metrics::{self, Metric},
     routes::HOLD_EXPIRE_SCHEDULE,
     ticks::{self, TickLoopSummary},
 };
+
+const FUNCTION: &str = "hold-expire";
 
 pub struct HoldExpireFunction {
     pub catalog: PostgresCatalog,
@@ -115,6 +118,7 @@ async fn expire_once(
     if !report.ran {
         return Ok(None);
     }
+    metrics::count(FUNCTION, Metric::HoldsExpired, report.expired.into());
     if report.expired > 0 || report.locks_lapsed > 0 || report.resynced > 0 {
         tracing::info!(
             tick = tick.sequence,

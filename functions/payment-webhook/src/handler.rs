@@ -2,7 +2,6 @@
 //! answer at once. Stale, duplicate and out-of-order deliveries change nothing.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 use ticketrush_adapters::{
     SystemClock,
     config::{self, Env},
@@ -20,11 +19,15 @@ use ticketrush_core::{
     },
     seats::SeatSettings,
 };
+use ticketrush_lambda::metrics::{self, Metric};
+use ticketrush_lambda::wire::{WebhookAck, WebhookBody, WebhookResult};
 use ticketrush_lambda::{
     Problem, json,
-    problem::respond,
+    request::serve,
     request::{body_bytes, header, json_body},
 };
+
+const FUNCTION: &str = "payment-webhook";
 
 pub struct PaymentWebhookFunction {
     pub ledger: PostgresReservations,
@@ -54,17 +57,8 @@ impl PaymentWebhookFunction {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct WebhookBody {
-    event_id: String,
-    payment_id: String,
-    sequence: i64,
-    outcome: String,
-}
-
 pub async fn handle(f: &PaymentWebhookFunction, req: Request) -> Response<Body> {
-    respond(receive(f, &req).await)
+    serve("payment-webhook", &req, receive(f, &req)).await
 }
 
 async fn receive(f: &PaymentWebhookFunction, req: &Request) -> Result<Response<Body>, Problem> {
@@ -111,14 +105,22 @@ async fn receive(f: &PaymentWebhookFunction, req: &Request) -> Result<Response<B
     )
     .await?;
     let (result, reservation) = match receipt {
-        WebhookReceipt::Applied(r) => ("APPLIED", Some(r)),
+        WebhookReceipt::Applied(r) => {
+            if event.approved {
+                metrics::count(FUNCTION, Metric::PaymentsApproved, 1);
+                metrics::count(FUNCTION, Metric::HoldsConfirmed, 1);
+            } else {
+                metrics::count(FUNCTION, Metric::PaymentsDenied, 1);
+            }
+            (WebhookResult::Applied, Some(r))
+        }
         WebhookReceipt::ReservationMovedOn(status) => {
             tracing::info!(
                 payment = %event.payment,
                 reservation_status = status.as_str(),
                 "a declined payment settled after its reservation moved on"
             );
-            ("RESERVATION_MOVED_ON", None)
+            (WebhookResult::ReservationMovedOn, None)
         }
         WebhookReceipt::Refunded { status, failure } => {
             match failure {
@@ -134,18 +136,19 @@ async fn receive(f: &PaymentWebhookFunction, req: &Request) -> Result<Response<B
                     "an approval arrived after its reservation moved on; its refund failed and is retried by the expiry tick"
                 ),
             }
-            ("REFUNDED", None)
+            metrics::count(FUNCTION, Metric::PaymentsRefundDue, 1);
+            (WebhookResult::Refunded, None)
         }
-        WebhookReceipt::Duplicate => ("DUPLICATE", None),
-        WebhookReceipt::OutOfOrder => ("OUT_OF_ORDER", None),
+        WebhookReceipt::Duplicate => (WebhookResult::Duplicate, None),
+        WebhookReceipt::OutOfOrder => (WebhookResult::OutOfOrder, None),
     };
     // Acknowledged either way: a gateway retries anything else, and a retry changes nothing.
     Ok(json(
         StatusCode::OK,
-        &serde_json::json!({
-            "applied": result == "APPLIED",
-            "result": result,
-            "reservation": reservation,
-        }),
+        &WebhookAck {
+            applied: result == WebhookResult::Applied,
+            result,
+            reservation,
+        },
     ))
 }

@@ -45,6 +45,7 @@ impl PushDispatchFunction {
 /// The records of a batch are delivered concurrently: a slow one (a seat flush waiting out
 /// its window) does not hold up the others.
 pub async fn handle(f: &PushDispatchFunction, event: SqsEvent) -> SqsBatchResponse {
+    record_queue_age(&event, f.clock.now());
     let outcomes = join_all(event.records.iter().map(|r| deliver(f, r))).await;
     let mut response = SqsBatchResponse::default();
     for (record, ok) in event.records.iter().zip(outcomes) {
@@ -98,9 +99,28 @@ async fn deliver(f: &PushDispatchFunction, record: &SqsMessage) -> bool {
     }
 }
 
-/// Connections reached, gone and failed, as metrics.
+/// Connections reached, gone, failed and throttled, and tokens passed over, as metrics.
 fn count(report: &DispatchReport, failed: u32) {
     metrics::count(FUNCTION, Metric::PushesDelivered, report.delivered.into());
     metrics::count(FUNCTION, Metric::PushesGone, report.gone.into());
     metrics::count(FUNCTION, Metric::PushesFailed, failed.into());
+    metrics::count(FUNCTION, Metric::PushesThrottled, report.throttled.into());
+    metrics::count(
+        FUNCTION,
+        Metric::PushTokensExpired,
+        report.expired_tokens.into(),
+    );
+}
+
+/// How long the batch's oldest message waited in the queue (its `SentTimestamp`).
+fn record_queue_age(event: &SqsEvent, now: chrono::DateTime<chrono::Utc>) {
+    let oldest = event
+        .records
+        .iter()
+        .filter_map(|r| r.attributes.get("SentTimestamp")?.parse::<i64>().ok())
+        .min();
+    if let Some(sent) = oldest {
+        let age = (now.timestamp_millis() - sent).max(0);
+        metrics::distribution(FUNCTION, Metric::PushQueueAge, &[age as f64]);
+    }
 }

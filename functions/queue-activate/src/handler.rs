@@ -101,7 +101,18 @@ pub async fn handle(
             if !report.ran {
                 return Ok::<_, StoreError>(None);
             }
-            metrics::count("queue-activate", Metric::Admits, report.admitted.into());
+            for line in &report.lines {
+                metrics::concert(
+                    "queue-activate",
+                    &line.concert.to_string(),
+                    &[
+                        (Metric::WaitingRoomDepth, line.waiting as f64),
+                        (Metric::ActiveBuyers, line.active as f64),
+                        (Metric::Admits, line.admitted.into()),
+                        (Metric::LastInLineWait, line.last_wait_seconds as f64),
+                    ],
+                );
+            }
             if report.admitted > 0 || report.dropped > 0 {
                 tracing::info!(
                     tick = tick.sequence,

@@ -15,9 +15,7 @@ use ticketrush_core::{
     queue::{QueueJoin, QueueSettings, join_queue},
 };
 use ticketrush_lambda::metrics::{self, Metric};
-use ticketrush_lambda::{
-    Problem, identity::require_identity, json, problem::respond, request::path,
-};
+use ticketrush_lambda::{Problem, identity::require_identity, json, request::path, request::serve};
 
 pub struct QueueJoinFunction {
     pub catalog: CachedCatalog<PostgresCatalog>,
@@ -43,7 +41,7 @@ impl QueueJoinFunction {
 }
 
 pub async fn handle(f: &QueueJoinFunction, req: Request) -> Response<Body> {
-    respond(join(f, &req).await)
+    serve("queue-join", &req, join(f, &req)).await
 }
 
 async fn join(f: &QueueJoinFunction, req: &Request) -> Result<Response<Body>, Problem> {

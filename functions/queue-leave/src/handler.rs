@@ -8,9 +8,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{ConcertId, queue::leave_queue};
-use ticketrush_lambda::{
-    Problem, identity::require_identity, json, problem::respond, request::path,
-};
+use ticketrush_lambda::{Problem, identity::require_identity, json, request::path, request::serve};
 
 pub struct QueueLeaveFunction {
     pub room: RedisWaitingRoom,
@@ -27,7 +25,7 @@ impl QueueLeaveFunction {
 }
 
 pub async fn handle(f: &QueueLeaveFunction, req: Request) -> Response<Body> {
-    respond(leave(f, &req).await)
+    serve("queue-leave", &req, leave(f, &req)).await
 }
 
 async fn leave(f: &QueueLeaveFunction, req: &Request) -> Result<Response<Body>, Problem> {

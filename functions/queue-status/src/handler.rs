@@ -12,9 +12,7 @@ use ticketrush_core::{
     ConcertId,
     queue::{QueueSettings, queue_status},
 };
-use ticketrush_lambda::{
-    Problem, identity::require_identity, json, problem::respond, request::path,
-};
+use ticketrush_lambda::{Problem, identity::require_identity, json, request::path, request::serve};
 
 pub struct QueueStatusFunction {
     pub room: RedisWaitingRoom,
@@ -35,7 +33,7 @@ impl QueueStatusFunction {
 }
 
 pub async fn handle(f: &QueueStatusFunction, req: Request) -> Response<Body> {
-    respond(status(f, &req).await)
+    serve("queue-status", &req, status(f, &req)).await
 }
 
 async fn status(f: &QueueStatusFunction, req: &Request) -> Result<Response<Body>, Problem> {

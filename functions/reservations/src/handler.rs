@@ -2,7 +2,6 @@
 //! gateway), cancel and refund.
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 use ticketrush_adapters::{
     SystemClock,
     config::{self, Env},
@@ -13,8 +12,8 @@ use ticketrush_adapters::{
 };
 use ticketrush_core::{
     payments::{
-        Confirmation, PaymentConfirm, PaymentMethod, PaymentPorts, PaymentSettings, RefundAsk,
-        confirm_payment, refund_reservation,
+        Confirmation, PaymentConfirm, PaymentError, PaymentMethod, PaymentPorts, PaymentSettings,
+        RefundAsk, confirm_payment, refund_reservation,
     },
     reservations::{
         Caller, Page, ReservationId, cancel_reservation, get_reservation, list_reservations,
@@ -22,13 +21,17 @@ use ticketrush_core::{
     },
     seats::{RequestId, SeatSettings},
 };
+use ticketrush_lambda::metrics::{self, Metric};
+use ticketrush_lambda::wire::{ConfirmBody, MAX_OVERRIDE_REASON, RefundBody, ReservationList};
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
     json,
-    problem::respond,
+    request::serve,
     request::{json_body, optional_json_body, path, query, route_key},
 };
+
+const FUNCTION: &str = "reservations";
 
 pub struct ReservationsFunction {
     pub ledger: PostgresReservations,
@@ -70,24 +73,8 @@ impl ReservationsFunction {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct ConfirmBody {
-    request_id: String,
-    payment_method: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RefundBody {
-    /// Admins only: refund past the cutoff, with the reason kept in the audit trail.
-    override_reason: Option<String>,
-}
-
-const MAX_OVERRIDE_REASON: usize = 500;
-
 pub async fn handle(f: &ReservationsFunction, req: Request) -> Response<Body> {
-    respond(route(f, &req).await)
+    serve("reservations", &req, route(f, &req)).await
 }
 
 async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>, Problem> {
@@ -104,7 +91,11 @@ async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>
             let items = list_reservations(&f.ledger, &identity.user, status, page).await?;
             Ok(json(
                 StatusCode::OK,
-                &serde_json::json!({ "items": items, "page": page.page, "size": page.size }),
+                &ReservationList {
+                    items,
+                    page: page.page,
+                    size: page.size,
+                },
             ))
         }
         Some("GET /api/reservations/{id}") => Ok(json(
@@ -141,7 +132,19 @@ async fn route(f: &ReservationsFunction, req: &Request) -> Result<Response<Body>
                     now: f.clock.now(),
                 },
             )
-            .await?;
+            .await
+            .inspect(|c| match c {
+                Confirmation::Confirmed(_) => {
+                    metrics::count(FUNCTION, Metric::PaymentsApproved, 1);
+                    metrics::count(FUNCTION, Metric::HoldsConfirmed, 1);
+                }
+                Confirmation::Pending(_) => metrics::count(FUNCTION, Metric::PaymentsPending, 1),
+            })
+            .inspect_err(|e| {
+                if matches!(e, PaymentError::Declined(_)) {
+                    metrics::count(FUNCTION, Metric::PaymentsDenied, 1);
+                }
+            })?;
             Ok(match confirmation {
                 Confirmation::Confirmed(r) => json(StatusCode::OK, &r),
                 // The gateway has not answered: the outcome arrives by webhook and push.

@@ -12,7 +12,7 @@ use ticketrush_adapters::{
     config::{self, Env},
     postgres::PostgresCatalog,
     push::SqsPushPublisher,
-    redis::{RedisPublishedStatuses, RedisSchedulerLock},
+    redis::{RedisPublishedStatuses, RedisSchedulerLock, RedisSearchCache},
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::status_tick::{StatusTickError, sale_status_tick};
@@ -25,6 +25,7 @@ pub struct SaleStatusTickFunction {
     pub catalog: PostgresCatalog,
     pub statuses: RedisPublishedStatuses,
     pub scheduler: RedisSchedulerLock,
+    pub cache: RedisSearchCache,
     pub publisher: SqsPushPublisher,
     pub clock: SystemClock,
     pub tick: Duration,
@@ -39,7 +40,8 @@ impl SaleStatusTickFunction {
         Ok(Self {
             catalog: PostgresCatalog::new(pool),
             statuses: RedisPublishedStatuses::new(redis.clone()),
-            scheduler: RedisSchedulerLock::new(redis),
+            scheduler: RedisSchedulerLock::new(redis.clone()),
+            cache: RedisSearchCache::new(redis, config::search_cache_from_env(env)?),
             publisher: SqsPushPublisher::from_env(clients.sdk(), env)?,
             clock: SystemClock,
             tick,
@@ -77,6 +79,7 @@ pub async fn handle(
                 &f.catalog,
                 &f.statuses,
                 &f.scheduler,
+                &f.cache,
                 &f.publisher,
                 &tick,
                 f.clock.now(),

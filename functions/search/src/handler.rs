@@ -1,50 +1,44 @@
 //! `GET /api/concerts/search`: concert cards with live sale status.
 
-use chrono::{DateTime, Utc};
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Serialize;
 use ticketrush_adapters::{
     SystemClock,
     config::{self, Env},
     postgres::PostgresCatalog,
+    redis::RedisSearchCache,
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{
-    catalog::{CardPage, SearchParams, SearchQuery, search_concerts},
+    catalog::{CachedListings, SearchParams, SearchQuery, search_concerts},
     push::realtime::RealtimeSettings,
-    time,
 };
-use ticketrush_lambda::{Problem, identity::viewer_tier, json, problem::respond, request::query};
+use ticketrush_lambda::wire::SearchResponse;
+use ticketrush_lambda::{
+    Problem, identity::viewer_tier, json, request::query, request::serve, response::public_read,
+};
 
 pub struct SearchFunction {
     pub catalog: PostgresCatalog,
+    pub cache: RedisSearchCache,
     pub clock: SystemClock,
     pub realtime: RealtimeSettings,
 }
 
 impl SearchFunction {
     pub async fn from_env(env: &Env, clients: &Clients) -> Result<Self, StartupError> {
+        let fresh = config::search_cache_from_env(env)?;
         Ok(Self {
             catalog: PostgresCatalog::new(clients.postgres(env)?),
+            cache: RedisSearchCache::new(clients.redis(env).await?, fresh),
             clock: SystemClock,
             realtime: config::realtime_from_env(env)?,
         })
     }
 }
 
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct SearchResponse {
-    #[serde(flatten)]
-    page: CardPage,
-    #[serde(with = "time")]
-    server_now: DateTime<Utc>,
-    #[serde(flatten)]
-    realtime: RealtimeSettings,
-}
-
 pub async fn handle(f: &SearchFunction, req: Request) -> Response<Body> {
-    respond(search(f, &req).await)
+    let resp = serve("search", &req, search(f, &req)).await;
+    public_read(&req, resp)
 }
 
 async fn search(f: &SearchFunction, req: &Request) -> Result<Response<Body>, Problem> {
@@ -60,7 +54,11 @@ async fn search(f: &SearchFunction, req: &Request) -> Result<Response<Body>, Pro
     })?;
     let viewer = viewer_tier(req)?;
     let now = f.clock.now();
-    let page = search_concerts(&f.catalog, &search, now, viewer).await?;
+    let cached = CachedListings {
+        cache: &f.cache,
+        catalog: &f.catalog,
+    };
+    let page = search_concerts(&cached, &search, now, viewer).await?;
     Ok(json(
         StatusCode::OK,
         &SearchResponse {

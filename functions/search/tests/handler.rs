@@ -83,3 +83,28 @@ async fn unreachable_database_answers_503_with_retry_after() {
     assert!(resp.headers().contains_key("retry-after"));
     assert_eq!(body(&resp)["code"], "UNAVAILABLE");
 }
+
+/// The sample event, anonymous: no Authorization header and no authorizer context.
+fn anonymous(name: &str) -> lambda_http::Request {
+    let mut event: serde_json::Value = serde_json::from_str(&events::text(name)).unwrap();
+    event["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    lambda_http::request::from_str(&event.to_string()).unwrap()
+}
+
+#[tokio::test]
+async fn anonymous_answers_may_be_shared_for_a_second_and_tokened_ones_never() {
+    let db = TestDb::new().await;
+    create(&db.pool, &ConcertSpec::default()).await;
+    let f = function(&db.url, &[]).await;
+
+    let public = handle(&f, anonymous("search.json")).await;
+    assert_eq!(public.status(), 200);
+    assert_eq!(public.headers()["cache-control"], "public, max-age=1");
+
+    let tokened = handle(&f, events::http_request("search.json")).await;
+    assert_eq!(tokened.status(), 200);
+    assert_eq!(tokened.headers()["cache-control"], "private, no-store");
+}

@@ -9,7 +9,7 @@ use ticketrush_adapters::{
     wiring::{Clients, StartupError},
 };
 use ticketrush_core::{OptionId, catalog::SeatPage, seats::seat_map};
-use ticketrush_lambda::{Problem, json, problem::respond, request::path, request::query};
+use ticketrush_lambda::{Problem, json, request::path, request::query, request::serve};
 
 pub struct SeatMapFunction {
     pub catalog: PostgresCatalog,
@@ -26,7 +26,7 @@ impl SeatMapFunction {
 }
 
 pub async fn handle(f: &SeatMapFunction, req: Request) -> Response<Body> {
-    respond(seats(f, &req).await)
+    serve("seat-map", &req, seats(f, &req)).await
 }
 
 async fn seats(f: &SeatMapFunction, req: &Request) -> Result<Response<Body>, Problem> {

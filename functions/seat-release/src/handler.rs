@@ -11,9 +11,7 @@ use ticketrush_core::{
     OptionId, SeatId,
     seats::{SeatSettings, release_seat},
 };
-use ticketrush_lambda::{
-    Problem, identity::require_identity, json, problem::respond, request::path,
-};
+use ticketrush_lambda::{Problem, identity::require_identity, json, request::path, request::serve};
 
 pub struct SeatReleaseFunction {
     pub locks: RedisSeatLocks,
@@ -33,7 +31,7 @@ impl SeatReleaseFunction {
 }
 
 pub async fn handle(f: &SeatReleaseFunction, req: Request) -> Response<Body> {
-    respond(release(f, &req).await)
+    serve("seat-release", &req, release(f, &req)).await
 }
 
 async fn release(f: &SeatReleaseFunction, req: &Request) -> Result<Response<Body>, Problem> {

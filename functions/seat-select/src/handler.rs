@@ -1,7 +1,6 @@
 //! `POST /api/options/{optionId}/seats/{seatId}/select`: click a seat (a Redis soft lock).
 
 use lambda_http::{Body, Request, Response, http::StatusCode};
-use serde::Deserialize;
 use ticketrush_adapters::{
     SystemClock,
     cached_catalog::CachedCatalog,
@@ -19,11 +18,12 @@ use ticketrush_core::{
     seats::{RequestId, SeatClick, SeatSettings, select_seat},
 };
 use ticketrush_lambda::metrics::{self, Metric};
+use ticketrush_lambda::wire::SelectBody;
 use ticketrush_lambda::{
     Problem,
     identity::require_identity,
     json,
-    problem::respond,
+    request::serve,
     request::{header, json_body, path},
 };
 
@@ -52,14 +52,8 @@ impl SeatSelectFunction {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct SelectBody {
-    request_id: String,
-}
-
 pub async fn handle(f: &SeatSelectFunction, req: Request) -> Response<Body> {
-    respond(select(f, &req).await)
+    serve("seat-select", &req, select(f, &req)).await
 }
 
 async fn select(f: &SeatSelectFunction, req: &Request) -> Result<Response<Body>, Problem> {
@@ -92,5 +86,6 @@ async fn select(f: &SeatSelectFunction, req: &Request) -> Result<Response<Body>,
             metrics::count("seat-select", Metric::SoftLockConflicts, 1);
         }
     })?;
+    metrics::count("seat-select", Metric::SeatSelects, 1);
     Ok(json(StatusCode::OK, &selected))
 }

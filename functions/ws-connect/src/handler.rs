@@ -32,6 +32,13 @@ pub async fn handle(
     f: &WsConnectFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
+    ticketrush_lambda::telemetry::in_ws_invocation("ws-connect", event, route(f, event)).await
+}
+
+async fn route(
+    f: &WsConnectFunction,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let read = websocket::connection_id(event).and_then(|id| Ok((id, websocket::caller(event)?)));
     let (id, caller) = match read {
         Ok(read) => read,

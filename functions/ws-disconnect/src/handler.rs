@@ -27,6 +27,13 @@ pub async fn handle(
     f: &WsDisconnectFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
+    ticketrush_lambda::telemetry::in_ws_invocation("ws-disconnect", event, route(f, event)).await
+}
+
+async fn route(
+    f: &WsDisconnectFunction,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let id = match websocket::connection_id(event) {
         Ok(id) => id,
         Err(e) => {

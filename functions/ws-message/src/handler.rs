@@ -45,6 +45,13 @@ pub async fn handle(
     f: &WsMessageFunction,
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> ApiGatewayProxyResponse {
+    ticketrush_lambda::telemetry::in_ws_invocation("ws-message", event, route(f, event)).await
+}
+
+async fn route(
+    f: &WsMessageFunction,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
     let id = match websocket::connection_id(event) {
         Ok(id) => id,
         Err(e) => {

@@ -40,7 +40,7 @@ use crate::{
     functions::Functions,
     health,
     jwt::JwtSettings,
-    scheduler,
+    operator, scheduler,
     settings::LocalSettings,
     sqs_source, web, websocket,
 };
@@ -58,6 +58,8 @@ pub struct AppState {
 }
 
 pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Error>> {
+    // Before any function runs, so the operator page sees every metric line.
+    operator::install();
     let pool = postgres::connect_lazy(&settings.postgres)?;
     let clients = Clients::from_env().await;
     let sdk = clients.sdk().clone();
@@ -114,7 +116,9 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
         .route("/{stage}/@connections/{id}", connections());
     let mut app = Router::new()
         .route("/healthz", get(health::healthz))
+        .route("/openapi.json", get(openapi))
         .route("/ws", get(websocket::connect))
+        .merge(operator::router())
         .merge(web::client(&settings.web));
     match internal {
         Some(listener) => {
@@ -131,6 +135,7 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     tracing::info!(%url, "ticketrush-local listening");
     println!("ticketrush-local is up at {url}");
     println!("  open {url}/ in a browser for the web client");
+    println!("  operator page: {url}/local/operator");
     println!("  try: curl '{url}/api/concerts/search?size=5&sort=saleOpensAt'");
     println!("  live: websocat '{}/ws'", url.replacen("http", "ws", 1));
     axum::serve(
@@ -142,6 +147,15 @@ pub async fn serve(settings: LocalSettings) -> Result<(), Box<dyn std::error::Er
     })
     .await?;
     Ok(())
+}
+
+/// The HTTP API's description, as `ticketrush-local openapi` prints it.
+async fn openapi() -> AxumResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        ticketrush_lambda::openapi::document_json(),
+    )
+        .into_response()
 }
 
 fn problem(p: Problem) -> AxumResponse {

@@ -10,6 +10,7 @@ mod functions;
 mod health;
 mod http;
 mod jwt;
+mod operator;
 mod samples;
 mod scheduler;
 mod settings;
@@ -39,6 +40,8 @@ enum Command {
         #[arg(long)]
         samples: Option<std::path::PathBuf>,
     },
+    /// Print the HTTP API's OpenAPI 3.1 document (committed as infra/openapi.json).
+    Openapi,
     /// Print a dev token, signed the way the local authorizer checks it.
     Token {
         #[arg(long)]
@@ -65,6 +68,7 @@ async fn main() {
             let settings = or_exit(settings::LocalSettings::from_env(&env), "configuration");
             or_exit(setup::run(&settings, samples.as_deref()).await, "setup");
         }
+        Command::Openapi => print!("{}", ticketrush_lambda::openapi::document_json()),
         Command::Token {
             user,
             tier,

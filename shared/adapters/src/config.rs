@@ -282,6 +282,22 @@ pub fn catalog_cache_ttl_from_env(env: &Env) -> Result<Duration, ConfigError> {
 }
 
 #[derive(Deserialize)]
+struct SearchCacheVars {
+    search_cache_millis: Option<u64>,
+}
+
+/// How long a cached search's listing rows and seat counts are served after loading
+/// (`SEARCH_CACHE_MILLIS`, 0..=60000; 0 turns the cache off).
+pub fn search_cache_from_env(env: &Env) -> Result<Duration, ConfigError> {
+    let vars: SearchCacheVars = env.read()?;
+    Ok(Duration::from_millis(within(
+        "SEARCH_CACHE_MILLIS",
+        vars.search_cache_millis.unwrap_or(1_000),
+        0..=60_000,
+    )?))
+}
+
+#[derive(Deserialize)]
 struct PaymentVars {
     refund_cutoff_hours: Option<u64>,
     payment_webhook_tolerance_secs: Option<u64>,

@@ -65,7 +65,7 @@ where
     E: std::error::Error + 'static,
     R: std::fmt::Debug,
 {
-    let text = DisplayErrorContext(&err).to_string();
+    let text = format!("DynamoDB: {}", DisplayErrorContext(&err));
     match err {
         SdkError::ServiceError(_) => StoreError::internal(text),
         _ => StoreError::unavailable(text),

@@ -49,6 +49,8 @@ pub struct DispatchReport {
     pub gone: u32,
     /// Subscribers of a personal topic passed over: their token had expired.
     pub expired_tokens: u32,
+    /// Connections still throttled after every retry (counted among the failed ones).
+    pub throttled: u32,
 }
 
 /// Who under a topic's keys is posted to.
@@ -83,6 +85,7 @@ struct KeyWalk {
     delivered: u32,
     gone: u32,
     expired_tokens: u32,
+    throttled: u32,
     failed: u32,
     last_failure: Option<String>,
 }
@@ -376,6 +379,7 @@ where
             report.delivered += walk.delivered;
             report.gone += walk.gone;
             report.expired_tokens += walk.expired_tokens;
+            report.throttled += walk.throttled;
             attempted += walk.attempted;
             failed += walk.failed;
             last = walk.last_failure.or(last);
@@ -436,7 +440,10 @@ where
                         // A vanished browser: its records go, whatever else fails.
                         self.registry.remove(&id).await.err().map(|e| e.to_string())
                     }
-                    Ok(PostOutcome::Throttled) => Some(format!("{id}: still throttled")),
+                    Ok(PostOutcome::Throttled) => {
+                        walk.throttled += 1;
+                        Some(format!("{id}: still throttled"))
+                    }
                     Err(err) => Some(format!("{id}: {err}")),
                 };
                 if let Some(failure) = failure {

@@ -203,6 +203,7 @@ async fn every_subscriber_of_a_card_change_receives_it_exactly_once() {
             delivered: 25,
             gone: 0,
             expired_tokens: 0,
+            throttled: 0,
         }
     );
     let counts = world.pusher.post_counts();
@@ -280,6 +281,7 @@ async fn a_gone_connection_is_removed_with_every_subscription() {
             delivered: 1,
             gone: 1,
             expired_tokens: 0,
+            throttled: 0,
         }
     );
     assert_eq!(world.registry.removed(), vec![gone.clone()]);
@@ -348,6 +350,7 @@ async fn a_post_throttled_on_every_attempt_is_reported_undelivered() {
             delivered: 1,
             gone: 0,
             expired_tokens: 0,
+            throttled: 1,
         }
     );
     let attempts = world.settings.throttle_attempts;

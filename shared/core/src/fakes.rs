@@ -12,8 +12,8 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::{
     ConcertId, OptionId, PerformanceKey, SeatId, StoreError, UserId,
     catalog::{
-        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, OptionRecord, SeatMap,
-        SeatPage, SeatStatus,
+        CatalogFilter, CatalogRepository, ConcertListing, ConcertRecord, OptionRecord, SearchCache,
+        SeatMap, SeatPage, SeatStatus,
     },
     push::{
         Connection, ConnectionId, ConnectionPusher, ConnectionRegistry, PostOutcome, PushEvent,
@@ -173,6 +173,43 @@ impl FakePublisher {
 impl PushPublisher for FakePublisher {
     async fn publish(&self, event: PushEvent) {
         self.0.lock().unwrap().push(event);
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The search cache.
+
+/// Keeps listings per filter key until evicted, and counts evictions.
+#[derive(Default)]
+pub(crate) struct FakeSearchCache {
+    entries: Mutex<HashMap<String, Vec<ConcertListing>>>,
+    evictions: Mutex<u32>,
+}
+
+impl FakeSearchCache {
+    pub(crate) fn evictions(&self) -> u32 {
+        *self.evictions.lock().unwrap()
+    }
+}
+
+impl SearchCache for FakeSearchCache {
+    async fn listings<R: CatalogRepository>(
+        &self,
+        catalog: &R,
+        filter: &CatalogFilter,
+    ) -> Result<Vec<ConcertListing>, StoreError> {
+        let key = filter.cache_key();
+        if let Some(hit) = self.entries.lock().unwrap().get(&key) {
+            return Ok(hit.clone());
+        }
+        let loaded = catalog.listings(filter).await?;
+        self.entries.lock().unwrap().insert(key, loaded.clone());
+        Ok(loaded)
+    }
+
+    async fn evict(&self) {
+        self.entries.lock().unwrap().clear();
+        *self.evictions.lock().unwrap() += 1;
     }
 }
 

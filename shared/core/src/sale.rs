@@ -4,6 +4,7 @@ use std::{fmt, str::FromStr};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use crate::{error::ValidationError, tier::Tier};
 
@@ -14,7 +15,19 @@ pub const OPEN_SOON_5M_SECS: i64 = 300;
 
 /// The lifecycle of a sale as a card shows it. Declared in time order: for fixed seat
 /// counts the status of one viewer only ever moves down this list.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 pub enum SaleStatus {
     #[serde(rename = "UNSCHEDULED")]
     Unscheduled,
@@ -91,14 +104,13 @@ pub struct Presale {
     pub min_tier: Tier,
 }
 
-/// A concert's sales policy, checked on construction.
+/// A concert's sales policy, checked on construction. On the wire it is a [`PolicyRequest`]:
+/// what a read answers, a write accepts back.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
+#[serde(into = "PolicyRequest")]
 pub struct SalesPolicy {
     presale: Option<Presale>,
-    #[serde(with = "crate::time")]
     general_sale_starts_at: DateTime<Utc>,
-    #[serde(with = "crate::time::option")]
     sale_ends_at: Option<DateTime<Utc>>,
     max_seats_per_user: u16,
     queue_gated: bool,
@@ -176,17 +188,46 @@ impl SalesPolicy {
     }
 }
 
-/// A sales policy as an operator writes it. `presale_ends_at`, if given, must be the general
-/// sale's start: a presale runs until the general sale opens.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// A sales policy as an operator writes it and reads it back. `presaleEndsAt`, if given,
+/// must be the general sale's start: a presale runs until the general sale opens.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = SalesPolicy)]
 pub struct PolicyRequest {
+    #[serde(default, with = "crate::time::option")]
     pub presale_starts_at: Option<DateTime<Utc>>,
+    /// Omitted, null, or equal to `generalSaleStartsAt`.
+    #[serde(default, with = "crate::time::option")]
     pub presale_ends_at: Option<DateTime<Utc>>,
+    #[serde(default)]
     pub presale_min_tier: Option<Tier>,
+    #[serde(with = "crate::time")]
     pub general_sale_starts_at: DateTime<Utc>,
+    #[serde(default, with = "crate::time::option")]
     pub sale_ends_at: Option<DateTime<Utc>>,
+    #[schema(minimum = 1, maximum = 20)]
     pub max_seats_per_user: u16,
+    #[serde(default = "gated_by_default")]
+    #[schema(default = true)]
     pub queue_gated: bool,
+}
+
+fn gated_by_default() -> bool {
+    true
+}
+
+impl From<SalesPolicy> for PolicyRequest {
+    fn from(p: SalesPolicy) -> Self {
+        Self {
+            presale_starts_at: p.presale.map(|ps| ps.starts_at),
+            presale_ends_at: p.presale.map(|_| p.general_sale_starts_at),
+            presale_min_tier: p.presale.map(|ps| ps.min_tier),
+            general_sale_starts_at: p.general_sale_starts_at,
+            sale_ends_at: p.sale_ends_at,
+            max_seats_per_user: p.max_seats_per_user,
+            queue_gated: p.queue_gated,
+        }
+    }
 }
 
 impl PolicyRequest {

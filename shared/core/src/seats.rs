@@ -234,7 +234,7 @@ pub struct SeatClick {
     pub now: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SelectedSeat {
     pub option_id: OptionId,
@@ -245,7 +245,7 @@ pub struct SelectedSeat {
     pub ttl_seconds: u64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReleasedSeat {
     pub option_id: OptionId,

@@ -7,8 +7,8 @@ use thiserror::Error;
 
 use crate::{
     ConcertId, StoreError,
-    catalog::{CatalogFilter, CatalogRepository},
-    push::{PushEvent, PushPublisher},
+    catalog::{CatalogFilter, CatalogRepository, SearchCache, cards_changed},
+    push::PushPublisher,
     sale::SaleStatus,
     schedule::{SchedulerLock, TickRun},
 };
@@ -42,13 +42,17 @@ pub enum StatusTickError {
 
 pub const JOB: &str = "sale-status-tick";
 
-/// Computes every concert's status at `now` (as the general public sees it), compares it
-/// with what screens were last told, and publishes one refresh with the changed cards.
-/// Runs once per tick however many invocations arrive.
-pub async fn sale_status_tick<R, S, L, P>(
+/// Computes every concert's status at `now` (as the general public sees it), from the store
+/// itself rather than the search cache, compares it with what screens were last told, and
+/// for the changed cards evicts the cached searches and publishes one refresh. This is
+/// where a concert selling out (or a freed seat bringing it back) reaches cached searches
+/// and screens, whichever write moved its seats. Runs once per tick however many
+/// invocations arrive.
+pub async fn sale_status_tick<R, S, L, C, P>(
     catalog: &R,
     statuses: &S,
     lock: &L,
+    cache: &C,
     publisher: &P,
     tick: &TickRun,
     now: DateTime<Utc>,
@@ -57,25 +61,28 @@ where
     R: CatalogRepository,
     S: PublishedStatuses,
     L: SchedulerLock,
+    C: SearchCache,
     P: PushPublisher,
 {
     let Some(claim) = tick.claim(lock, JOB).await? else {
         return Ok(StatusTickReport::default());
     };
-    let outcome = run(catalog, statuses, publisher, now).await;
+    let outcome = run(catalog, statuses, cache, publisher, now).await;
     claim.finish(lock, outcome.is_ok()).await?;
     outcome
 }
 
-async fn run<R, S, P>(
+async fn run<R, S, C, P>(
     catalog: &R,
     statuses: &S,
+    cache: &C,
     publisher: &P,
     now: DateTime<Utc>,
 ) -> Result<StatusTickReport, StatusTickError>
 where
     R: CatalogRepository,
     S: PublishedStatuses,
+    C: SearchCache,
     P: PushPublisher,
 {
     let listings = catalog.listings(&CatalogFilter::default()).await?;
@@ -86,12 +93,8 @@ where
         .filter(|(id, status)| published.get(id) != Some(status))
         .collect();
     if !changed.is_empty() {
-        publisher
-            .publish(PushEvent::ConcertsRefresh {
-                concerts: changed.iter().map(|(id, _)| *id).collect(),
-                at: now,
-            })
-            .await;
+        let concerts = changed.iter().map(|(id, _)| *id).collect();
+        cards_changed(cache, publisher, concerts, now).await;
         // Stored after publishing: if this fails the tick fails, and its retry publishes
         // again; a repeated refresh is harmless, a missed one is not.
         statuses.store(&changed).await?;
@@ -112,7 +115,8 @@ mod tests {
     use super::*;
     use crate::{
         catalog::ConcertListing,
-        fakes::{self, FakeCatalog, FakeLock, FakePublisher},
+        fakes::{self, FakeCatalog, FakeLock, FakePublisher, FakeSearchCache},
+        push::PushEvent,
         sale::SalesPolicy,
     };
 
@@ -197,6 +201,7 @@ mod tests {
         catalog: FakeCatalog,
         statuses: FakeStatuses,
         lock: FakeLock,
+        cache: FakeSearchCache,
         publisher: FakePublisher,
     }
 
@@ -206,6 +211,7 @@ mod tests {
                 catalog: catalog(),
                 statuses: FakeStatuses::default(),
                 lock: FakeLock::default(),
+                cache: FakeSearchCache::default(),
                 publisher: FakePublisher::default(),
             }
         }
@@ -221,6 +227,7 @@ mod tests {
                 &self.catalog,
                 &self.statuses,
                 &self.lock,
+                &self.cache,
                 &self.publisher,
                 &TickRun::new(scheduled, PERIOD, owner),
                 now,
@@ -252,6 +259,11 @@ mod tests {
         );
         assert_eq!(world.publisher.take(), vec![refresh(&[1, 2, 3, 4], t0())]);
         assert_eq!(
+            world.cache.evictions(),
+            1,
+            "the push comes with its eviction"
+        );
+        assert_eq!(
             world.statuses.stored(),
             first_statuses().into_iter().collect::<HashMap<_, _>>()
         );
@@ -270,6 +282,11 @@ mod tests {
         assert_eq!(report.concerts, 4);
         assert!(report.changed.is_empty());
         assert!(world.publisher.take().is_empty());
+        assert_eq!(
+            world.cache.evictions(),
+            1,
+            "nothing changed, nothing evicted"
+        );
         assert_eq!(world.statuses.stores(), 1, "nothing new to store");
     }
 

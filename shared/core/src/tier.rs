@@ -5,7 +5,19 @@ use serde::{Deserialize, Serialize};
 use crate::error::ValidationError;
 
 /// Membership tier. The order matters: a presale open to GOLD is open to VIP too.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Tier {
     Basic,

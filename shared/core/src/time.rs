@@ -1,7 +1,7 @@
 //! Times on the wire are RFC 3339 UTC with millisecond precision.
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serializer;
+use serde::{Deserialize, Deserializer, Serializer};
 
 pub fn format(t: &DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
@@ -11,8 +11,17 @@ pub fn serialize<S: Serializer>(t: &DateTime<Utc>, s: S) -> Result<S::Ok, S::Err
     s.serialize_str(&format(t))
 }
 
+/// Any RFC 3339 instant, as chrono reads it.
+pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<DateTime<Utc>, D::Error> {
+    DateTime::<Utc>::deserialize(d)
+}
+
 pub mod option {
     use super::*;
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<DateTime<Utc>>, D::Error> {
+        Option::<DateTime<Utc>>::deserialize(d)
+    }
 
     pub fn serialize<S: Serializer>(t: &Option<DateTime<Utc>>, s: S) -> Result<S::Ok, S::Error> {
         match t {

@@ -5,6 +5,7 @@
 pub mod identity;
 pub mod limits;
 pub mod metrics;
+pub mod openapi;
 pub mod problem;
 pub mod request;
 pub mod response;
@@ -12,6 +13,7 @@ pub mod routes;
 pub mod telemetry;
 pub mod ticks;
 pub mod websocket;
+pub mod wire;
 
 /// Every ticketrush binary (each Lambda function and the local runtime) allocates with
 /// mimalloc: under load glibc's malloc, with its arena locks, was about a fifth of a seat

@@ -22,15 +22,17 @@ pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 2;
 pub const QUEUE_FULL_RETRY_AFTER_SECS: u32 = 30;
 
 /// An RFC 9457 problem with a stable machine `code`.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Problem {
     #[serde(rename = "type")]
     pub kind: &'static str,
     pub title: &'static str,
     pub status: u16,
+    /// Stable and machine-readable: what went wrong.
     pub code: &'static str,
     pub detail: String,
+    /// The offending input, with `VALIDATION_FAILED`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub field: Option<&'static str>,
     #[serde(skip)]
@@ -118,10 +120,35 @@ impl IntoProblem for ValidationError {
 
 impl IntoProblem for StoreError {
     fn into_problem(self) -> Problem {
+        crate::metrics::store_error(
+            crate::telemetry::current_function().unwrap_or("unknown"),
+            store_of(&self),
+        );
         match &self {
             StoreError::Unavailable(_) => Problem::unavailable(&self),
             StoreError::Internal(_) => Problem::internal(&self),
         }
+    }
+}
+
+/// Which store an error came from, for the `StoreErrors` metric: the vendor error when it
+/// is kept as the cause, else the adapter's prefix.
+pub fn store_of(err: &StoreError) -> &'static str {
+    let (StoreError::Unavailable(cause) | StoreError::Internal(cause)) = err;
+    let cause: &(dyn std::error::Error + 'static) = cause.as_ref();
+    if cause.downcast_ref::<sqlx::Error>().is_some() {
+        return "postgres";
+    }
+    if cause.downcast_ref::<redis::RedisError>().is_some() {
+        return "redis";
+    }
+    let text = cause.to_string();
+    if text.starts_with("DynamoDB") {
+        "dynamodb"
+    } else if text.contains("SQS") || text.contains("SendMessage") {
+        "sqs"
+    } else {
+        "other"
     }
 }
 
@@ -356,7 +383,15 @@ impl IntoProblem for PolicyAdminError {
 
 /// Turns a handler's outcome into the response, whatever went wrong.
 pub fn respond(outcome: Result<Response<Body>, Problem>) -> Response<Body> {
-    outcome.unwrap_or_else(Problem::into_response)
+    outcome.unwrap_or_else(|problem| {
+        // The code the client got, beside the request id of the invocation's span.
+        tracing::info!(
+            status = problem.status,
+            code = problem.code,
+            "answered with a problem"
+        );
+        problem.into_response()
+    })
 }
 
 #[cfg(test)]

@@ -84,3 +84,19 @@ pub fn route_key(req: &Request) -> Option<&str> {
         _ => None,
     }
 }
+
+/// Serves one request of `function`: every log line of `work` carries the API Gateway
+/// request id, and a problem is answered as problem+json and logged with its code.
+pub async fn serve(
+    function: &'static str,
+    req: &Request,
+    work: impl std::future::Future<
+        Output = Result<lambda_http::Response<lambda_http::Body>, crate::Problem>,
+    > + Send,
+) -> lambda_http::Response<lambda_http::Body> {
+    let id = request_id(req);
+    crate::telemetry::in_invocation(function, id.as_deref(), None, async {
+        crate::problem::respond(work.await)
+    })
+    .await
+}

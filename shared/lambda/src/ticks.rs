@@ -11,7 +11,10 @@ use lambda_http::{Context, LambdaEvent};
 use serde::Serialize;
 use ticketrush_core::schedule::{TickLoop, TickRun, TickStep};
 
-use crate::routes::Schedule;
+use crate::{
+    metrics::{self, Metric},
+    routes::Schedule,
+};
 
 /// What one invocation's ticks did.
 #[derive(Debug, Default, Serialize, PartialEq, Eq)]
@@ -39,6 +42,27 @@ pub async fn run<T, E, F, Fut>(
     schedule: &Schedule,
     event: &LambdaEvent<CloudWatchEvent>,
     tick: Duration,
+    run_tick: F,
+) -> TickLoopSummary<T>
+where
+    T: Default + AddAssign + Send,
+    E: Display + Send,
+    F: FnMut(TickRun) -> Fut + Send,
+    Fut: Future<Output = Result<Option<T>, E>> + Send,
+{
+    crate::telemetry::in_invocation(
+        schedule.function,
+        Some(&event.context.request_id),
+        None,
+        run_ticks(schedule, event, tick, run_tick),
+    )
+    .await
+}
+
+async fn run_ticks<T, E, F, Fut>(
+    schedule: &Schedule,
+    event: &LambdaEvent<CloudWatchEvent>,
+    tick: Duration,
     mut run_tick: F,
 ) -> TickLoopSummary<T>
 where
@@ -63,7 +87,20 @@ where
         match ticks.step(Utc::now()) {
             TickStep::Run(run) => {
                 let sequence = run.sequence;
-                match run_tick(run).await {
+                let started = std::time::Instant::now();
+                let outcome = run_tick(run).await;
+                // Per tick, not per invocation: an invocation spans a whole schedule period.
+                let function = schedule.function;
+                match &outcome {
+                    Ok(None) => {}
+                    Ok(Some(_)) => metrics::count(function, Metric::TicksRun, 1),
+                    Err(_) => metrics::count(function, Metric::TicksFailed, 1),
+                }
+                if !matches!(outcome, Ok(None)) {
+                    let ms = started.elapsed().as_secs_f64() * 1000.0;
+                    metrics::distribution(function, Metric::TickDuration, &[ms]);
+                }
+                match outcome {
                     Ok(Some(report)) => {
                         summary.ran += 1;
                         summary.totals += report;
@@ -86,6 +123,11 @@ where
     }
     summary.passed = ticks.passed();
     summary.cut_short = ticks.cut_short();
+    metrics::count(
+        schedule.function,
+        Metric::TicksSkipped,
+        (summary.passed + summary.cut_short).into(),
+    );
     if summary.cut_short > 0 {
         tracing::warn!(
             function = schedule.function,

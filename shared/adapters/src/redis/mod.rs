@@ -2,11 +2,13 @@
 
 mod published_statuses;
 mod scheduler_lock;
+mod search_cache;
 mod seat_locks;
 mod waiting_room;
 
 pub use published_statuses::RedisPublishedStatuses;
 pub use scheduler_lock::RedisSchedulerLock;
+pub use search_cache::RedisSearchCache;
 pub use seat_locks::RedisSeatLocks;
 pub use waiting_room::RedisWaitingRoom;
 

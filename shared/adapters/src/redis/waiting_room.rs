@@ -135,7 +135,7 @@ if credits_used > 0 then
     redis.call('ZADD', credited, now + ttl, seat)
   end
 end
-return {admitted, dropped, credits_used, redis.call('ZCARD', wait)}
+return {admitted, dropped, credits_used, redis.call('ZCARD', wait), redis.call('ZCARD', active)}
 "#,
     )
 });
@@ -301,7 +301,13 @@ impl WaitingRoom for RedisWaitingRoom {
             .arg(request.active_ttl.as_millis() as u64)
             .arg(millis(request.seen_since))
             .arg(u64::from(request.max_batch) * 10);
-        let (flat, dropped, credits_used, still_waiting): (Vec<String>, u32, u32, u64) = invocation
+        let (flat, dropped, credits_used, still_waiting, active): (
+            Vec<String>,
+            u32,
+            u32,
+            u64,
+            u64,
+        ) = invocation
             .invoke_async(&mut conn)
             .await
             .map_err(store_error)?;
@@ -319,6 +325,7 @@ impl WaitingRoom for RedisWaitingRoom {
             dropped,
             credits_used,
             still_waiting,
+            active,
         })
     }
 

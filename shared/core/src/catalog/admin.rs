@@ -6,9 +6,9 @@ use std::future::Future;
 use chrono::{DateTime, Utc};
 use thiserror::Error;
 
-use crate::{error::StoreError, ids::ConcertId, sale::SalesPolicy};
+use crate::{error::StoreError, ids::ConcertId, push::PushPublisher, sale::SalesPolicy};
 
-use super::CatalogRepository;
+use super::{CatalogRepository, SearchCache, cards_changed};
 
 /// A block of seats: `rows` rows of `seats_per_row`, all of one grade and price.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +67,16 @@ pub enum PolicyAdminError {
     Store(#[from] StoreError),
 }
 
-/// Sets a policy (admins only) and tells every screen: the card's status may have changed.
-pub async fn put_sales_policy<A: CatalogAdmin, P: crate::push::PushPublisher>(
+/// Sets a policy (admins only), forgets the cached searches and tells every screen: the
+/// card's status may have changed.
+pub async fn put_sales_policy<A: CatalogAdmin, C: SearchCache, P: PushPublisher>(
     admin: &A,
+    cache: &C,
     publisher: &P,
     caller_is_admin: bool,
     concert: ConcertId,
     policy: SalesPolicy,
+    now: DateTime<Utc>,
 ) -> Result<SalesPolicy, PolicyAdminError> {
     if !caller_is_admin {
         return Err(PolicyAdminError::Forbidden);
@@ -81,9 +84,7 @@ pub async fn put_sales_policy<A: CatalogAdmin, P: crate::push::PushPublisher>(
     if !admin.put_policy(concert, &policy).await? {
         return Err(PolicyAdminError::NotFound(concert));
     }
-    publisher
-        .publish(crate::push::PushEvent::ConcertChanged { concert })
-        .await;
+    cards_changed(cache, publisher, vec![concert], now).await;
     Ok(policy)
 }
 
@@ -111,7 +112,7 @@ mod tests {
 
     use super::*;
     use crate::{
-        fakes::FakePublisher,
+        fakes::{FakePublisher, FakeSearchCache},
         push::PushEvent,
         sale::{Presale, SalesPolicy},
         tier::Tier,
@@ -170,6 +171,10 @@ mod tests {
 
     const CONCERT: ConcertId = ConcertId::from_stored(7);
 
+    fn now() -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 11, 1, 9, 0, 0).unwrap()
+    }
+
     fn policy() -> SalesPolicy {
         let opens = Utc.with_ymd_and_hms(2026, 12, 1, 11, 0, 0).unwrap();
         SalesPolicy::new(
@@ -189,16 +194,21 @@ mod tests {
     async fn an_admin_sets_the_policy_and_every_screen_hears_of_it() {
         let admin = FakeAdmin::with_concert(CONCERT);
         let publisher = FakePublisher::default();
+        let cache = FakeSearchCache::default();
 
-        let set = put_sales_policy(&admin, &publisher, true, CONCERT, policy())
+        let set = put_sales_policy(&admin, &cache, &publisher, true, CONCERT, policy(), now())
             .await
             .unwrap();
 
         assert_eq!(set, policy());
         assert_eq!(admin.policy(CONCERT), Some(policy()));
+        assert_eq!(cache.evictions(), 1, "cached searches are forgotten");
         assert_eq!(
             publisher.take(),
-            vec![PushEvent::ConcertChanged { concert: CONCERT }]
+            vec![PushEvent::ConcertsRefresh {
+                concerts: vec![CONCERT],
+                at: now(),
+            }]
         );
     }
 
@@ -206,8 +216,10 @@ mod tests {
     async fn a_caller_without_the_admin_claim_changes_nothing() {
         let admin = FakeAdmin::with_concert(CONCERT);
         let publisher = FakePublisher::default();
+        let cache = FakeSearchCache::default();
 
-        let refused = put_sales_policy(&admin, &publisher, false, CONCERT, policy()).await;
+        let refused =
+            put_sales_policy(&admin, &cache, &publisher, false, CONCERT, policy(), now()).await;
 
         assert!(
             matches!(refused, Err(PolicyAdminError::Forbidden)),
@@ -216,15 +228,18 @@ mod tests {
         assert_eq!(admin.writes(), 0, "the store is not touched");
         assert_eq!(admin.policy(CONCERT), None);
         assert!(publisher.take().is_empty());
+        assert_eq!(cache.evictions(), 0);
     }
 
     #[tokio::test]
     async fn an_unknown_concert_is_not_found_and_nothing_is_published() {
         let admin = FakeAdmin::with_concert(CONCERT);
         let publisher = FakePublisher::default();
+        let cache = FakeSearchCache::default();
         let unknown = ConcertId::from_stored(99);
 
-        let refused = put_sales_policy(&admin, &publisher, true, unknown, policy()).await;
+        let refused =
+            put_sales_policy(&admin, &cache, &publisher, true, unknown, policy(), now()).await;
 
         assert!(
             matches!(refused, Err(PolicyAdminError::NotFound(id)) if id == unknown),
@@ -233,6 +248,7 @@ mod tests {
         assert_eq!(admin.policy(unknown), None);
         assert_eq!(admin.policy(CONCERT), None);
         assert!(publisher.take().is_empty());
+        assert_eq!(cache.evictions(), 0);
     }
 
     #[tokio::test]
@@ -242,8 +258,10 @@ mod tests {
             ..FakeAdmin::with_concert(CONCERT)
         };
         let publisher = FakePublisher::default();
+        let cache = FakeSearchCache::default();
 
-        let failed = put_sales_policy(&admin, &publisher, true, CONCERT, policy()).await;
+        let failed =
+            put_sales_policy(&admin, &cache, &publisher, true, CONCERT, policy(), now()).await;
 
         assert!(
             matches!(failed, Err(PolicyAdminError::Store(_))),
@@ -251,5 +269,6 @@ mod tests {
         );
         assert_eq!(admin.policy(CONCERT), None);
         assert!(publisher.take().is_empty());
+        assert_eq!(cache.evictions(), 0);
     }
 }

@@ -1,11 +1,14 @@
 //! The catalog: concerts, their performances and seats as the store holds them, and the
 //! port to it. Beside it: `search` (cards and a concert's detail, with the live sale
-//! status) and `admin` (concert and sales-policy writes).
+//! status), `admin` (concert and sales-policy writes) and `cache` (the shared search cache
+//! and the eviction every card-changing write goes through).
 
 mod admin;
+mod cache;
 mod search;
 
 pub use admin::*;
+pub use cache::*;
 pub use search::*;
 
 use std::future::Future;
@@ -71,7 +74,7 @@ impl ConcertListing {
 }
 
 /// The live card: the same shape in search results and in pushed refreshes.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcertCard {
     pub concert_id: ConcertId,
@@ -104,7 +107,7 @@ pub struct CatalogFilter {
 }
 
 /// A performance of a concert.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Performance {
     pub option_id: OptionId,
@@ -124,18 +127,19 @@ pub struct ConcertRecord {
 }
 
 /// A concert's detail: its live card, the policy, and its performances.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ConcertDetail {
     #[serde(flatten)]
     pub card: ConcertCard,
     pub promoter: String,
+    #[schema(value_type = Option<crate::sale::PolicyRequest>)]
     pub sales_policy: Option<SalesPolicy>,
     pub performances: Vec<Performance>,
 }
 
 /// A seat's state. SELECTING lives only in Redis; the others are the ledger's.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum SeatStatus {
     Available,
@@ -165,7 +169,7 @@ impl SeatStatus {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Seat {
     pub seat_id: SeatId,
@@ -178,7 +182,7 @@ pub struct Seat {
 }
 
 /// A page of a performance's seats.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SeatMap {
     pub option_id: OptionId,
@@ -202,11 +206,12 @@ pub struct SeatPage {
 impl SeatPage {
     pub const MAX_SIZE: u32 = 2_000;
     pub const DEFAULT_SIZE: u32 = 1_000;
+    pub const MAX_PAGE: u32 = 1_000;
 
     pub fn parse(page: Option<&str>, size: Option<&str>) -> Result<Self, ValidationError> {
         let parse = crate::error::bounded_integer;
         Ok(Self {
-            page: parse("page", page, 0, 0, 1_000)?,
+            page: parse("page", page, 0, 0, Self::MAX_PAGE)?,
             size: parse("size", size, Self::DEFAULT_SIZE, 1, Self::MAX_SIZE)?,
         })
     }

@@ -147,7 +147,7 @@ impl SearchQuery {
 }
 
 /// One page of cards.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CardPage {
     pub items: Vec<ConcertCard>,

@@ -5,7 +5,7 @@ use serde::Serialize;
 use crate::error::ValidationError;
 
 /// How clients keep their screens live. The backend decides; clients follow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RealtimeMode {
     /// One HTTP snapshot, then push only.
@@ -43,7 +43,7 @@ impl fmt::Display for RealtimeMode {
 }
 
 /// The realtime fields every card snapshot and refresh carries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct RealtimeSettings {
     pub realtime_mode: RealtimeMode,

@@ -13,6 +13,19 @@ pub struct ActivationReport {
     pub admitted: u32,
     pub dropped: u32,
     pub rank_updates: u32,
+    /// Each selling concert's line after the tick, for the operator's gauges.
+    pub lines: Vec<LineReport>,
+}
+
+/// One concert's waiting room after an admission tick.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineReport {
+    pub concert: ConcertId,
+    pub admitted: u32,
+    pub waiting: u64,
+    pub active: u64,
+    /// Estimated wait of the last buyer in line.
+    pub last_wait_seconds: u64,
 }
 
 #[derive(Debug, Error)]
@@ -112,6 +125,13 @@ where
             .await?;
         report.admitted += admission.admitted.len() as u32;
         report.dropped += admission.dropped;
+        report.lines.push(LineReport {
+            concert: listing.id,
+            admitted: admission.admitted.len() as u32,
+            waiting: admission.still_waiting,
+            active: admission.active,
+            last_wait_seconds: settings.estimated_wait_seconds(admission.still_waiting),
+        });
         let admitted = admission
             .admitted
             .into_iter()

@@ -20,7 +20,9 @@ pub use crate::ids::ActiveToken;
 mod admission;
 mod join;
 
-pub use admission::{ActivationError, ActivationPorts, ActivationReport, activate_tick};
+pub use admission::{
+    ActivationError, ActivationPorts, ActivationReport, LineReport, activate_tick,
+};
 pub use join::{
     JoinError, QueueJoin, QueueStatusError, TokenCheckError, join_queue, leave_queue, queue_status,
     require_active_token,
@@ -98,6 +100,8 @@ pub struct Admission {
     /// Freed-seat credits spent on this batch.
     pub credits_used: u32,
     pub still_waiting: u64,
+    /// Buyers holding a valid admission after this step.
+    pub active: u64,
 }
 
 /// The waiting room as a store provides it. Every operation is atomic.
@@ -170,7 +174,7 @@ pub trait QueueTokens: Send + Sync {
 }
 
 /// What a queue call answers.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QueueView {
     pub status: QueueStatus,
@@ -184,7 +188,7 @@ pub struct QueueView {
     pub server_now: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum QueueStatus {
     Waiting,

@@ -62,12 +62,14 @@ pub struct Page {
 
 impl Page {
     pub const MAX_SIZE: u32 = 100;
+    pub const DEFAULT_SIZE: u32 = 20;
+    pub const MAX_PAGE: u32 = 10_000;
 
     pub fn parse(page: Option<&str>, size: Option<&str>) -> Result<Self, ValidationError> {
         let number = crate::error::bounded_integer;
         Ok(Self {
-            page: number("page", page, 0, 0, 10_000)?,
-            size: number("size", size, 20, 1, Self::MAX_SIZE)?,
+            page: number("page", page, 0, 0, Self::MAX_PAGE)?,
+            size: number("size", size, Self::DEFAULT_SIZE, 1, Self::MAX_SIZE)?,
         })
     }
 }

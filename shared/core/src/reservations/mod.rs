@@ -77,7 +77,7 @@ impl HoldRequest {
 }
 
 /// A seat as a reservation lists it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ReservedSeat {
     pub seat_id: SeatId,
@@ -88,7 +88,7 @@ pub struct ReservedSeat {
     pub price: i64,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Reservation {
     pub reservation_id: ReservationId,
