@@ -34,7 +34,21 @@ impl HttpAuthorizeFunction {
     }
 }
 
+/// Decides one public read, inside a span carrying its API Gateway request id.
 pub async fn handle(
+    f: &HttpAuthorizeFunction,
+    event: &ApiGatewayV2CustomAuthorizerV2Request,
+) -> Answer {
+    ticketrush_lambda::telemetry::in_invocation(
+        "http-authorize",
+        event.request_context.request_id.as_deref(),
+        None,
+        decide(f, event),
+    )
+    .await
+}
+
+async fn decide(
     f: &HttpAuthorizeFunction,
     event: &ApiGatewayV2CustomAuthorizerV2Request,
 ) -> Answer {

@@ -29,7 +29,21 @@ impl WsAuthorizeFunction {
     }
 }
 
+/// Decides one `$connect`, inside a span carrying its API Gateway request id.
 pub async fn handle(
+    f: &WsAuthorizeFunction,
+    event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
+) -> ApiGatewayCustomAuthorizerResponse {
+    ticketrush_lambda::telemetry::in_invocation(
+        "ws-authorize",
+        event.request_context.request_id.as_deref(),
+        None,
+        decide(f, event),
+    )
+    .await
+}
+
+async fn decide(
     f: &WsAuthorizeFunction,
     event: &ApiGatewayCustomAuthorizerRequestTypeRequest,
 ) -> ApiGatewayCustomAuthorizerResponse {
