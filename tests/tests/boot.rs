@@ -171,8 +171,9 @@ fn emf_metrics(stdout: &str) -> Result<Vec<String>, String> {
             .ok_or_else(|| line.to_owned())?;
         for metric in declared {
             let name = metric["Name"].as_str().ok_or_else(|| line.to_owned())?;
-            let value = doc[name].as_u64().ok_or_else(|| line.to_owned())?;
-            found.push(format!("{name}={value}"));
+            // EMF values are numbers: counts, or durations with a fraction.
+            let value = doc[name].as_f64().ok_or_else(|| line.to_owned())?;
+            found.push(format!("{name}={}", value.round()));
         }
     }
     Ok(found)
