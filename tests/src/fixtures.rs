@@ -110,3 +110,81 @@ pub async fn take_seats(pool: &PgPool, option: OptionId, n: i64, status: &str) {
     .await
     .expect("take seats");
 }
+
+/// A hold of seat 1 of the concert's first performance for `user`, written by the ledger.
+pub async fn hold_first_seat(
+    pool: &PgPool,
+    concert: ConcertId,
+    user: &str,
+) -> ticketrush_core::reservations::Reservation {
+    use ticketrush_adapters::postgres::PostgresReservations;
+    use ticketrush_core::{
+        SeatId, UserId,
+        reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
+        seats::RequestId,
+    };
+    let request = HoldRequest::new(
+        first_option(pool, concert).await,
+        vec![SeatId::from_stored(1)],
+        RequestId::parse("r").expect("request id"),
+    )
+    .expect("hold request");
+    let outcome = PostgresReservations::new(pool.clone())
+        .hold(NewHold {
+            user: &UserId::parse(user).expect("user id"),
+            concert,
+            request: &request,
+            expires_at: Utc::now() + Duration::minutes(5),
+            max_seats_per_user: 20,
+        })
+        .await
+        .expect("hold");
+    match outcome {
+        HoldOutcome::Held(held) => held,
+        other => panic!("the seat is not held: {other:?}"),
+    }
+}
+
+/// The reservation moved to PAYING with a charge the gateway left PENDING as `payment`,
+/// under the idempotency key `k`.
+pub async fn pending_payment(
+    pool: &PgPool,
+    reservation: &ticketrush_core::reservations::ReservationId,
+    payment: &str,
+) {
+    use ticketrush_adapters::postgres::PostgresReservations;
+    use ticketrush_core::{
+        payments::{OpenPayment, Opened, PaymentId, PaymentLedger, PaymentStatus},
+        reservations::{ReservationLedger, ReservationStatus},
+    };
+    let ledger = PostgresReservations::new(pool.clone());
+    ledger
+        .transition(
+            reservation,
+            ReservationStatus::Hold,
+            ReservationStatus::Paying,
+        )
+        .await
+        .expect("transition")
+        .expect("the hold starts paying");
+    let now = Utc::now();
+    let opened = ledger
+        .open_payment(OpenPayment {
+            reservation,
+            idempotency_key: "k",
+            amount: 100,
+            now,
+            hold_until: now,
+        })
+        .await
+        .expect("open payment");
+    assert_eq!(opened, Opened::New);
+    ledger
+        .settle(
+            "k",
+            &PaymentId::from_stored(payment.to_owned()),
+            PaymentStatus::Pending,
+        )
+        .await
+        .expect("settle pending");
+}

@@ -9,16 +9,11 @@ use ticketrush_adapters::{
     payment_webhook::{HmacWebhookSignatures, SIGNATURE_HEADER},
     postgres::PostgresReservations,
 };
-use ticketrush_core::{
-    SeatId, UserId,
-    payments::{OpenPayment, Opened, PaymentId, PaymentLedger, PaymentStatus},
-    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger, ReservationStatus},
-    seats::RequestId,
-};
+use ticketrush_core::reservations::{ReservationLedger, ReservationStatus};
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, AwsEvent, body},
-    fixtures::{ConcertSpec, create, first_option},
+    fixtures::{ConcertSpec, create, hold_first_seat, pending_payment},
     runtime::TEST_PAYMENT_WEBHOOK_SECRET,
     wiring::Wiring,
 };
@@ -29,57 +24,12 @@ const NO_AUTHORIZER_EVENT: &str = "example-apigw-v2-request-no-authorizer.json";
 async fn aws_event_settles_a_pending_payment_only_when_signed() {
     let db = TestDb::new().await;
     let concert = create(&db.pool, &ConcertSpec::default()).await;
-    let option = first_option(&db.pool, concert).await;
     let ledger = PostgresReservations::new(db.pool.clone());
 
     // A PAYING reservation whose charge the gateway left pending.
-    let request = HoldRequest::new(
-        option,
-        vec![SeatId::from_stored(1)],
-        RequestId::parse("r").unwrap(),
-    )
-    .unwrap();
-    let HoldOutcome::Held(held) = ledger
-        .hold(NewHold {
-            user: &UserId::parse("buyer-gold").unwrap(),
-            concert,
-            request: &request,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            max_seats_per_user: 20,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("hold")
-    };
+    let held = hold_first_seat(&db.pool, concert, "buyer-gold").await;
     let id = held.reservation_id.clone();
-    ledger
-        .transition(&id, ReservationStatus::Hold, ReservationStatus::Paying)
-        .await
-        .unwrap()
-        .unwrap();
-    let now = Utc::now();
-    assert_eq!(
-        ledger
-            .open_payment(OpenPayment {
-                reservation: &id,
-                idempotency_key: "k",
-                amount: 100,
-                now,
-                hold_until: now,
-            })
-            .await
-            .unwrap(),
-        Opened::New
-    );
-    ledger
-        .settle(
-            "k",
-            &PaymentId::from_stored("pay_sample0001".into()),
-            PaymentStatus::Pending,
-        )
-        .await
-        .unwrap();
+    pending_payment(&db.pool, &id, "pay_sample0001").await;
 
     let wiring = Wiring::new(&db.url, &[]).await;
     let f = PaymentWebhookFunction::from_env(&wiring.env, &wiring.clients)

@@ -10,15 +10,14 @@ use ticketrush_adapters::{
     postgres::PostgresReservations,
 };
 use ticketrush_core::{
-    SeatId, UserId,
-    payments::{OpenPayment, Opened, PaymentId, PaymentLedger, PaymentSettings, PaymentStatus},
-    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger, ReservationStatus},
-    seats::{RequestId, SeatSettings},
+    payments::PaymentSettings,
+    reservations::{ReservationLedger, ReservationStatus},
+    seats::SeatSettings,
 };
 use ticketrush_testkit::{
     db::TestDb,
     events,
-    fixtures::{ConcertSpec, create, first_option},
+    fixtures::{ConcertSpec, create, hold_first_seat, pending_payment},
     runtime::TEST_PAYMENT_WEBHOOK_SECRET,
     wiring::Wiring,
 };
@@ -27,7 +26,6 @@ use ticketrush_testkit::{
 async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
     let db = TestDb::new().await;
     let concert = create(&db.pool, &ConcertSpec::default()).await;
-    let option = first_option(&db.pool, concert).await;
     let ledger = PostgresReservations::new(db.pool.clone());
     let signatures = HmacWebhookSignatures::new(Secret::from(TEST_PAYMENT_WEBHOOK_SECRET));
     let wiring = Wiring::new(
@@ -62,54 +60,9 @@ async fn sample_event_settles_a_pending_payment_once_and_only_when_signed() {
     );
 
     // A PAYING reservation whose charge the gateway left pending, as the sample names it.
-    let buyer = UserId::parse("buyer-gold").unwrap();
-    let request = HoldRequest::new(
-        option,
-        vec![SeatId::from_stored(1)],
-        RequestId::parse("r").unwrap(),
-    )
-    .unwrap();
-    let HoldOutcome::Held(held) = ledger
-        .hold(NewHold {
-            user: &buyer,
-            concert,
-            request: &request,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            max_seats_per_user: 20,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("hold")
-    };
+    let held = hold_first_seat(&db.pool, concert, "buyer-gold").await;
     let id = held.reservation_id.clone();
-    ledger
-        .transition(&id, ReservationStatus::Hold, ReservationStatus::Paying)
-        .await
-        .unwrap()
-        .unwrap();
-    let now = Utc::now();
-    assert_eq!(
-        ledger
-            .open_payment(OpenPayment {
-                reservation: &id,
-                idempotency_key: "k",
-                amount: 100,
-                now,
-                hold_until: now,
-            })
-            .await
-            .unwrap(),
-        Opened::New
-    );
-    ledger
-        .settle(
-            "k",
-            &PaymentId::from_stored("pay_sample0001".into()),
-            PaymentStatus::Pending,
-        )
-        .await
-        .unwrap();
+    pending_payment(&db.pool, &id, "pay_sample0001").await;
 
     // The sample's signature is a placeholder: refused, nothing applied.
     let resp = handle(&f, events::http_request("payment-webhook.json")).await;

@@ -1,18 +1,11 @@
 //! The reservations handler driven by AWS's example HTTP API event with a JWT authorizer
 //! (the routes need a token), patched only where it must be ours.
 
-use chrono::Utc;
 use reservations::{ReservationsFunction, handle};
-use ticketrush_adapters::postgres::PostgresReservations;
-use ticketrush_core::{
-    SeatId, UserId,
-    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
-    seats::RequestId,
-};
 use ticketrush_testkit::{
     db::TestDb,
     events::{self, body},
-    fixtures::{ConcertSpec, create, first_option},
+    fixtures::{ConcertSpec, create, hold_first_seat},
     wiring::Wiring,
 };
 
@@ -22,28 +15,7 @@ const JWT_EVENT: &str = "example-apigw-v2-request-jwt-authorizer.json";
 async fn aws_event_reads_only_the_callers_reservation() {
     let db = TestDb::new().await;
     let concert = create(&db.pool, &ConcertSpec::default()).await;
-    let option = first_option(&db.pool, concert).await;
-    let ledger = PostgresReservations::new(db.pool.clone());
-    let owner = UserId::parse("buyer-gold").unwrap();
-    let request = HoldRequest::new(
-        option,
-        vec![SeatId::from_stored(1)],
-        RequestId::parse("r").unwrap(),
-    )
-    .unwrap();
-    let HoldOutcome::Held(held) = ledger
-        .hold(NewHold {
-            user: &owner,
-            concert,
-            request: &request,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            max_seats_per_user: 20,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("hold")
-    };
+    let held = hold_first_seat(&db.pool, concert, "buyer-gold").await;
     let wiring = Wiring::new(
         &db.url,
         &[

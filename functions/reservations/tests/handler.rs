@@ -2,21 +2,14 @@
 
 use std::time::Duration;
 
-use chrono::Utc;
 use lambda_http::Body;
 use reservations::{ReservationsFunction, handle};
 use serde_json::Value;
-use ticketrush_adapters::postgres::PostgresReservations;
-use ticketrush_core::{
-    SeatId, UserId,
-    payments::PaymentSettings,
-    reservations::{HoldOutcome, HoldRequest, NewHold, ReservationLedger},
-    seats::{RequestId, SeatSettings},
-};
+use ticketrush_core::{payments::PaymentSettings, seats::SeatSettings};
 use ticketrush_testkit::{
     db::TestDb,
     events,
-    fixtures::{ConcertSpec, create, first_option},
+    fixtures::{ConcertSpec, create, hold_first_seat},
     wiring::Wiring,
 };
 
@@ -24,8 +17,6 @@ use ticketrush_testkit::{
 async fn sample_event_reads_only_the_callers_reservation() {
     let db = TestDb::new().await;
     let concert = create(&db.pool, &ConcertSpec::default()).await;
-    let option = first_option(&db.pool, concert).await;
-    let ledger = PostgresReservations::new(db.pool.clone());
     let wiring = Wiring::new(
         &db.url,
         &[
@@ -59,26 +50,7 @@ async fn sample_event_reads_only_the_callers_reservation() {
     assert_eq!(resp.status(), 404, "unknown reservation");
 
     // Someone else's reservation is not revealed to the event's caller (buyer-gold).
-    let other = UserId::parse("other-buyer").unwrap();
-    let request = HoldRequest::new(
-        option,
-        vec![SeatId::from_stored(1)],
-        RequestId::parse("r").unwrap(),
-    )
-    .unwrap();
-    let HoldOutcome::Held(theirs) = ledger
-        .hold(NewHold {
-            user: &other,
-            concert,
-            request: &request,
-            expires_at: Utc::now() + chrono::Duration::minutes(5),
-            max_seats_per_user: 20,
-        })
-        .await
-        .unwrap()
-    else {
-        panic!("hold")
-    };
+    let theirs = hold_first_seat(&db.pool, concert, "other-buyer").await;
     let event = events::text("reservations.json").replace(
         "0f8fad5b-d9cb-469f-a165-70867728950e",
         theirs.reservation_id.as_str(),
